@@ -1,0 +1,142 @@
+"""Bringing servers from "listening" to "serving": KMS init and preparation, primary init, cluster settings.
+
+Everything here speaks only the Vault API, so every provider uses the same steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import hvac
+
+from .topology import AutopilotSettings
+from .vaultapi import get, wait_for
+
+UNSEAL_KEYS_PATH = "vault-unseal-keys"  # at secret/data/vault-unseal-keys, as Bank-Vaults' unsealConfig.vault
+SECRET_SHARES = 5  # Bank-Vaults' defaults
+SECRET_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root_token: str
+    keys: list[str]  # unseal keys (Shamir) or recovery keys (auto-unseal)
+
+
+def initialize(c: hvac.Client, auto_unseal: bool, shares: int = SECRET_SHARES, threshold: int = SECRET_THRESHOLD) -> InitResult:
+    """`operator init`: recovery keys under an auto-unseal seal, Shamir keys otherwise."""
+    if auto_unseal:
+        body = {"recovery_shares": shares, "recovery_threshold": threshold}
+    else:
+        body = {"secret_shares": shares, "secret_threshold": threshold}
+    result = c.adapter.put("/v1/sys/init", json=body)
+    keys = result.get("recovery_keys_b64" if auto_unseal else "keys_base64") or result.get("keys") or []
+    return InitResult(root_token=result["root_token"], keys=list(keys))
+
+
+def unseal(c: hvac.Client, keys: list[str]) -> bool:
+    """Submit keys until the server reports unsealed; True when it is."""
+    for key in keys:
+        state = c.adapter.put("/v1/sys/unseal", json={"key": key})
+        if not state.get("sealed", True):
+            return True
+    return False
+
+
+def wait_listening(c: hvac.Client, timeout: float) -> dict[str, Any]:
+    """Wait until sys/seal-status answers (any state)."""
+
+    def probe() -> dict[str, Any] | None:
+        code, body = get(c, "/v1/sys/seal-status")
+        return body if code == 200 else None
+
+    return wait_for(f"{c.url} to answer", probe, timeout, interval=0.05)
+
+
+def wait_active(c: hvac.Client, timeout: float) -> None:
+    """Wait until the server is unsealed and active (sys/health 200)."""
+
+    def probe() -> bool | None:
+        code, _ = get(c, "/v1/sys/health")
+        return True if code == 200 else None
+
+    wait_for(f"{c.url} to become active", probe, timeout, interval=0.05)
+
+
+def start_kms(c: hvac.Client) -> InitResult:
+    """Initialise the central KMS with one Shamir key and unseal it."""
+    result = initialize(c, auto_unseal=False, shares=1, threshold=1)
+    unseal(c, result.keys)
+    return result
+
+
+def prepare_transit(c: hvac.Client, key_name: str) -> str:
+    """Transit engine, a key, a policy limited to it, and a renewable token for the DC nodes' seal stanza."""
+    mounts = c.sys.list_mounted_secrets_engines()
+    if "transit/" not in mounts.get("data", mounts):
+        c.sys.enable_secrets_engine("transit", path="transit")
+    c.secrets.transit.create_key(name=key_name, key_type="aes256-gcm96")
+    policy = f"""
+path "transit/encrypt/{key_name}" {{ capabilities = ["update"] }}
+path "transit/decrypt/{key_name}" {{ capabilities = ["update"] }}
+path "auth/token/renew-self" {{ capabilities = ["update"] }}
+path "auth/token/lookup-self" {{ capabilities = ["read"] }}
+"""
+    name = f"{key_name}-seal"
+    c.sys.create_or_update_policy(name=name, policy=policy)
+    # A periodic token with its own renew-self right: the seal renews it; without the right it silently expires.
+    token = c.auth.token.create(policies=[name], no_default_policy=True, period="768h", renewable=True)
+    return str(token["auth"]["client_token"])
+
+
+def prepare_kv(c: hvac.Client, env: str) -> str:
+    """KV v2 at secret/ and a token that may only read the unseal keys (what each DC's unsealer holds)."""
+    mounts = c.sys.list_mounted_secrets_engines()
+    if "secret/" not in mounts.get("data", mounts):
+        c.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+    policy = f"""
+path "secret/data/{UNSEAL_KEYS_PATH}" {{ capabilities = ["read"] }}
+path "auth/token/renew-self" {{ capabilities = ["update"] }}
+path "auth/token/lookup-self" {{ capabilities = ["read"] }}
+"""
+    name = f"{env}-unsealer"
+    c.sys.create_or_update_policy(name=name, policy=policy)
+    token = c.auth.token.create(policies=[name], no_default_policy=True, period="768h", renewable=True)
+    return str(token["auth"]["client_token"])
+
+
+def store_unseal_keys(kms: hvac.Client, result: InitResult) -> None:
+    """Keys and root token at secret/data/vault-unseal-keys, named as Bank-Vaults names them."""
+    data = {f"vault-unseal-{i}": key for i, key in enumerate(result.keys)}
+    data["vault-root"] = result.root_token
+    kms.secrets.kv.v2.create_or_update_secret(path=UNSEAL_KEYS_PATH, secret=data, mount_point="secret")
+
+
+def read_unseal_keys(kms: hvac.Client) -> list[str]:
+    response = kms.secrets.kv.v2.read_secret_version(
+        path=UNSEAL_KEYS_PATH, mount_point="secret", raise_on_deleted_version=True
+    )
+    data = response["data"]["data"]
+    return [data[k] for k in sorted(data) if k.startswith("vault-unseal-")]
+
+
+def configure_cluster(c: hvac.Client, autopilot: AutopilotSettings) -> None:
+    """Autopilot tuned for a test cluster, and KV v2 at secret/ (as the seed's externalConfig mounts it)."""
+    c.adapter.post("/v1/sys/storage/raft/autopilot/configuration", json=autopilot.model_dump())
+    mounts = c.sys.list_mounted_secrets_engines()
+    if "secret/" not in mounts.get("data", mounts):
+        c.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+
+
+def wait_writable(c: hvac.Client, timeout: float) -> float:
+    """Wait until a KV write through this node succeeds; returns the seconds it took."""
+    start = time.monotonic()
+
+    def probe() -> bool | None:
+        c.secrets.kv.v2.create_or_update_secret(path="multidc/ready", secret={"at": time.time()}, mount_point="secret")
+        return True
+
+    wait_for(f"a write through {c.url}", probe, timeout, interval=0.1)
+    return time.monotonic() - start

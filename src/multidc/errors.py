@@ -1,0 +1,35 @@
+"""Errors the CLI prints as one line each; the exit code says which kind it was."""
+
+
+class MultidcError(Exception):
+    """Base of every error multidc reports to a user."""
+
+    exit_code = 1
+
+
+class TopologyError(MultidcError):
+    """The topology (file or options) is invalid; nothing has been created."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class PrerequisiteError(MultidcError):
+    """The host lacks something multidc needs (root, namespaces, a binary, a free port)."""
+
+    exit_code = 3
+
+
+class ProviderError(MultidcError):
+    """A step of bringing the environment up or down failed."""
+
+    exit_code = 1
+
+
+class NotFoundError(MultidcError):
+    """The named environment does not exist."""
+
+    exit_code = 4

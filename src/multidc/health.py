@@ -1,0 +1,175 @@
+"""Health: the definition `up` waits for and `status` reports. Reads only.
+
+Healthy means every node unsealed; every node reports the same Raft configuration with every DC's node a voter and
+the same leader; autopilot healthy; a KV v2 secret written through one DC's VIP reads back through every other DC's
+VIP within a bounded replication lag (standbys serve reads, and may lag a little behind the leader).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import hvac
+
+from .plan import Node, Plan
+from .vaultapi import TRANSIENT, client, get
+
+REPLICATION_LAG = 3.0  # seconds a read on another DC may take to see a write
+
+
+@dataclass
+class NodeStatus:
+    dc: str
+    vip: str
+    host_url: str
+    reachable: bool = False
+    initialized: bool = False
+    sealed: bool = True
+    role: str = "unknown"  # leader | follower | down | sealed
+    voter: bool = False
+    leader: str = ""  # node id of the leader this node reports
+    applied_index: int = 0
+    error: str = ""
+
+
+@dataclass
+class Health:
+    healthy: bool
+    nodes: list[NodeStatus]
+    problems: list[str] = field(default_factory=list)
+    leader: str = ""
+    kms_sealed: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _node_status(plan: Plan, node: Node, token: str | None) -> tuple[NodeStatus, dict[str, Any] | None]:
+    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
+    status = NodeStatus(dc=node.name, vip=str(node.vip), host_url=plan.host_url(node))
+    c = client(plan.host_url(node), ca, token, timeout=2)
+    try:
+        code, seal = get(c, "/v1/sys/seal-status")
+        if code != 200:
+            status.error = f"seal-status answered {code}"
+            status.role = "down"
+            return status, None
+        status.reachable = True
+        status.initialized = bool(seal.get("initialized"))
+        status.sealed = bool(seal.get("sealed", True))
+        if status.sealed:
+            status.role = "sealed"
+            return status, None
+        code, leader = get(c, "/v1/sys/leader")
+        if code == 200:
+            status.role = "leader" if leader.get("is_self") else "follower"
+            status.applied_index = int(leader.get("raft_applied_index") or 0)
+            status.leader = str(leader.get("leader_address") or "")
+        config = None
+        if token:
+            code, body = get(c, "/v1/sys/storage/raft/configuration")
+            if code == 200:
+                config = body.get("data", {}).get("config")
+    except TRANSIENT as exc:
+        status.role = "down"
+        status.error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return status, None
+    return status, config
+
+
+def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
+    """Check every rule of the health definition; problems name the DC and the rule that failed."""
+    problems: list[str] = []
+    results = [_node_status(plan, node, token) for node in plan.nodes]
+    nodes = [r[0] for r in results]
+    for n in nodes:
+        if n.role == "down":
+            problems.append(f"{n.dc}: not reachable at {n.host_url} ({n.error or 'no answer'})")
+        elif not n.initialized:
+            problems.append(f"{n.dc}: not initialised (not joined to the cluster)")
+        elif n.sealed:
+            problems.append(f"{n.dc}: sealed")
+    configs = [(n, cfg) for n, cfg in results if cfg is not None]
+    leader_id = ""
+    if configs:
+        shapes = {tuple(sorted((s["node_id"], s["address"], s["voter"]) for s in cfg["servers"])) for _, cfg in configs}
+        if len(shapes) > 1:
+            problems.append("nodes report different Raft configurations")
+        servers = {s["node_id"]: s for s in configs[0][1]["servers"]}
+        for n in nodes:
+            member = servers.get(n.dc)
+            if member is None:
+                problems.append(f"{n.dc}: not a member of the Raft configuration")
+                continue
+            n.voter = bool(member.get("voter"))
+            if not n.voter:
+                problems.append(f"{n.dc}: in the Raft configuration but not a voter yet")
+            if member.get("leader"):
+                leader_id = member["node_id"]
+        extra = set(servers) - {n.dc for n in nodes}
+        if extra:
+            problems.append(f"unexpected Raft members: {', '.join(sorted(extra))}")
+    elif not problems:
+        problems.append("no node returned the Raft configuration (is the root token valid?)")
+    leaders = {n.leader for n in nodes if n.leader}
+    if len(leaders) > 1:
+        problems.append(f"nodes disagree on the leader: {', '.join(sorted(leaders))}")
+    if not problems and token:
+        problems += _autopilot(plan, token)
+    if not problems and token and probe_write:
+        problems += _replication(plan, token)
+    return Health(healthy=not problems, nodes=nodes, problems=problems, leader=leader_id)
+
+
+def _clients(plan: Plan, token: str) -> list[tuple[Node, hvac.Client]]:
+    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
+    return [(node, client(plan.host_url(node), ca, token, timeout=3)) for node in plan.nodes]
+
+
+def _autopilot(plan: Plan, token: str) -> list[str]:
+    node, c = _clients(plan, token)[0]
+    try:
+        code, body = get(c, "/v1/sys/storage/raft/autopilot/state")
+    except TRANSIENT as exc:
+        return [f"autopilot state unreadable through {node.name}: {exc}"]
+    data = body.get("data", body)
+    if code != 200 or not data.get("healthy"):
+        unhealthy = [sid for sid, s in (data.get("servers") or {}).items() if not s.get("healthy")]
+        return [f"autopilot reports unhealthy servers: {', '.join(unhealthy) or 'unknown'}"]
+    return []
+
+
+def _replication(plan: Plan, token: str) -> list[str]:
+    """Write a random value through the first DC's VIP; every other DC must read it back within REPLICATION_LAG."""
+    clients = _clients(plan, token)
+    writer_node, writer = clients[0]
+    value = secrets.token_hex(8)
+    try:
+        writer.secrets.kv.v2.create_or_update_secret(
+            path="multidc/health", secret={"value": value}, mount_point="secret"
+        )
+    except TRANSIENT as exc:
+        return [f"{writer_node.name}: a write through its VIP failed: {str(exc).splitlines()[0][:160]}"]
+    problems = []
+    for node, reader in clients[1:]:
+        deadline = time.monotonic() + REPLICATION_LAG
+        seen = None
+        while time.monotonic() < deadline:
+            try:
+                seen = reader.secrets.kv.v2.read_secret_version(
+                    path="multidc/health", mount_point="secret", raise_on_deleted_version=True
+                )["data"]["data"].get("value")
+            except TRANSIENT:
+                seen = None
+            if seen == value:
+                break
+            time.sleep(0.05)
+        if seen != value:
+            problems.append(
+                f"{node.name}: a write through {writer_node.name} was not readable through {node.name} "
+                f"within {REPLICATION_LAG:.0f}s"
+            )
+    return problems

@@ -1,0 +1,138 @@
+"""Network namespaces and the site network (a bridge in a namespace of its own), through netlink (pyroute2).
+
+Layout for environment E: namespace `mdc.E.site` holds bridge `E-br` with the gateway address; each DC node's
+namespace `mdc.E.dc.<dc>` and the KMS's `mdc.E.kms` hold one end of a veth (`E-dc<n>` / `E-kms`), the other end, of
+the same name, is a port of the bridge. A DC's VIP is a /32 on its node's interface, answered by the kernel's ARP,
+as MetalLB's layer-2 mode answers for a LoadBalancer IP. No namespace has a route off the bridge, and nothing is added
+to the host's own network namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyroute2 import NetNS, netns
+
+from ...errors import PrerequisiteError, ProviderError
+from ...plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def enter(namespace: str) -> None:
+    """Move the calling thread into a named network namespace (setns(2))."""
+    fd = os.open(NETNS_DIR / namespace, os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {namespace}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def existing(prefix: str = f"{NAMESPACE_PREFIX}.") -> list[str]:
+    """Named namespaces whose name starts with prefix."""
+    try:
+        return sorted(n for n in netns.listnetns() if n.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def of_environment(env: str) -> list[str]:
+    return existing(namespace_prefix(env))
+
+
+def environments_on_host() -> list[str]:
+    """Names of every multidc environment that has a namespace on this host."""
+    return sorted({n.split(".")[1] for n in existing() if n.count(".") >= 2})
+
+
+def inode(namespace: str) -> int | None:
+    try:
+        return (NETNS_DIR / namespace).stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def check_host() -> None:
+    """Root (CAP_NET_ADMIN) and network namespaces, or one line saying what is missing."""
+    if os.geteuid() != 0:
+        raise PrerequisiteError(
+            "the netns provider needs root (CAP_NET_ADMIN to create network namespaces); run it with sudo"
+        )
+    if not Path("/proc/self/ns/net").exists():
+        raise PrerequisiteError("this kernel has no network namespaces (/proc/self/ns/net is missing)")
+
+
+@contextmanager
+def _ns(name: str) -> Iterator[NetNS]:
+    handle = NetNS(name)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _up_loopback(handle: NetNS) -> None:
+    handle.link("set", index=handle.link_lookup(ifname="lo")[0], state="up")
+
+
+def create_site(plan: Plan) -> None:
+    """Create every namespace, the bridge, the veths, addresses and VIPs. Fails if any already exists."""
+    prefix = plan.network.prefixlen
+    try:
+        for name in plan.namespaces:
+            netns.create(name)
+        with _ns(plan.site_namespace) as site:
+            _up_loopback(site)
+            site.link("add", ifname=plan.bridge, kind="bridge")
+            bridge = site.link_lookup(ifname=plan.bridge)[0]
+            site.addr("add", index=bridge, address=str(plan.gateway), prefixlen=prefix)
+            site.link("set", index=bridge, state="up")
+            for node in [plan.kms, *plan.nodes]:
+                _attach(site, bridge, node, prefix)
+    except OSError as exc:
+        raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
+    except Exception as exc:  # pyroute2 reports netlink errors with its own classes
+        raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
+
+
+def _attach(site: NetNS, bridge: int, node: Node, prefix: int) -> None:
+    site.link("add", ifname=node.ifname, kind="veth", peer={"ifname": node.ifname, "net_ns_fd": node.namespace})
+    port = site.link_lookup(ifname=node.ifname)[0]
+    site.link("set", index=port, master=bridge, state="up")
+    with _ns(node.namespace) as inner:
+        _up_loopback(inner)
+        link = inner.link_lookup(ifname=node.ifname)[0]
+        inner.addr("add", index=link, address=str(node.address), prefixlen=prefix)
+        if node.vip is not None:
+            inner.addr("add", index=link, address=str(node.vip), prefixlen=32)
+        inner.link("set", index=link, state="up")
+
+
+def remove(names: list[str]) -> list[str]:
+    """Delete namespaces (their links go with them); returns those that could not be removed."""
+    stuck = []
+    for name in names:
+        try:
+            netns.remove(name)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                stuck.append(name)
+        except Exception:
+            if (NETNS_DIR / name).exists():
+                stuck.append(name)
+    return stuck
+
+
+def links(namespace: str) -> list[str]:
+    """Interface names inside a namespace (for status and tests)."""
+    with _ns(namespace) as handle:
+        return [str(link.get_attr("IFLA_IFNAME")) for link in handle.get_links()]

@@ -1,0 +1,448 @@
+"""The netns provider: up (a pipeline of named steps), reconcile, status and down.
+
+Steps, in order, each one progress line: Writing certificates and configuration, Creating site network, Publishing
+host ports, Starting KMS, Preparing KMS, Starting nodes, Initialising primary, Joining datacenters, Waiting for healthy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hvac
+
+from ... import bootstrap, health, pki
+from ...errors import PrerequisiteError, ProviderError, TopologyError
+from ...paths import EnvPaths, env_paths, state_root, write_private
+from ...plan import API_PORT, Node, Plan
+from ...progress import Progress
+from ...state import State, load, read_secret, write_secret
+from ...vaultapi import client
+from . import namespaces, processes
+
+START_TIMEOUT = 20.0
+HEALTH_TIMEOUT = 60.0
+PORT_STEP = 10
+
+
+@dataclass
+class UpResult:
+    plan: Plan
+    health: health.Health
+    already: bool = False
+    restarted: list[str] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------------- preconditions
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def claimed_ports(root: Path, except_env: str) -> dict[int, str]:
+    """Host ports other environments' state files claim (their forwarder may be down, the claim still stands)."""
+    claims: dict[int, str] = {}
+    if not root.is_dir():
+        return claims
+    for entry in root.iterdir():
+        if entry.name == except_env:
+            continue
+        st = load(EnvPaths(entry))
+        if st is None:
+            continue
+        count = len(st.topology.get("datacenters") or [1, 2, 3]) + 1
+        for port in range(st.port_base, st.port_base + count):
+            claims[port] = st.env
+    return claims
+
+
+def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int) -> Plan:
+    """The plan with host ports that are free: an explicit base must be free; the default moves to the next free block."""
+    base = first
+    root = plan_for(first).paths.root.parent
+    for _ in range(200):
+        plan = plan_for(base)
+        ports = [plan.kms.host_port, *(n.host_port for n in plan.nodes)]
+        claims = claimed_ports(root, plan.env)
+        taken = [p for p in ports if p in claims or not _port_free(p)]
+        if not taken:
+            return plan
+        if explicit:
+            port = taken[0]
+            who = f"environment {claims[port]!r}" if port in claims else "another process"
+            raise PrerequisiteError(
+                f"host port 127.0.0.1:{port} is in use by {who}; set another host_port_base in the topology"
+            )
+        base += PORT_STEP
+    raise PrerequisiteError(f"no free block of host ports from {first} upward; set host_port_base in the topology")
+
+
+# ---------------------------------------------------------------------------------------------------- the pipeline
+
+
+class Environment:
+    """One environment's plan plus the live handles up/status/down need."""
+
+    def __init__(self, plan: Plan, progress: Progress | None = None) -> None:
+        self.plan = plan
+        self.paths = plan.paths
+        self.progress = progress or Progress(quiet=True)
+        self.state = load(self.paths)
+        self.ca = str(self.paths.ca_cert) if plan.topology.tls else None
+
+    # -- helpers
+
+    def client(self, node: Node, token: str | None = None, timeout: float = 5.0) -> hvac.Client:
+        return client(self.plan.host_url(node), self.ca, token, timeout)
+
+    def root_token(self) -> str | None:
+        return read_secret(self.paths, "root-token")
+
+    def _save(self) -> None:
+        assert self.state is not None
+        self.state.save(self.paths)
+
+    def _spawn_server(self, node: Node) -> int:
+        argv = [self.plan.binary.path, "server", f"-config={node.paths.config}"]
+        return processes.spawn(argv, node.namespace, node.paths.log)
+
+    def _log_tail(self, node: Node, lines: int = 3) -> str:
+        try:
+            text = node.paths.log.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return ""
+        wanted = [t for t in text if "[ERROR]" in t or "Error" in t] or text
+        return " | ".join(t.strip()[:200] for t in wanted[-lines:])
+
+    def _started(self, node: Node, key: str) -> None:
+        """Wait until a just-started server answers; if it died, say why from its log."""
+        assert self.state is not None
+        pid = self.state.pids[key]
+        deadline = time.monotonic() + START_TIMEOUT
+        c = self.client(node, timeout=1)
+        while True:
+            try:
+                bootstrap.wait_listening(c, timeout=0.3)
+                return
+            except TimeoutError:
+                pass
+            if not processes.alive(pid):
+                raise ProviderError(f"the {node.name} server exited: {self._log_tail(node) or 'no log output'}")
+            if time.monotonic() > deadline:
+                raise ProviderError(f"the {node.name} server did not answer within {START_TIMEOUT:.0f}s")
+
+    # -- steps
+
+    def write_files(self) -> None:
+        plan = self.plan
+        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.root.chmod(0o700)
+        if plan.topology.tls:
+            ca = pki.make_ca(plan.env)
+            write_private(self.paths.ca_cert, ca.cert_pem.decode())
+            self.paths.ca_cert.chmod(0o644)  # the CA certificate is public; its key is not
+            write_private(self.paths.ca_key, ca.key_pem.decode())
+            for node in [plan.kms, *plan.nodes]:
+                ips = [node.address, *([node.vip] if node.vip else []), *_loopback()]
+                issued = pki.issue(ca, f"{node.name}.{plan.env}.multidc", ips, ["localhost", node.name])
+                write_private(node.paths.cert, issued.cert_pem.decode())
+                write_private(node.paths.key, issued.key_pem.decode())
+        write_private(plan.kms.paths.config, json.dumps(plan.kms_config(), indent=2))
+        for node in [plan.kms, *plan.nodes]:
+            node.paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def create_site(self) -> None:
+        namespaces.create_site(self.plan)
+
+    def publish_ports(self) -> None:
+        plan = self.plan
+        spec = {
+            "namespace": plan.site_namespace,
+            "routes": [
+                {"port": n.host_port, "host": str(n.service_address), "target_port": API_PORT}
+                for n in [plan.kms, *plan.nodes]
+            ],
+        }
+        write_private(self.paths.forwarder_spec, json.dumps(spec, indent=2))
+        self._start_forwarder()
+
+    def _start_forwarder(self) -> None:
+        assert self.state is not None
+        argv = [sys.executable, "-m", "multidc.providers.netns.forwarder", str(self.paths.forwarder_spec)]
+        pid = processes.spawn(argv, None, self.paths.forwarder_log)
+        self.state.pids["forwarder"] = pid
+        self._save()
+        port = self.plan.kms.host_port
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not processes.alive(pid):
+                tail = self.paths.forwarder_log.read_text(errors="replace").strip().splitlines()[-1:]
+                raise ProviderError(f"publishing host ports failed: {' '.join(tail) or 'the forwarder exited'}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise ProviderError(f"publishing host ports failed: 127.0.0.1:{port} did not accept connections")
+
+    def start_kms(self) -> None:
+        assert self.state is not None
+        self.state.pids["kms"] = self._spawn_server(self.plan.kms)
+        self._save()
+        self._started(self.plan.kms, "kms")
+
+    def prepare_kms(self) -> None:
+        plan = self.plan
+        c = self.client(plan.kms)
+        result = bootstrap.start_kms(c)
+        write_secret(self.paths, "kms-unseal-key", result.keys[0])
+        write_secret(self.paths, "kms-root-token", result.root_token)
+        c.token = result.root_token
+        bootstrap.wait_active(c, START_TIMEOUT)
+        if plan.topology.unseal == "transit":
+            seal_token = bootstrap.prepare_transit(c, plan.transit_key)
+            write_secret(self.paths, "seal-token", seal_token)
+        else:
+            seal_token = ""
+            unsealer_token = bootstrap.prepare_kv(c, plan.env)
+            write_secret(self.paths, "unsealer-token", unsealer_token)
+        for node in plan.nodes:
+            write_private(node.paths.config, json.dumps(plan.node_config(node, seal_token), indent=2))
+
+    def start_nodes(self) -> None:
+        assert self.state is not None
+        for node in self.plan.nodes:
+            self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
+        if self.plan.topology.unseal == "kv":
+            for node in self.plan.nodes:
+                self._start_unsealer(node)
+        self._save()
+        for node in self.plan.nodes:
+            self._started(node, f"node:{node.name}")
+
+    def _start_unsealer(self, node: Node) -> None:
+        assert self.state is not None
+        plan = self.plan
+        spec = {
+            "node_url": plan.api_addr(node),
+            "kms_url": plan.api_addr(plan.kms),
+            "kms_token": read_secret(self.paths, "unsealer-token"),
+            "ca_cert": self.ca or "",
+        }
+        path = self.paths.unsealer_spec(node.name)
+        write_private(path, json.dumps(spec))
+        argv = [sys.executable, "-m", "multidc.unsealer", str(path)]
+        self.state.pids[f"unsealer:{node.name}"] = processes.spawn(
+            argv, node.namespace, self.paths.unsealer_log(node.name)
+        )
+
+    def init_primary(self) -> None:
+        plan = self.plan
+        c = self.client(plan.primary)
+        transit = plan.topology.unseal == "transit"
+        result = bootstrap.initialize(c, auto_unseal=transit)
+        write_secret(self.paths, "root-token", result.root_token)
+        write_secret(self.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
+        if not transit:
+            # The seed's flow: keys go to the central KMS; the primary's unsealer takes them from there.
+            kms = self.client(plan.kms, read_secret(self.paths, "kms-root-token"))
+            bootstrap.store_unseal_keys(kms, result)
+        c.token = result.root_token
+        bootstrap.wait_active(c, START_TIMEOUT)
+        bootstrap.configure_cluster(c, plan.topology.autopilot)
+
+    def join_datacenters(self) -> None:
+        token = self.root_token()
+        leader = self.client(self.plan.primary, token)
+        others = {n.name for n in self.plan.nodes[1:]}
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        missing = others
+        while time.monotonic() < deadline:
+            try:
+                config = leader.adapter.get("/v1/sys/storage/raft/configuration")["data"]["config"]
+                members = {s["node_id"] for s in config["servers"]}
+                missing = others - members
+                if not missing:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        tails = "; ".join(f"{n}: {self._log_tail(self.plan.node(n), 1)}" for n in sorted(missing))
+        raise ProviderError(f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})")
+
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:
+        token = self.root_token()
+        deadline = time.monotonic() + timeout
+        while True:
+            result = health.check(self.plan, token, probe_write=False)
+            if result.healthy:
+                result = health.check(self.plan, token, probe_write=True)
+                if result.healthy:
+                    return result
+            if time.monotonic() > deadline:
+                raise ProviderError(f"not healthy after {timeout:.0f}s: {'; '.join(result.problems)}")
+            time.sleep(0.1)
+
+    # -- reconcile: restart what is missing
+
+    def reconcile(self) -> list[str]:
+        """Restart every process of an up environment that is not running; returns what was restarted."""
+        assert self.state is not None
+        plan = self.plan
+        restarted = []
+        marker = str(self.paths.root)
+
+        def dead(key: str) -> bool:
+            pid = self.state.pids.get(key) if self.state else None
+            return pid is None or not processes.belongs(pid, marker)
+
+        missing_ns = [n for n in plan.namespaces if namespaces.inode(n) is None]
+        if missing_ns:
+            raise ProviderError(
+                f"environment {plan.env!r} lost namespace(s) {', '.join(missing_ns)}; run `multidc down --name "
+                f"{plan.env}` and `up` again"
+            )
+        if dead("forwarder"):
+            self._start_forwarder()
+            restarted.append("forwarder")
+        if dead("kms"):
+            self.state.pids["kms"] = self._spawn_server(plan.kms)
+            self._save()
+            self._started(plan.kms, "kms")
+            c = self.client(plan.kms)
+            bootstrap.unseal(c, [read_secret(self.paths, "kms-unseal-key") or ""])
+            restarted.append("kms")
+        for node in plan.nodes:
+            if dead(f"node:{node.name}"):
+                self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
+                self._save()
+                restarted.append(node.name)
+            if plan.topology.unseal == "kv" and dead(f"unsealer:{node.name}"):
+                self._start_unsealer(node)
+                self._save()
+                restarted.append(f"unsealer:{node.name}")
+        return restarted
+
+
+def _loopback() -> list[object]:
+    from ipaddress import IPv4Address
+
+    return [IPv4Address("127.0.0.1")]
+
+
+# ---------------------------------------------------------------------------------------------------- entry points
+
+
+def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, progress: Progress) -> UpResult:
+    """Bring an environment up (or back to running), and return once it is healthy."""
+    started = time.monotonic()
+    namespaces.check_host()
+    probe = plan_for(first_port)
+    existing = load(probe.paths)
+    if existing is not None and existing.phase == "up":
+        if existing.topology != probe.topology.model_dump(mode="json"):
+            raise TopologyError(
+                f"environment {probe.env!r} is already up with a different topology; run `multidc down --name "
+                f"{probe.env}` first, or use another --name"
+            )
+        env = Environment(plan_for(existing.port_base), progress)
+        restarted = env.reconcile()
+        if restarted:
+            progress.say(f"Restarted {', '.join(restarted)}")
+        with progress.step("Waiting for healthy"):
+            result = env.wait_healthy()
+        return UpResult(env.plan, result, already=not restarted, restarted=restarted,
+                        durations=progress.durations, seconds=time.monotonic() - started)
+    if existing is not None or namespaces.of_environment(probe.env):
+        progress.say(f"Removing leftovers of an interrupted `up` of {probe.env!r}")
+        down(probe.env, probe.paths.root.parent)
+    plan = choose_port_base(plan_for, explicit_ports, first_port)
+    env = Environment(plan, progress)
+    env.state = State(
+        env=plan.env,
+        topology=plan.topology.model_dump(mode="json"),
+        port_base=plan.port_base,
+        binary={"path": plan.binary.path, "flavour": plan.binary.flavour, "version": plan.binary.version},
+        created_at=time.time(),
+    )
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("Writing certificates and configuration", env.write_files),
+        ("Creating site network", env.create_site),
+        ("Publishing host ports", env.publish_ports),
+        ("Starting KMS", env.start_kms),
+        ("Preparing KMS", env.prepare_kms),
+        ("Starting nodes", env.start_nodes),
+        ("Initialising primary", env.init_primary),
+        ("Joining datacenters", env.join_datacenters),
+    ]
+    for title, action in steps:
+        with progress.step(title):
+            try:
+                action()
+                if title == steps[0][0]:
+                    env._save()
+            except ProviderError as exc:
+                raise ProviderError(f"{title}: {exc}") from exc
+            except (OSError, hvac.exceptions.VaultError, TimeoutError) as exc:
+                raise ProviderError(f"{title}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    with progress.step("Waiting for healthy"):
+        try:
+            result = env.wait_healthy()
+        except ProviderError as exc:
+            raise ProviderError(f"Waiting for healthy: {exc}") from exc
+    assert env.state is not None
+    env.state.phase = "up"
+    env._save()
+    return UpResult(plan, result, durations=progress.durations, seconds=time.monotonic() - started)
+
+
+@dataclass
+class DownResult:
+    env: str
+    processes: int
+    namespaces: list[str]
+    removed_dir: bool
+
+
+def down(env: str, root: Path | None = None) -> DownResult:
+    """Stop every process and remove every namespace and file of the environment. Idempotent."""
+    namespaces.check_host()
+    paths = env_paths(env, root)
+    st = load(paths)
+    names = namespaces.of_environment(env)
+    pids = set(processes.in_namespaces(names))
+    if st is not None:
+        marker = str(paths.root)
+        pids |= {pid for pid in st.pids.values() if processes.belongs(pid, marker)}
+    survivors = processes.terminate(sorted(pids))
+    if survivors:
+        raise ProviderError(f"could not stop process(es) {survivors} of {env!r}")
+    stuck = namespaces.remove(names)
+    if stuck:
+        raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
+    existed = paths.root.exists()
+    shutil.rmtree(paths.root, ignore_errors=True)
+    return DownResult(env, len(pids), names, existed)
+
+
+def environments(root: Path | None = None) -> list[str]:
+    """Every environment on this host: with a state directory or with a namespace."""
+    base = root or state_root()
+    found = set(namespaces.environments_on_host())
+    if base.is_dir():
+        found |= {d.name for d in base.iterdir() if (d / "state.json").exists()}
+    return sorted(found)

@@ -1,0 +1,42 @@
+"""The per-environment state file: what `up` made (PIDs, ports, the topology), so status/env/down can find it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .paths import EnvPaths, write_private
+
+
+@dataclass
+class State:
+    env: str
+    topology: dict[str, Any]
+    port_base: int
+    binary: dict[str, str]
+    phase: str = "creating"  # creating -> up
+    pids: dict[str, int] = field(default_factory=dict)  # "kms", "forwarder", "node:<dc>", "unsealer:<dc>"
+    created_at: float = 0.0
+
+    def save(self, paths: EnvPaths) -> None:
+        write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+
+def load(paths: EnvPaths) -> State | None:
+    try:
+        data = json.loads(paths.state.read_text())
+    except FileNotFoundError:
+        return None
+    return State(**data)
+
+
+def read_secret(paths: EnvPaths, name: str) -> str | None:
+    try:
+        return paths.secret(name).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def write_secret(paths: EnvPaths, name: str, value: str) -> None:
+    write_private(paths.secret(name), value + "\n")

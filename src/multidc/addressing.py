@@ -45,9 +45,7 @@ def allocate(topology: Topology, source: str = "topology") -> SiteAddresses:
         if dc.pool is not None:
             pool = dc.pool
             if not pool.subnet_of(network):
-                problems.append(
-                    f"{where}.pool: {pool} is outside the network {network}; choose a pool inside it"
-                )
+                problems.append(f"{where}.pool: {pool} is outside the network {network}; choose a pool inside it")
                 continue
         else:
             found = default_pool(network, i)
@@ -82,7 +80,10 @@ def allocate(topology: Topology, source: str = "topology") -> SiteAddresses:
     explicit_kms = topology.kms.address
     if explicit_kms is not None:
         where = f"{source}: kms.address"
-        if explicit_kms not in network or explicit_kms in (network.network_address, network.broadcast_address):
+        if explicit_kms not in network or explicit_kms in (
+            network.network_address,
+            network.broadcast_address,
+        ):
             problems.append(f"{where}: {explicit_kms} is not a host address of the network {network}; pick one inside")
         for dc_name, pool in pools.items():
             if explicit_kms in pool:

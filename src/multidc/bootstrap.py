@@ -25,14 +25,16 @@ class InitResult:
     keys: list[str]  # unseal keys (Shamir) or recovery keys (auto-unseal)
 
 
-def initialize(c: hvac.Client, auto_unseal: bool, shares: int = SECRET_SHARES, threshold: int = SECRET_THRESHOLD) -> InitResult:
+def initialize(
+    c: hvac.Client, auto_unseal: bool, shares: int = SECRET_SHARES, threshold: int = SECRET_THRESHOLD
+) -> InitResult:
     """`operator init`: recovery keys under an auto-unseal seal, Shamir keys otherwise."""
     if auto_unseal:
         body = {"recovery_shares": shares, "recovery_threshold": threshold}
     else:
         body = {"secret_shares": shares, "secret_threshold": threshold}
     result = c.adapter.put("/v1/sys/init", json=body)
-    keys = result.get("recovery_keys_b64" if auto_unseal else "keys_base64") or result.get("keys") or []
+    keys = result.get("recovery_keys_base64" if auto_unseal else "keys_base64") or []
     return InitResult(root_token=result["root_token"], keys=list(keys))
 
 

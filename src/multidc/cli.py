@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -15,10 +14,10 @@ from rich.table import Table
 from . import binaries, topology
 from .errors import MultidcError, NotFoundError
 from .health import Health
+from .paths import env_paths
 from .plan import DEFAULT_PORT_BASE, Plan, make_plan
 from .progress import Progress
 from .state import load, read_secret
-from .paths import env_paths
 
 OUTPUT = click.Choice(["text", "json"])
 
@@ -33,12 +32,16 @@ def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--name", "-n", default=None, help="Environment name (default: multidc).")(f)
 
 
-def _plan_for(
-    file: str | None, name: str | None, server_binary: str | None
-) -> tuple[Callable[[int], Plan], int, bool]:
-    topo = topology.load(file)
-    binary = binaries.resolve(server_binary or topo.server_binary)
+def _plan_for(file: str | None, name: str | None, server_binary: str | None) -> tuple[Callable[[int], Plan], int, bool]:
     source = file or "topology"
+    existing = load(env_paths(name or topology.DEFAULT_NAME)) if file is None else None
+    if existing is not None:
+        # `up` again without a file means "the same environment": its recorded topology and server.
+        topo = topology.parse(existing.topology, source)
+        server_binary = server_binary or existing.binary["path"]
+    else:
+        topo = topology.load(file)
+    binary = binaries.resolve(server_binary or topo.server_binary)
 
     def plan_for(base: int) -> Plan:
         return make_plan(topo, binary, name, port_base=base, source=source)
@@ -83,7 +86,7 @@ def up(name: str | None, file: str | None, output: str, server_binary: str | Non
         except (MultidcError, KeyboardInterrupt) as exc:
             if not retain and load(env_paths(env_name)) is not None and _created_now(env_name):
                 provider.down(env_name)
-                progress.say(f"Removed what was made (use --retain to keep it for inspection)")
+                progress.say("Removed what was made (use --retain to keep it for inspection)")
             if isinstance(exc, KeyboardInterrupt):
                 click.echo("multidc: interrupted", err=True)
                 sys.exit(130)
@@ -92,17 +95,22 @@ def up(name: str | None, file: str | None, output: str, server_binary: str | Non
         fail(exc)
     plan = result.plan
     if output == "json":
-        click.echo(json.dumps({
-            "environment": plan.env,
-            "healthy": result.health.healthy,
-            "already_up": result.already,
-            "restarted": result.restarted,
-            "seconds": round(result.seconds, 3),
-            "steps": {k: round(v, 3) for k, v in result.durations.items()},
-            "datacenters": {n.name: plan.host_url(n) for n in plan.nodes},
-            "kms": plan.host_url(plan.kms),
-            "ca_cert": str(plan.paths.ca_cert) if plan.topology.tls else None,
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "environment": plan.env,
+                    "healthy": result.health.healthy,
+                    "already_up": result.already,
+                    "restarted": result.restarted,
+                    "seconds": round(result.seconds, 3),
+                    "steps": {k: round(v, 3) for k, v in result.durations.items()},
+                    "datacenters": {n.name: plan.host_url(n) for n in plan.nodes},
+                    "kms": plan.host_url(plan.kms),
+                    "ca_cert": str(plan.paths.ca_cert) if plan.topology.tls else None,
+                },
+                indent=2,
+            )
+        )
         return
     if result.already:
         click.echo(f"Environment {plan.env!r} is already up and healthy.")
@@ -112,7 +120,7 @@ def up(name: str | None, file: str | None, output: str, server_binary: str | Non
         click.echo(f"  {node.name:<12} {plan.host_url(node):<26} VIP {node.vip}")
     click.echo(f"  {'kms':<12} {plan.host_url(plan.kms):<26} {plan.kms.address}")
     flag = "" if plan.env == topology.DEFAULT_NAME else f" --name {plan.env}"
-    click.echo(f"Use it:  eval \"$(multidc env{flag})\" && bao status")
+    click.echo(f'Use it:  eval "$(multidc env{flag})" && bao status')
 
 
 def _created_now(env: str) -> bool:
@@ -125,8 +133,15 @@ def _status_table(plan: Plan, result: Health) -> Table:
     for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED"):
         table.add_column(col)
     for n in result.nodes:
-        table.add_row(n.dc, n.vip, n.host_url, n.role, "yes" if n.voter else "no",
-                      "yes" if n.sealed else "no", str(n.applied_index))
+        table.add_row(
+            n.dc,
+            n.vip,
+            n.host_url,
+            n.role,
+            "yes" if n.voter else "no",
+            "yes" if n.sealed else "no",
+            str(n.applied_index),
+        )
     return table
 
 
@@ -145,7 +160,7 @@ def status(name: str | None, output: str) -> None:
     if output == "json":
         click.echo(json.dumps({"environment": plan.env, **result.to_dict()}, indent=2))
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         console.print(_status_table(plan, result))
         if result.healthy:
             console.print(f"healthy: {len(result.nodes)} voters, leader {result.leader}")
@@ -205,9 +220,7 @@ def down(name: str | None, all_: bool) -> None:
         for env in names:
             result = provider.down(env)
             what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
-            click.echo(
-                f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))"
-            )
+            click.echo(f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))")
         if all_ and not names:
             click.echo("no multidc environments on this host")
     except MultidcError as exc:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import hvac
+import requests
 
 from .plan import Node, Plan
 from .vaultapi import TRANSIENT, client, get
@@ -75,9 +76,23 @@ def _node_status(plan: Plan, node: Node, token: str | None) -> tuple[NodeStatus,
                 config = body.get("data", {}).get("config")
     except TRANSIENT as exc:
         status.role = "down"
-        status.error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        status.error = _reason(exc)
         return status, None
     return status, config
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason: the forwarder accepts and closes when nothing listens behind it, which TLS calls an EOF."""
+    text = str(exc)
+    if (
+        isinstance(exc, requests.exceptions.SSLError)
+        and "EOF" in text
+        or isinstance(exc, requests.exceptions.ConnectionError)
+    ):
+        return "no answer from its server (not running?)"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out (paused, or cut off?)"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
@@ -87,7 +102,7 @@ def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
     nodes = [r[0] for r in results]
     for n in nodes:
         if n.role == "down":
-            problems.append(f"{n.dc}: not reachable at {n.host_url} ({n.error or 'no answer'})")
+            problems.append(f"{n.dc}: not reachable at {n.host_url}: {n.error or 'no answer'}")
         elif not n.initialized:
             problems.append(f"{n.dc}: not initialised (not joined to the cluster)")
         elif n.sealed:

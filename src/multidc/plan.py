@@ -116,7 +116,11 @@ class Plan:
 
         return {
             "environment": self.env,
-            "server": {"flavour": self.binary.flavour, "version": self.binary.version, "path": self.binary.path},
+            "server": {
+                "flavour": self.binary.flavour,
+                "version": self.binary.version,
+                "path": self.binary.path,
+            },
             "state_dir": str(self.paths.root),
             "unseal": self.topology.unseal,
             "tls": self.topology.tls,

@@ -123,7 +123,7 @@ class AutopilotSettings(Strict):
 
     # Stock autopilot waits 10 s before a joiner becomes a voter; a test cluster wants seconds.
     server_stabilization_time: str = "1s"
-    last_contact_threshold: str = "2s"
+    last_contact_threshold: str = "10s"
     dead_server_last_contact_threshold: str = "24h"
     # Never remove a killed node: tests kill nodes and expect them to come back as voters.
     cleanup_dead_servers: bool = False
@@ -145,9 +145,7 @@ class Topology(Strict):
     """The validated input: datacenters, the site network, the unseal mode and server settings."""
 
     name: str | None = None
-    datacenters: list[Datacenter] = Field(
-        default_factory=lambda: [Datacenter(name=n) for n in DEFAULT_DATACENTERS]
-    )
+    datacenters: list[Datacenter] = Field(default_factory=lambda: [Datacenter(name=n) for n in DEFAULT_DATACENTERS])
     network: IPv4Network = IPv4Network("172.18.0.0/16")
     unseal: Literal["transit", "kv"] = "transit"
     tls: bool = True
@@ -239,6 +237,7 @@ def _lines(error: ValidationError, source: str, data: Any) -> list[str]:
             model = _model_at(parent)
             allowed = ", ".join(sorted(model.model_fields)) if model else ""
             msg = f"unknown key {str(loc[-1])!r}; allowed here: {allowed}"
+            where = _where(parent)
         elif kind == "value_error":
             msg = str(err["msg"]).removeprefix("Value error, ")
         elif kind in ("ip_v4_network", "ip_any_network") or "network" in kind:

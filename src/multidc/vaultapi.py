@@ -16,7 +16,7 @@ TRANSIENT = (requests.exceptions.RequestException, hvac.exceptions.VaultError, O
 
 def client(url: str, ca_cert: str | None, token: str | None = None, timeout: float = 5.0) -> hvac.Client:
     verify: str | bool = ca_cert if ca_cert else False
-    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout)  # type: ignore[arg-type]
+    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout)
 
 
 def get(c: hvac.Client, path: str) -> tuple[int, dict[str, Any]]:

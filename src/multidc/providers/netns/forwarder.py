@@ -8,6 +8,7 @@ gains no route, address or link: only these loopback ports, like the API ports k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
@@ -35,10 +36,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, OSError):
         pass
     finally:
-        try:
+        with contextlib.suppress(Exception):
             writer.close()
-        except Exception:
-            pass
 
 
 def _handler(host: str, port: int):  # type: ignore[no-untyped-def]

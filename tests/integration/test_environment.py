@@ -1,0 +1,182 @@
+"""End to end, as a user: up -> status -> their own bao CLI through `multidc env` -> a node killed -> down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import hvac
+import pytest
+
+from multidc.binaries import packaged_openbao
+
+from .conftest import Live, leftovers
+
+pytestmark = pytest.mark.integration
+
+
+def bao(exports: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    binary = str(packaged_openbao())
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}, **exports}
+    return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=30, check=False)
+
+
+def kill_and_restart(live: Live, dc: str) -> None:
+    pid = live.state()["pids"][f"node:{dc}"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    status = live.json("status")
+    assert status["healthy"] is False
+    assert {n["dc"]: n["role"] for n in status["nodes"]}[dc] == "down"
+    again = live.json("up")  # brings back what is missing, nothing else
+    assert again["healthy"] is True and again["restarted"] == [dc]
+    assert live.state()["pids"][f"node:{dc}"] != pid
+
+
+def test_default_topology_with_transit_unseal(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    up = env.json("up")
+    assert up["healthy"] is True, up
+    assert set(up["datacenters"]) == {"primary", "secondary", "tertiary"}
+
+    status = env.json("status")
+    assert status["healthy"] is True and status["problems"] == []
+    assert sorted(n["role"] for n in status["nodes"]) == ["follower", "follower", "leader"]
+    assert all(n["voter"] and not n["sealed"] for n in status["nodes"])
+    text = env.run("status").stdout
+    assert "healthy: 3 voters" in text and "172.18.2.128" in text
+
+    # The user's own CLI, through each DC's published port, trusting the environment's CA.
+    for i, dc in enumerate(["primary", "secondary", "tertiary"]):
+        exports = env.exports(dc)
+        assert exports["BAO_ADDR"] == exports["VAULT_ADDR"] and exports["BAO_ADDR"].startswith("https://127.0.0.1:")
+        put = bao(exports, "kv", "put", f"secret/from-{dc}", f"n={i}")
+        assert put.returncode == 0, put.stderr
+    for dc in ["primary", "secondary", "tertiary"]:
+        for src in ["primary", "secondary", "tertiary"]:
+            deadline = time.monotonic() + 3
+            while True:
+                got = bao(env.exports(dc), "kv", "get", "-field=n", f"secret/from-{src}")
+                if got.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert got.stdout.strip() == str(["primary", "secondary", "tertiary"].index(src)), got.stderr
+
+    # Secrets stay private and out of the output.
+    root = env.state_dir / env.name
+    token = (root / "secrets" / "root-token").read_text().strip()
+    assert token not in env.run("up").stdout
+    assert oct((root / "secrets").stat().st_mode & 0o777) == "0o700"
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in (root / "secrets").iterdir())
+    assert oct(root.stat().st_mode & 0o777) == "0o700"
+
+    # The transit seal's token can use the key and nothing else.
+    kms = hvac.Client(
+        env.exports("kms")["BAO_ADDR"],
+        token=(root / "secrets" / "seal-token").read_text().strip(),
+        verify=str(root / "ca.crt"),
+    )
+    assert kms.secrets.transit.encrypt_data(name=f"{env.name}-autounseal", plaintext="aGk=")["data"]["ciphertext"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        kms.sys.list_mounted_secrets_engines()
+
+    # A node killed with SIGKILL comes back a voter, unsealed through the KMS without help.
+    leader = next(n["dc"] for n in status["nodes"] if n["role"] == "leader")
+    kill_and_restart(env, leader)
+
+    already = env.run("up")
+    assert "already up and healthy" in already.stdout
+
+    down = env.run("down")
+    assert "removed" in down.stdout
+    assert leftovers(env.name, env.state_dir) == []
+    assert "nothing to remove" in env.run("down").stdout  # idempotent
+
+
+def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    topo = env.state_dir.parent / "kv.yaml"
+    topo.write_text("unseal: kv\n")
+    up = env.json("up", "-f", str(topo))
+    assert up["healthy"] is True, up
+    root = env.state_dir / env.name
+    kms = hvac.Client(
+        env.exports("kms")["BAO_ADDR"], token=env.exports("kms")["BAO_TOKEN"], verify=str(root / "ca.crt")
+    )
+    stored = kms.secrets.kv.v2.read_secret_version(
+        path="vault-unseal-keys", mount_point="secret", raise_on_deleted_version=True
+    )["data"]["data"]
+    assert sorted(stored) == ["vault-root", *(f"vault-unseal-{i}" for i in range(5))]
+    assert stored["vault-root"] == env.exports("primary")["BAO_TOKEN"]
+    assert bao(env.exports("primary"), "status").returncode == 0
+    # Every DC has an unsealer; a killed node is unsealed by it from the keys in the KMS.
+    assert {k for k in env.state()["pids"] if k.startswith("unsealer:")} == {
+        "unsealer:primary",
+        "unsealer:secondary",
+        "unsealer:tertiary",
+    }
+    kill_and_restart(env, "secondary")
+    log = (root / "nodes" / "secondary" / "unsealer.log").read_text()
+    assert log.count("unsealed with the keys from the KMS") >= 2
+
+
+def test_five_datacenters(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    topo = env.state_dir.parent / "five.yaml"
+    topo.write_text("datacenters: [ams, fra, lon, par, mad]\n")
+    up = env.json("up", "-f", str(topo))
+    assert up["healthy"] is True, up
+    status = env.json("status")
+    assert len(status["nodes"]) == 5 and all(n["voter"] for n in status["nodes"])
+    assert [n["vip"] for n in status["nodes"]] == [f"172.18.{i}.128" for i in range(1, 6)]
+
+
+def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datacenters: [a, a]\n")
+    out = env.run("up", "-f", str(bad), check=False)
+    assert out.returncode == 2 and "listed twice" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert leftovers(env.name, env.state_dir) == []
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        bad.write_text(f"host_port_base: {port - 2}\n")
+        out = env.run("up", "-f", str(bad), check=False)
+    assert out.returncode == 3 and f"127.0.0.1:{port} is in use by another process" in out.stderr
+    assert leftovers(env.name, env.state_dir) == []
+
+    missing = env.run("status", check=False)
+    assert missing.returncode == 4 and "no environment" in missing.stderr
+
+
+def test_failed_up_names_the_step_and_cleans_up(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    fake = tmp_path / "fakebao"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = version ]; then echo "OpenBao v2.7.2"; exit 0; fi\n'
+        'echo "Error parsing config: simulated failure" >&2; exit 1\n'
+    )
+    fake.chmod(0o755)
+    out = env.run("up", "--server-binary", str(fake), check=False)
+    assert out.returncode == 1
+    assert "Starting KMS: the kms server exited: Error parsing config: simulated failure" in out.stderr
+    assert leftovers(env.name, env.state_dir) == []
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2's ip is not installed")
+def test_host_routing_table_untouched(live) -> None:  # type: ignore[no-untyped-def]
+    before = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout
+    links_before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
+    env: Live = live()
+    assert env.json("up")["healthy"] is True
+    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout == before
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
+    assert links == links_before

@@ -12,7 +12,7 @@ from typing import Any
 import hvac
 
 from .topology import AutopilotSettings
-from .vaultapi import get, wait_for
+from .vaultapi import TRANSIENT, get, wait_for
 
 UNSEAL_KEYS_PATH = "vault-unseal-keys"  # at secret/data/vault-unseal-keys, as Bank-Vaults' unsealConfig.vault
 SECRET_SHARES = 5  # Bank-Vaults' defaults
@@ -122,6 +122,16 @@ def read_unseal_keys(kms: hvac.Client) -> list[str]:
     )
     data = response["data"]["data"]
     return [data[k] for k in sorted(data) if k.startswith("vault-unseal-")]
+
+
+def join(c: hvac.Client, leader_api_addr: str, leader_ca_pem: str | None) -> bool:
+    """Ask a node to join the Raft cluster through leader_api_addr; False when it refused (e.g. already joined)."""
+    try:
+        response = c.sys.join_raft_cluster(leader_api_addr=leader_api_addr, leader_ca_cert=leader_ca_pem)
+    except TRANSIENT:
+        return False
+    body = response if isinstance(response, dict) else response.json()
+    return bool(body.get("joined"))
 
 
 def configure_cluster(c: hvac.Client, autopilot: AutopilotSettings) -> None:

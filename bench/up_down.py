@@ -44,14 +44,23 @@ def floor_once(binary: str) -> float:
         config = {
             "api_addr": f"https://127.0.0.1:{api}",
             "cluster_addr": f"https://127.0.0.1:{cluster}",
-            "listener": [{"tcp": {"address": f"127.0.0.1:{api}", "cluster_address": f"127.0.0.1:{cluster}",
-                                  "tls_cert_file": str(root / "tls.crt"), "tls_key_file": str(root / "tls.key")}}],
+            "listener": [
+                {
+                    "tcp": {
+                        "address": f"127.0.0.1:{api}",
+                        "cluster_address": f"127.0.0.1:{cluster}",
+                        "tls_cert_file": str(root / "tls.crt"),
+                        "tls_key_file": str(root / "tls.key"),
+                    }
+                }
+            ],
             "storage": {"raft": {"path": str(root / "raft"), "node_id": "floor", "performance_multiplier": 1}},
         }
         (root / "config.json").write_text(json.dumps(config))
         start = time.monotonic()
-        proc = subprocess.Popen([binary, "server", f"-config={root / 'config.json'}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [binary, "server", f"-config={root / 'config.json'}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             c = client(f"https://127.0.0.1:{api}", str(root / "ca.crt"))
             bootstrap.wait_listening(c, 20)
@@ -66,7 +75,9 @@ def floor_once(binary: str) -> float:
 
 def cli(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "multidc", *args], capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "multidc", *args], capture_output=True, text=True, env=env, check=False
+    )
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit(f"multidc {' '.join(args)} failed: {proc.stderr}")

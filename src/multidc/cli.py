@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -203,8 +204,6 @@ def env_cmd(dc: str | None, name: str | None) -> None:
 
 
 def _quote(value: str) -> str:
-    import shlex
-
     return shlex.quote(value)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import addressing, serverconfig
 from .binaries import ServerBinary
+from .errors import TopologyError
 from .paths import EnvPaths, NodePaths, env_paths
 from .topology import DEFAULT_NAME, Topology, check_env_name
 
@@ -189,8 +190,6 @@ def make_plan(
 
 
 def check_env_name_or_raise(name: str) -> str:
-    from .errors import TopologyError
-
     try:
         return check_env_name(name)
     except ValueError as exc:

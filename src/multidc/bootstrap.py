@@ -5,6 +5,7 @@ Everything here speaks only the Vault API, so every provider uses the same steps
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,27 @@ def join(c: hvac.Client, leader_api_addr: str, leader_ca_pem: str | None) -> boo
         return False
     body = response if isinstance(response, dict) else response.json()
     return bool(body.get("joined"))
+
+
+def unseal_joined(c: hvac.Client, recovery_keys: list[str], timeout: float) -> bool:
+    """Unseal a node that has just joined under an auto-unseal seal now, not at the server's next retry.
+
+    OpenBao retries the auto-unseal of a joined node only every 5 s from its start; given the recovery keys it unseals
+    at once (still through its seal). Until the cluster's data has reached it the node answers 500: try again.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, status = get(c, "/v1/sys/seal-status")
+            if status and not status.get("sealed", True):
+                return True
+            if status.get("initialized") and unseal(c, recovery_keys[: int(status.get("t") or len(recovery_keys))]):
+                return True
+        except TRANSIENT:
+            with contextlib.suppress(*TRANSIENT):
+                c.adapter.put("/v1/sys/unseal", json={"reset": True})
+        time.sleep(0.05)
+    return False
 
 
 def configure_cluster(c: hvac.Client, autopilot: AutopilotSettings) -> None:

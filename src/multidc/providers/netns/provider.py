@@ -271,9 +271,17 @@ class Environment:
         # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
         # now saves waiting for retry_join's next tick (~2 s); retry_join stays configured for restarts.
         ca_pem = self.paths.ca_cert.read_text() if self.plan.topology.tls else None
+        recovery = (read_secret(self.paths, "recovery-keys") or "").split()
+        primary = self.plan.api_addr(self.plan.primary)
+
+        def join(node: Node) -> None:
+            c = self.client(node)
+            bootstrap.join(c, primary, ca_pem)
+            if self.plan.topology.unseal == "transit":  # in kv mode the DC's unsealer does this
+                bootstrap.unseal_joined(c, recovery, timeout=10)
+
         with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-            for node in self.plan.nodes[1:]:
-                pool.submit(bootstrap.join, self.client(node), self.plan.api_addr(self.plan.primary), ca_pem)
+            list(pool.map(join, self.plan.nodes[1:]))
         token = self.root_token()
         leader = self.client(self.plan.primary, token)
         others = {n.name for n in self.plan.nodes[1:]}

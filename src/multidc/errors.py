@@ -18,9 +18,9 @@ class TopologyError(MultidcError):
 
 
 class PrerequisiteError(MultidcError):
-    """The host lacks something multidc needs (root, namespaces, a binary, a free port)."""
+    """The host lacks something multidc needs (root, namespaces, a binary, a tool, a free port); nothing was made."""
 
-    exit_code = 3
+    exit_code = 2
 
 
 class ProviderError(MultidcError):

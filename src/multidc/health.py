@@ -15,7 +15,7 @@ from typing import Any
 import hvac
 import requests
 
-from .plan import Node, Plan
+from .plan import Plan
 from .vaultapi import TRANSIENT, client, get
 
 REPLICATION_LAG = 3.0  # seconds a read on another DC may take to see a write
@@ -48,10 +48,22 @@ class Health:
         return asdict(self)
 
 
-def _node_status(plan: Plan, node: Node, token: str | None) -> tuple[NodeStatus, dict[str, Any] | None]:
-    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
-    status = NodeStatus(dc=node.name, vip=str(node.vip), host_url=plan.host_url(node))
-    c = client(plan.host_url(node), ca, token, timeout=2)
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one DC's server is reached from here: its name, its VIP (LoadBalancer IP) and a URL to it."""
+
+    dc: str
+    vip: str
+    url: str
+
+
+def endpoints(plan: Plan) -> list[Endpoint]:
+    return [Endpoint(n.name, str(n.vip), plan.host_url(n)) for n in plan.nodes]
+
+
+def _node_status(ep: Endpoint, ca: str | None, token: str | None) -> tuple[NodeStatus, dict[str, Any] | None]:
+    status = NodeStatus(dc=ep.dc, vip=ep.vip, host_url=ep.url)
+    c = client(ep.url, ca, token, timeout=2)
     try:
         code, seal = get(c, "/v1/sys/seal-status")
         if code != 200:
@@ -96,9 +108,15 @@ def _reason(exc: Exception) -> str:
 
 
 def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
+    """Check every rule of the health definition on an environment of the netns provider."""
+    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
+    return check_endpoints(endpoints(plan), ca, token, probe_write)
+
+
+def check_endpoints(eps: list[Endpoint], ca: str | None, token: str | None, probe_write: bool = True) -> Health:
     """Check every rule of the health definition; problems name the DC and the rule that failed."""
     problems: list[str] = []
-    results = [_node_status(plan, node, token) for node in plan.nodes]
+    results = [_node_status(ep, ca, token) for ep in eps]
     nodes = [r[0] for r in results]
     for n in nodes:
         if n.role == "down":
@@ -132,24 +150,20 @@ def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
     leaders = {n.leader for n in nodes if n.leader}
     if len(leaders) > 1:
         problems.append(f"nodes disagree on the leader: {', '.join(sorted(leaders))}")
+    clients = [(ep.dc, client(ep.url, ca, token, timeout=3)) for ep in eps]
     if not problems and token:
-        problems += _autopilot(plan, token)
+        problems += _autopilot(clients)
     if not problems and token and probe_write:
-        problems += _replication(plan, token)
+        problems += _replication(clients)
     return Health(healthy=not problems, nodes=nodes, problems=problems, leader=leader_id)
 
 
-def _clients(plan: Plan, token: str) -> list[tuple[Node, hvac.Client]]:
-    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
-    return [(node, client(plan.host_url(node), ca, token, timeout=3)) for node in plan.nodes]
-
-
-def _autopilot(plan: Plan, token: str) -> list[str]:
-    node, c = _clients(plan, token)[0]
+def _autopilot(clients: list[tuple[str, hvac.Client]]) -> list[str]:
+    name, c = clients[0]
     try:
         code, body = get(c, "/v1/sys/storage/raft/autopilot/state")
     except TRANSIENT as exc:
-        return [f"autopilot state unreadable through {node.name}: {exc}"]
+        return [f"autopilot state unreadable through {name}: {exc}"]
     data = body.get("data", body)
     if code != 200 or not data.get("healthy"):
         unhealthy = [sid for sid, s in (data.get("servers") or {}).items() if not s.get("healthy")]
@@ -157,19 +171,18 @@ def _autopilot(plan: Plan, token: str) -> list[str]:
     return []
 
 
-def _replication(plan: Plan, token: str) -> list[str]:
+def _replication(clients: list[tuple[str, hvac.Client]]) -> list[str]:
     """Write a random value through the first DC's VIP; every other DC must read it back within REPLICATION_LAG."""
-    clients = _clients(plan, token)
-    writer_node, writer = clients[0]
+    writer_name, writer = clients[0]
     value = secrets.token_hex(8)
     try:
         writer.secrets.kv.v2.create_or_update_secret(
             path="multidc/health", secret={"value": value}, mount_point="secret"
         )
     except TRANSIENT as exc:
-        return [f"{writer_node.name}: a write through its VIP failed: {str(exc).splitlines()[0][:160]}"]
+        return [f"{writer_name}: a write through its VIP failed: {str(exc).splitlines()[0][:160]}"]
     problems = []
-    for node, reader in clients[1:]:
+    for name, reader in clients[1:]:
         deadline = time.monotonic() + REPLICATION_LAG
         seen = None
         while time.monotonic() < deadline:
@@ -184,7 +197,6 @@ def _replication(plan: Plan, token: str) -> list[str]:
             time.sleep(0.05)
         if seen != value:
             problems.append(
-                f"{node.name}: a write through {writer_node.name} was not readable through {node.name} "
-                f"within {REPLICATION_LAG:.0f}s"
+                f"{name}: a write through {writer_name} was not readable through {name} within {REPLICATION_LAG:.0f}s"
             )
     return problems

@@ -18,6 +18,8 @@ class State:
     phase: str = "creating"  # creating -> up
     pids: dict[str, int] = field(default_factory=dict)  # "kms", "forwarder", "node:<dc>", "unsealer:<dc>"
     created_at: float = 0.0
+    provider: str = "netns"
+    made: dict[str, Any] = field(default_factory=dict)  # kind/kube: clusters, container, contexts, endpoints
 
     def save(self, paths: EnvPaths) -> None:
         write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

@@ -141,6 +141,19 @@ class KmsSettings(Strict):
     address: IPv4Address | None = None
 
 
+class KubeSettings(Strict):
+    """Settings of the Kubernetes providers (kind, kube)."""
+
+    # Server image for the Vault CRs and the central KMS; default OpenBao (hashicorp/vault:... also works).
+    image: str | None = None
+    # kube provider: one kubeconfig context per datacenter, in datacenter order.
+    contexts: list[str] | None = None
+    # kube provider: the URL of a KMS you already run, instead of deploying one in the primary cluster.
+    kms_url: str | None = None
+    # Install MetalLB with the planned pools (default: yes on kind, no on kube).
+    install_metallb: bool | None = None
+
+
 class Topology(Strict):
     """The validated input: datacenters, the site network, the unseal mode and server settings."""
 
@@ -152,6 +165,7 @@ class Topology(Strict):
     server: ServerSettings = ServerSettings()
     autopilot: AutopilotSettings = AutopilotSettings()
     kms: KmsSettings = KmsSettings()
+    kube: KubeSettings = KubeSettings()
     server_binary: str | None = None
     host_port_base: int | None = Field(default=None, ge=1024, le=65000)
 

@@ -150,7 +150,7 @@ def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignor
         port = busy.getsockname()[1]
         bad.write_text(f"host_port_base: {port - 2}\n")
         out = env.run("up", "-f", str(bad), check=False)
-    assert out.returncode == 3 and f"127.0.0.1:{port} is in use by another process" in out.stderr
+    assert out.returncode == 2 and f"127.0.0.1:{port} is in use by another process" in out.stderr
     assert leftovers(env.name, env.state_dir) == []
 
     missing = env.run("status", check=False)

@@ -43,7 +43,7 @@ def test_bad_topology_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_missing_server_binary_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["plan", "--server-binary", str(tmp_path / "nope")])
-    assert result.exit_code == 3 and "server binary" in result.output and "not found" in result.output
+    assert result.exit_code == 2 and "server binary" in result.output and "not found" in result.output
 
 
 def test_not_root_is_refused_before_anything(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,310 @@
+"""Linearizability of a compare-and-set register, per key, and the anomalies a user asks about.
+
+The search is Wing & Gong's, with Lowe's memoisation as in Porcupine: walk the time-ordered list of call/return
+entries; at a call, try to linearize that operation now (if the register model allows it and the pair (set of
+linearized operations, register value) is new), else look further; at a return of an operation not yet linearized,
+backtrack. Operations whose outcome is unknown (`info`) have no return entry: they may take effect any time after their
+call, or never. Failed operations took no effect and are dropped; so are reads that did not complete.
+
+Complexity: exponential in the worst case (the problem is NP-complete), but the memo bounds the work by the number of
+distinct (linearized set, value) pairs reachable; each search step is O(1) (the set is an incremental hash), so for
+histories of a few concurrent clients the work grows about linearly with the number of operations (times the number of
+calls scanned from the head at each step, bounded by the concurrency). bench/checker.py measures it.
+
+Pure: operations in, a verdict out.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .history import Operation
+
+_NONE = object()
+
+
+@dataclass
+class KeyVerdict:
+    key: str
+    valid: bool
+    operations: int
+    # When not valid: a small set of operations that cannot be ordered (a 1-minimal sub-history, closed under
+    # "a read keeps a write of the value it read").
+    witness: list[Operation] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    valid: bool
+    keys: dict[str, KeyVerdict]
+    stale_reads: list[Operation]
+    lost_writes: list[Operation]
+
+    def failing(self) -> list[KeyVerdict]:
+        return [k for k in self.keys.values() if not k.valid]
+
+
+def _step(state: Any, op: Operation) -> tuple[bool, Any]:
+    """The register model: (is the operation allowed in this state, the state after it)."""
+    if op.f == "read":
+        return op.value == state, state
+    if op.f == "write":
+        return True, op.value
+    expected, new = op.value
+    return (expected == state), new
+
+
+def _relevant(ops: Iterable[Operation]) -> list[Operation]:
+    return [o for o in ops if o.status == "ok" or (o.status == "info" and o.f != "read")]
+
+
+def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_000) -> tuple[bool, float]:
+    """Whether the operations (one key) linearize; when not, the time of the return no order could get past.
+
+    `budget` bounds the search steps; exceeding it raises RuntimeError rather than guessing.
+    """
+    ops = _relevant(ops)
+    n = len(ops)
+    if n == 0:
+        return True, math.inf
+    # Entries: (time, kind, op index); kind 0 = call, 1 = return. Calls sort before returns at equal times
+    # (touching operations count as concurrent).
+    entries: list[tuple[float, int, int]] = []
+    for i, op in enumerate(ops):
+        entries.append((op.call, 0, i))
+        if not math.isinf(op.ret):
+            entries.append((op.ret, 1, i))
+    entries.sort()
+    m = len(entries)
+    nxt = list(range(1, m + 1))
+    prv = list(range(-1, m - 1))
+    head: int = 0
+    call_at = [0] * n
+    ret_at = [-1] * n
+    for pos, (_, kind, i) in enumerate(entries):
+        if kind == 0:
+            call_at[i] = pos
+        else:
+            ret_at[i] = pos
+    returns_left = sum(1 for r in ret_at if r >= 0)
+
+    def unlink(pos: int) -> None:
+        nonlocal head
+        p, q = prv[pos], nxt[pos]
+        if p >= 0:
+            nxt[p] = q
+        else:
+            head = q
+        if q < m:
+            prv[q] = p
+
+    def relink(pos: int) -> None:
+        nonlocal head
+        p, q = prv[pos], nxt[pos]
+        if p >= 0:
+            nxt[p] = pos
+        else:
+            head = pos
+        if q < m:
+            prv[q] = pos
+
+    # The memo key is the set of linearized operations, kept as an incremental 96-bit Zobrist hash so each step costs
+    # O(1) instead of O(n) for a bitset (a false match has probability ~ steps^2 / 2^96).
+    rng = random.Random(0x6D64)
+    zobrist = [rng.getrandbits(96) for _ in range(n)]
+    state = initial
+    linearized = 0
+    cache: set[tuple[int, Any]] = set()
+    stack: list[tuple[int, Any]] = []  # (op index, state before)
+    pos = head
+    steps = 0
+    furthest = -math.inf
+    while True:
+        steps += 1
+        if steps > budget:
+            raise RuntimeError(f"linearizability search exceeded {budget} steps")
+        if returns_left == 0:
+            return True, math.inf
+        if pos >= m:
+            # Only calls of unknown-outcome operations remain beyond here: leaving them out is allowed.
+            return True, math.inf
+        _, kind, i = entries[pos]
+        if kind == 0:
+            ok, new_state = _step(state, ops[i])
+            if ok:
+                key = (linearized ^ zobrist[i], _hashable(new_state))
+                if key not in cache:
+                    cache.add(key)
+                    stack.append((i, state))
+                    state = new_state
+                    linearized ^= zobrist[i]
+                    unlink(call_at[i])
+                    if ret_at[i] >= 0:
+                        unlink(ret_at[i])
+                        returns_left -= 1
+                    pos = head
+                    continue
+            pos = nxt[pos]
+            continue
+        # A return entry of an operation not yet linearized: undo the last choice and try the next entry after it.
+        furthest = max(furthest, entries[pos][0])
+        if not stack:
+            # Every visited entry lies at or before `furthest`: the operations called by then cannot be ordered.
+            return False, furthest
+        i, state = stack.pop()
+        linearized ^= zobrist[i]
+        if ret_at[i] >= 0:
+            relink(ret_at[i])
+            returns_left += 1
+        relink(call_at[i])
+        pos = nxt[call_at[i]]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _writers(ops: list[Operation]) -> dict[Any, list[Operation]]:
+    out: dict[Any, list[Operation]] = defaultdict(list)
+    for o in ops:
+        if o.f == "write":
+            out[_hashable(o.value)].append(o)
+        elif o.f == "cas":
+            out[_hashable(o.value[1])].append(o)
+    return out
+
+
+def _without(ops: list[Operation], drop: set[int]) -> list[Operation]:
+    """Remove operations; with a removed write, every read/cas that needed its value and has no other writer left."""
+    kept = [o for o in ops if o.id not in drop]
+    gone = {k for k in _writers([o for o in ops if o.id in drop])}
+    writers = _writers(kept)
+    result = []
+    for o in kept:
+        need = o.value if o.f == "read" else (o.value[0] if o.f == "cas" else _NONE)
+        if need is not _NONE and _hashable(need) in gone and not writers.get(_hashable(need)):
+            continue
+        result.append(o)
+    return result
+
+
+def minimise(ops: list[Operation], initial: Any = None, probes: int = 400) -> list[Operation]:
+    """A small non-linearizable sub-history: cut at the return no order gets past, keep the shortest failing window
+    before it, then drop chunks down to single operations (ddmin-style) within a bounded number of probes."""
+    current = _relevant(ops)
+    ok, fail_at = linearizable(current, initial)
+    if ok:
+        return []
+    current = [o for o in current if o.call <= fail_at]
+
+    def bad(candidate: list[Operation]) -> bool:
+        nonlocal probes
+        probes -= 1
+        try:
+            return not linearizable(candidate, initial, budget=200_000)[0]
+        except RuntimeError:
+            return False
+
+    # The latest start time that still fails (operations before it dropped, with the reads that depend on them).
+    starts = sorted({o.call for o in current})
+    lo, hi = 0, len(starts) - 1
+    while lo < hi and probes > 0:
+        mid = (lo + hi + 1) // 2
+        window = _without(current, {o.id for o in current if o.call < starts[mid]})
+        if window and bad(window):
+            lo = mid
+        else:
+            hi = mid - 1
+    current = _without(current, {o.id for o in current if o.call < starts[lo]})
+    chunk = max(1, len(current) // 2)
+    while probes > 0:
+        changed = False
+        i = 0
+        while i < len(current) and probes > 0:
+            candidate = _without(current, {o.id for o in current[i : i + chunk]})
+            if len(candidate) < len(current) and bad(candidate):
+                current = candidate
+                changed = True
+            else:
+                i += chunk
+        if chunk == 1 and not changed:
+            break
+        chunk = max(1, chunk // 2)
+    return sorted(current, key=lambda o: o.call)
+
+
+def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
+    """Reads that returned a value already overwritten, by an acknowledged write, before the read began."""
+    acked = [o for o in ops if o.status == "ok" and o.f in ("write", "cas")]
+    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    found = []
+    for r in ops:
+        if r.f != "read" or r.status != "ok":
+            continue
+        sources = writers.get(_hashable(r.value), [])
+        source_end = min((w.ret for w in sources), default=-math.inf if r.value == initial else None)
+        if source_end is None:
+            continue  # a value nobody wrote: the linearizability check reports it
+        # Overwritten before the read began: an acknowledged write that started after the value's write ended and
+        # finished before this read started.
+        if any(w.call > source_end and w.ret < r.call and _hashable(_new(w)) != _hashable(r.value) for w in acked):
+            found.append(r)
+    return found
+
+
+def _new(op: Operation) -> Any:
+    return op.value if op.f == "write" else op.value[1]
+
+
+def lost_writes(ops: list[Operation], initial: Any = None) -> list[Operation]:
+    """Acknowledged writes never observed, although they came after the write whose value the last read saw.
+
+    The last successful read of a key (the verify workload makes it after healing) shows the final value; an
+    acknowledged write that began after the final value's write had finished, and whose value no read ever saw, was
+    lost.
+    """
+    reads = [o for o in ops if o.f == "read" and o.status == "ok"]
+    if not reads:
+        return []
+    final = max(reads, key=lambda o: o.call)
+    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    seen = {_hashable(r.value) for r in reads} | {
+        _hashable(o.value[0]) for o in ops if o.f == "cas" and o.status == "ok"
+    }
+    final_sources = writers.get(_hashable(final.value), [])
+    final_end = min((w.ret for w in final_sources), default=-math.inf)
+    return [
+        w
+        for w in ops
+        if w.f in ("write", "cas")
+        and w.status == "ok"
+        and w.call > final_end
+        and w.ret <= final.call
+        and _hashable(_new(w)) not in seen
+    ]
+
+
+def check(ops: list[Operation], initial: Any = None) -> Verdict:
+    """Per key: linearizable or not (with a witness), plus stale reads and lost writes over the whole history."""
+    by_key: dict[str, list[Operation]] = defaultdict(list)
+    for o in ops:
+        by_key[o.key].append(o)
+    keys: dict[str, KeyVerdict] = {}
+    stale: list[Operation] = []
+    lost: list[Operation] = []
+    for key, key_ops in sorted(by_key.items()):
+        ok, _ = linearizable(key_ops, initial)
+        witness = [] if ok else minimise(key_ops, initial)
+        keys[key] = KeyVerdict(key, ok, len(key_ops), witness)
+        stale += stale_reads(key_ops, initial)
+        lost += lost_writes(key_ops, initial)
+    return Verdict(all(k.valid for k in keys.values()), keys, stale, lost)

@@ -187,10 +187,16 @@ def status(name: str | None, output: str) -> None:
     except MultidcError as exc:
         fail(exc)
     if output == "json":
-        click.echo(json.dumps({"environment": plan.env, **result.to_dict()}, indent=2))
+        st = load(plan.paths)
+        active = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
+        click.echo(json.dumps({"environment": plan.env, **result.to_dict(), "faults": active}, indent=2))
     else:
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         console.print(_status_table(plan, result))
+        st = load(plan.paths)
+        faults = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
+        if faults:
+            console.print("active faults: " + "; ".join(f"{k}: {v}" for k, v in faults.items()))
         if result.healthy:
             console.print(f"healthy: {len(result.nodes)} voters, leader {result.leader}")
         else:
@@ -329,6 +335,79 @@ def _plan_text(data: dict[str, Any]) -> str:
     for n in [*data["datacenters"], data["kms"]]:
         lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]
     return "\n".join(lines)
+
+
+@cli.group()
+def chaos() -> None:
+    """Break the environment on purpose (netns provider); every fault is reversible and shown by `status`."""
+
+
+def _faults(name: str | None):  # type: ignore[no-untyped-def]
+    from .providers.netns.faults import Faults
+    from .providers.netns.provider import Environment
+
+    return Faults(Environment(existing_plan(name)))
+
+
+def _chaos(name: str | None, action: Callable[..., str], *args: object) -> None:
+    try:
+        click.echo(action(_faults(name), *args))
+    except MultidcError as exc:
+        fail(exc)
+
+
+def _one_dc(verb: str, method: str, help_text: str) -> None:
+    @chaos.command(verb, help=help_text)
+    @click.argument("dc")
+    @name_option
+    def command(dc: str, name: str | None) -> None:
+        _chaos(name, lambda f, d: getattr(f, method)(d), dc)
+
+
+_one_dc("kill", "kill", "SIGKILL the DC's server.")
+_one_dc("stop", "stop", "SIGTERM the DC's server.")
+_one_dc("start", "start", "Start the DC's server again (it rejoins and unseals by itself).")
+_one_dc("pause", "pause", "SIGSTOP the DC's server.")
+_one_dc("resume", "resume", "SIGCONT the DC's server.")
+
+
+@chaos.command("partition")
+@click.argument("group")
+@name_option
+def chaos_partition(group: str, name: str | None) -> None:
+    """Cut GROUP (DC[,DC...], may include kms) off from the rest, both directions."""
+    _chaos(name, lambda f, g: f.partition(g), [g for g in group.split(",") if g])
+
+
+@chaos.command("heal")
+@name_option
+def chaos_heal(name: str | None) -> None:
+    """Remove every partition."""
+    _chaos(name, lambda f: f.heal())
+
+
+@chaos.command("kms-down")
+@name_option
+def chaos_kms_down(name: str | None) -> None:
+    """Stop the central KMS."""
+    _chaos(name, lambda f: f.kms_down())
+
+
+@chaos.command("kms-up")
+@name_option
+def chaos_kms_up(name: str | None) -> None:
+    """Start the central KMS again (and unseal it)."""
+    _chaos(name, lambda f: f.kms_up())
+
+
+@chaos.command("delay")
+@click.argument("a")
+@click.argument("b")
+@click.argument("ms", type=int)
+@name_option
+def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
+    """Add MS milliseconds of latency between two DCs (needs the kernel's netem)."""
+    _chaos(name, lambda f, x, y, z: f.delay(x, y, z), a, b, ms)
 
 
 def _kube_up(

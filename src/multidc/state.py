@@ -20,6 +20,7 @@ class State:
     created_at: float = 0.0
     provider: str = "netns"
     made: dict[str, Any] = field(default_factory=dict)  # kind/kube: clusters, container, contexts, endpoints
+    faults: dict[str, Any] = field(default_factory=dict)  # active faults: stopped, paused, cuts, kms
 
     def save(self, paths: EnvPaths) -> None:
         write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

@@ -317,6 +317,20 @@ class Environment:
 
     # -- reconcile: restart what is missing
 
+    def restart_kms(self) -> None:
+        """Start the KMS again and unseal it with its own key (a restarted KMS comes back sealed)."""
+        assert self.state is not None
+        self.state.pids["kms"] = self._spawn_server(self.plan.kms)
+        self._save()
+        self._started(self.plan.kms, "kms")
+        bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
+
+    def restart_node(self, node: Node) -> None:
+        """Start a DC's server again; it rejoins through retry_join and unseals by itself (transit or its unsealer)."""
+        assert self.state is not None
+        self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
+        self._save()
+
     def reconcile(self) -> list[str]:
         """Restart every process of an up environment that is not running; returns what was restarted."""
         assert self.state is not None
@@ -338,16 +352,11 @@ class Environment:
             self._start_forwarder()
             restarted.append("forwarder")
         if dead("kms"):
-            self.state.pids["kms"] = self._spawn_server(plan.kms)
-            self._save()
-            self._started(plan.kms, "kms")
-            c = self.client(plan.kms)
-            bootstrap.unseal(c, [read_secret(self.paths, "kms-unseal-key") or ""])
+            self.restart_kms()
             restarted.append("kms")
         for node in plan.nodes:
             if dead(f"node:{node.name}"):
-                self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
-                self._save()
+                self.restart_node(node)
                 restarted.append(node.name)
             if plan.topology.unseal == "kv" and dead(f"unsealer:{node.name}"):
                 self._start_unsealer(node)

@@ -36,6 +36,7 @@ class KeyVerdict:
     # When not valid: a small set of operations that cannot be ordered (a 1-minimal sub-history, closed under
     # "a read keeps a write of the value it read").
     witness: list[Operation] = field(default_factory=list)
+    undecided: bool = False  # the search exceeded its budget: neither proven nor refuted
 
 
 @dataclass
@@ -60,7 +61,30 @@ def _step(state: Any, op: Operation) -> tuple[bool, Any]:
 
 
 def _relevant(ops: Iterable[Operation]) -> list[Operation]:
-    return [o for o in ops if o.status == "ok" or (o.status == "info" and o.f != "read")]
+    """What the search must consider: completed operations, and unknown-outcome writes whose value someone saw.
+
+    An unknown-outcome write (or cas) whose value no read returned and no successful cas expected may be assumed never
+    to have taken effect: in any order where it did, nothing observed it before the next write, so leaving it out
+    keeps that order valid. Dropping them keeps the search small when a fault leaves many writes in doubt.
+    """
+    ops = list(ops)
+    observed = {_hashable(o.value) for o in ops if o.f == "read" and o.status == "ok"}
+    observed |= {_hashable(o.value[0]) for o in ops if o.f == "cas" and o.status == "ok"}
+    # A kept unknown-outcome cas observes its expected value too (until nothing changes).
+    while True:
+        more = {
+            _hashable(o.value[0])
+            for o in ops
+            if o.f == "cas" and o.status == "info" and _hashable(o.value[1]) in observed
+        } - observed
+        if not more:
+            break
+        observed |= more
+    kept = []
+    for o in ops:
+        if o.status == "ok" or o.status == "info" and o.f != "read" and _hashable(_new(o)) in observed:
+            kept.append(o)
+    return kept
 
 
 def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_000) -> tuple[bool, float]:
@@ -302,9 +326,13 @@ def check(ops: list[Operation], initial: Any = None) -> Verdict:
     stale: list[Operation] = []
     lost: list[Operation] = []
     for key, key_ops in sorted(by_key.items()):
-        ok, _ = linearizable(key_ops, initial)
-        witness = [] if ok else minimise(key_ops, initial)
-        keys[key] = KeyVerdict(key, ok, len(key_ops), witness)
+        try:
+            ok, _ = linearizable(key_ops, initial)
+        except RuntimeError:
+            keys[key] = KeyVerdict(key, False, len(key_ops), [], undecided=True)
+        else:
+            witness = [] if ok else minimise(key_ops, initial)
+            keys[key] = KeyVerdict(key, ok, len(key_ops), witness)
         stale += stale_reads(key_ops, initial)
         lost += lost_writes(key_ops, initial)
     return Verdict(all(k.valid for k in keys.values()), keys, stale, lost)

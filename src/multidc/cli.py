@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import binaries, topology
-from .errors import MultidcError, NotFoundError
+from .errors import MultidcError, NotFoundError, TopologyError
 from .health import Health
 from .paths import env_paths
 from .plan import DEFAULT_PORT_BASE, Plan, make_plan
@@ -408,6 +409,88 @@ def chaos_kms_up(name: str | None) -> None:
 def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
     """Add MS milliseconds of latency between two DCs (needs the kernel's netem)."""
     _chaos(name, lambda f, x, y, z: f.delay(x, y, z), a, b, ms)
+
+
+@cli.command("verify")
+@name_option
+@click.option("--scenario", "scenarios", multiple=True, help="Scenario to run (repeat); default: all.")
+@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of workload per scenario.")
+@click.option("--report", type=click.Path(file_okay=False), help="Write history, verdict and timeline here.")
+def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None) -> None:
+    """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
+
+    Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause.
+    """
+    from .providers.netns.provider import Environment
+    from .verify.run import verify
+    from .verify.scenarios import SCENARIOS
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
+    try:
+        env = Environment(existing_plan(name), Progress())
+        results = verify(
+            env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, env.progress
+        )
+    except MultidcError as exc:
+        fail(exc)
+    for r in results:
+        click.echo(r.summary())
+    passed = all(r.passed for r in results)
+    if any(r.verdict.stale_reads for r in results):
+        click.echo(
+            "Stale reads: OpenBao serves reads on standby nodes by default; set `server: "
+            "{disable_standby_reads: true}` in the topology for linearizable reads."
+        )
+    if report:
+        click.echo(f"Report: {report}/summary.json and per scenario history.jsonl, verdict.json, timeline.svg")
+    click.echo(f"{sum(r.passed for r in results)} passed, {sum(not r.passed for r in results)} failed")
+    sys.exit(0 if passed else 1)
+
+
+@cli.command("check")
+@click.argument("history_file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
+def check_cmd(history_file: str, output: str) -> None:
+    """Check a saved history: exit 0 when linearizable, 1 when not, 2 when the file is malformed."""
+    from . import checker, history
+
+    try:
+        ops = history.load(history_file)
+    except MultidcError as exc:
+        fail(exc)
+    verdict = checker.check(ops)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "valid": verdict.valid,
+                    "operations": len(ops),
+                    "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in verdict.failing()},
+                    "stale_reads": [o.describe() for o in verdict.stale_reads],
+                    "lost_writes": [o.describe() for o in verdict.lost_writes],
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(
+            f"{len(ops)} operations on {len(verdict.keys)} key(s): "
+            f"{'linearizable' if verdict.valid else 'NOT linearizable'}"
+        )
+        for k in verdict.failing():
+            if k.undecided:
+                click.echo(f"key {k.key}: undecided (the search exceeded its budget)")
+                continue
+            click.echo(f"key {k.key}: these {len(k.witness)} operations cannot be ordered:")
+            for o in k.witness:
+                click.echo(f"  {o.describe()}")
+        for o in verdict.stale_reads:
+            click.echo(f"stale read: {o.describe()}")
+        for o in verdict.lost_writes:
+            click.echo(f"lost write: {o.describe()}")
+    sys.exit(0 if verdict.valid else 1)
 
 
 def _kube_up(

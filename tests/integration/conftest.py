@@ -38,7 +38,12 @@ class Live:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "multidc", *args]
-        if args and args[0] in ("up", "status", "env", "down", "plan") and "--name" not in args and "--all" not in args:
+        if (
+            args
+            and args[0] in ("up", "status", "env", "down", "plan", "verify", "chaos")
+            and "--name" not in args
+            and "--all" not in args
+        ):
             cmd += ["--name", self.name]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout, check=False)
         if check and proc.returncode != 0:

@@ -1,0 +1,1 @@
+"""multidc verify: a workload, a nemesis and the checker, meeting only in the history."""

@@ -1,0 +1,157 @@
+"""The verdict of a run as JSON, a human summary, and a timeline picture (SVG)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from ..checker import Verdict
+from ..history import Operation
+
+
+@dataclass
+class Window:
+    start: float
+    end: float | None
+    label: str
+    kind: str = ""  # the fault that opened it
+    target: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    duration: float
+    verdict: Verdict
+    operations: list[Operation]
+    processes: dict[int, str]  # process -> DC
+    windows: list[Window] = field(default_factory=list)
+    leaders: list[tuple[float, str]] = field(default_factory=list)  # (time, DC) at each change
+    healthy_after_heal: bool = False
+    time_to_healthy: float | None = None
+    problems: list[str] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.valid and not self.verdict.lost_writes and self.healthy_after_heal and not self.problems
+
+    def writes_ok(self) -> list[float]:
+        return sorted(o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok")
+
+    def failover_time(self) -> float | None:
+        """From the first fault to the first acknowledged write that began after it."""
+        if not self.windows:
+            return None
+        fault = self.windows[0].start
+        after = [o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok" and o.call >= fault]
+        return round(min(after) - fault, 3) if after else None
+
+    def unavailability(self) -> float:
+        """The longest stretch with no acknowledged write (from the start to the end of the run)."""
+        times = [0.0, *self.writes_ok(), self.duration]
+        return round(max(b - a for a, b in zip(times, times[1:], strict=False)), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.verdict
+        return {
+            "scenario": self.name,
+            "passed": self.passed,
+            "valid": v.valid,
+            "operations": len(self.operations),
+            "ok": sum(1 for o in self.operations if o.status == "ok"),
+            "info": sum(1 for o in self.operations if o.status == "info"),
+            "fail": sum(1 for o in self.operations if o.status == "fail"),
+            "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in v.failing()},
+            "stale_reads": [o.describe() for o in v.stale_reads],
+            "lost_writes": [o.describe() for o in v.lost_writes],
+            "failover_time_s": self.failover_time(),
+            "unavailability_window_s": self.unavailability(),
+            "time_to_healthy_after_heal_s": self.time_to_healthy,
+            "healthy_after_heal": self.healthy_after_heal,
+            "faults": [{"start": w.start, "end": w.end, "label": w.label} for w in self.windows],
+            "leader_changes": [{"time": t, "leader": dc} for t, dc in self.leaders],
+            "checks": self.checks,
+            "problems": self.problems,
+        }
+
+    def summary(self) -> str:
+        d = self.to_dict()
+        mark = "PASS" if self.passed else "FAIL"
+        lines = [
+            f"{mark} {self.name}: {d['operations']} ops ({d['ok']} ok, {d['fail']} fail, {d['info']} unknown), "
+            f"linearizable: {'yes' if d['valid'] else 'NO'}, stale reads: {len(d['stale_reads'])}, "
+            f"lost writes: {len(d['lost_writes'])}, failover {d['failover_time_s']}s, "
+            f"longest write outage {d['unavailability_window_s']}s, healthy again after "
+            f"{d['time_to_healthy_after_heal_s']}s",
+        ]
+        for key, ops in d["non_linearizable_keys"].items():
+            lines.append(f"    key {key}: these operations cannot be ordered:")
+            lines += [f"      {o}" for o in ops[:8]]
+        for o in d["stale_reads"][:5]:
+            lines.append(f"    stale read: {o}")
+        if len(d["stale_reads"]) > 5:
+            lines.append(f"    ... and {len(d['stale_reads']) - 5} more stale reads")
+        for o in d["lost_writes"][:5]:
+            lines.append(f"    lost write: {o}")
+        for p in self.problems:
+            lines.append(f"    problem: {p}")
+        return "\n".join(lines)
+
+
+COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
+
+
+def timeline_svg(result: ScenarioResult, width: int = 1100) -> str:
+    """Operations per DC over time (one lane per DC, a line per operation), fault windows shaded, leader changes."""
+    dcs = sorted(set(result.processes.values()))
+    lane, top, left = 60, 40, 110
+    height = top + lane * len(dcs) + 40
+    span = max(result.duration, max((o.call for o in result.operations), default=1.0), 1.0)
+
+    def x(t: float) -> float:
+        return left + (width - left - 20) * min(t, span) / span
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<text x="{left}" y="20" font-size="14">{escape(result.name)}: operations per DC '
+        "(green ok, red fail, orange unknown); shaded: faults; dashed: leader changes</text>",
+    ]
+    for w in result.windows:
+        end = w.end if w.end is not None else span
+        out.append(
+            f'<rect x="{x(w.start):.1f}" y="{top}" width="{max(1.0, x(end) - x(w.start)):.1f}" '
+            f'height="{lane * len(dcs)}" fill="#9e9e9e" opacity="0.25"><title>{escape(w.label)}</title></rect>'
+        )
+        out.append(f'<text x="{x(w.start) + 2:.1f}" y="{top - 4}" fill="#616161">{escape(w.label)}</text>')
+    for i, dc in enumerate(dcs):
+        y0 = top + i * lane
+        out.append(f'<text x="8" y="{y0 + lane / 2 + 4:.1f}">{escape(dc)}</text>')
+        out.append(f'<line x1="{left}" y1="{y0 + lane}" x2="{width - 20}" y2="{y0 + lane}" stroke="#e0e0e0"/>')
+    rows: dict[str, int] = {}
+    for o in sorted(result.operations, key=lambda o: o.call):
+        dc = result.processes.get(o.process, "final")
+        if dc not in dcs:
+            continue
+        i = dcs.index(dc)
+        slot = rows.get(dc, 0)
+        rows[dc] = (slot + 1) % 10
+        y = top + i * lane + 6 + slot * 5
+        end = o.ret if not math.isinf(o.ret) else o.call + 0.05 * span
+        out.append(
+            f'<line x1="{x(o.call):.1f}" y1="{y}" x2="{max(x(end), x(o.call) + 1):.1f}" y2="{y}" '
+            f'stroke="{COLOURS[o.status]}" stroke-width="3"><title>{escape(o.describe())}</title></line>'
+        )
+    for t, dc in result.leaders:
+        out.append(
+            f'<line x1="{x(t):.1f}" y1="{top}" x2="{x(t):.1f}" y2="{top + lane * len(dcs)}" '
+            'stroke="#1565c0" stroke-dasharray="4 3"/>'
+        )
+        out.append(f'<text x="{x(t) + 2:.1f}" y="{height - 8}" fill="#1565c0">leader {escape(dc)}</text>')
+    for s in range(0, int(span) + 1, max(1, int(span) // 10 or 1)):
+        out.append(f'<text x="{x(s):.1f}" y="{top + lane * len(dcs) + 14}" fill="#757575">{s}s</text>')
+    out.append("</svg>")
+    return "\n".join(out)

@@ -1,0 +1,221 @@
+"""Running a scenario: the workload and the nemesis run side by side; then everything is healed, the cluster must be
+healthy again, final reads go through the leader, and the checker judges the history."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from .. import checker
+from ..history import dump, pair
+from ..paths import write_private
+from ..progress import Progress
+from ..providers.netns.faults import Faults
+from ..providers.netns.provider import Environment
+from ..vaultapi import client, get
+from .report import ScenarioResult, Window, timeline_svg
+from .scenarios import SCENARIOS, Scenario
+from .workload import Recorder, Workload
+
+OPENERS = {"kill": "killed", "stop": "stopped", "pause": "paused", "partition": "cut off", "kms-down": "KMS down"}
+CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition",), "kms-up": ("kms-down",)}
+
+
+class LeaderWatch(threading.Thread):
+    """Samples which DC leads, through every DC, and records each change."""
+
+    def __init__(self, env: Environment, recorder: Recorder, stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="leader-watch")
+        self.env, self.recorder, self.stop_event = env, recorder, stop
+        self.changes: list[tuple[float, str]] = []
+        plan = env.plan
+        self.by_addr = {plan.api_addr(n): n.name for n in plan.nodes}
+        self.clients = [client(plan.host_url(n), env.ca, timeout=0.5) for n in plan.nodes]
+
+    def current(self) -> str | None:
+        for c in self.clients:
+            try:
+                code, body = get(c, "/v1/sys/leader")
+            except Exception:  # noqa: BLE001 - an unreachable DC just cannot tell
+                continue
+            if code == 200 and body.get("leader_address"):
+                return self.by_addr.get(str(body["leader_address"]))
+        return None
+
+    def run(self) -> None:
+        last = None
+        while not self.stop_event.is_set():
+            now = self.current()
+            if now and now != last:
+                self.changes.append((self.recorder.now(), now))
+                last = now
+            self.stop_event.wait(0.2)
+
+
+def run_scenario(
+    env: Environment,
+    scenario: Scenario,
+    duration: float,
+    report: Path | None = None,
+    per_dc: int = 2,
+    keys: int = 3,
+    progress: Progress | None = None,
+) -> ScenarioResult:
+    progress = progress or Progress(quiet=True)
+    plan = env.plan
+    env.wait_healthy()
+    token = env.root_token() or ""
+    faults = Faults(env)
+    recorder = Recorder()
+    workload = Workload(
+        endpoints={n.name: plan.host_url(n) for n in plan.nodes},
+        ca=env.ca,
+        token=token,
+        keys=[f"k{i}" for i in range(1, keys + 1)],
+        prefix=f"multidc-verify/{scenario.name}-{time.time_ns()}",
+        recorder=recorder,
+        per_dc=per_dc,
+    )
+    stop = threading.Event()
+    watch = LeaderWatch(env, recorder, stop)
+    leader = watch.current() or plan.primary.name
+    follower = next(n.name for n in plan.nodes if n.name != leader) if len(plan.nodes) > 1 else leader
+    targets = {"leader": leader, "follower": follower, "primary": plan.primary.name, "": ""}
+    windows: list[Window] = []
+    problems: list[str] = []
+    checks: dict[str, object] = {}
+    watch.start()
+    threads = workload.run(stop)
+    with progress.step(f"{scenario.name}: workload and faults for {duration:.0f}s"):
+        for step in sorted(scenario.steps, key=lambda s: s.at):
+            time.sleep(max(0.0, step.at * duration - recorder.now()))
+            target = targets[step.target]
+            at = recorder.now()
+            try:
+                if step.action == "check-sealed":
+                    sealed = _sealed_or_down(env, target)
+                    checks[f"{target}_sealed_while_kms_down"] = sealed
+                    if not sealed:
+                        problems.append(f"{target} was unsealed while the KMS was down")
+                    continue
+                _apply(faults, step.action, target)
+            except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
+                problems.append(f"{step.action} {target}: {exc}")
+                continue
+            if step.action in OPENERS:
+                windows.append(Window(at, None, f"{target} {OPENERS[step.action]}".strip(), step.action, target))
+            for w in windows:
+                closes = CLOSERS.get(step.action)
+                if (
+                    w.end is None
+                    and closes
+                    and w.kind in closes
+                    and (step.action in ("heal", "kms-up") or w.target == target)
+                ):
+                    w.end = at
+        time.sleep(max(0.0, duration - recorder.now()))
+        stop.set()
+        for t in threads:
+            t.join(timeout=workload.timeout + 3)
+    with progress.step(f"{scenario.name}: healing and waiting for healthy"):
+        healthy, time_to_healthy = _heal(env, faults, problems)
+        for w in windows:
+            if w.end is None:
+                w.end = recorder.now()
+    final = workload._new_process("final")
+    if healthy:
+        leader_now = watch.current() or plan.primary.name
+        c = client(plan.host_url(plan.node(leader_now)), env.ca, token, timeout=5)
+        for key in workload.keys:
+            at = recorder.now()
+            try:
+                value, _ = workload.read(c, key)
+                recorder.add(final, "invoke", "read", key, None, at)
+                recorder.add(final, "ok", "read", key, value, recorder.now())
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"final read of {key} through {leader_now} failed: {exc}")
+    events = recorder.history()
+    folder = report / scenario.name if report is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        dump(events, folder / "history.jsonl")  # first, so a history survives whatever follows
+    operations = pair(events)
+    verdict = checker.check(operations)
+    result = ScenarioResult(
+        name=scenario.name,
+        duration=duration,
+        verdict=verdict,
+        operations=operations,
+        processes=dict(workload.processes_by_dc),
+        windows=windows,
+        leaders=watch.changes,
+        healthy_after_heal=healthy,
+        time_to_healthy=round(time_to_healthy, 3) if healthy else None,
+        problems=problems,
+        checks=checks,
+    )
+    if folder is not None:
+        (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (folder / "timeline.svg").write_text(timeline_svg(result))
+    return result
+
+
+def _apply(faults: Faults, action: str, target: str) -> None:
+    if action == "partition":
+        faults.partition([target])
+    elif action == "heal":
+        faults.heal()
+    elif action == "kms-down":
+        faults.kms_down()
+    elif action == "kms-up":
+        faults.kms_up()
+    else:
+        getattr(faults, action)(target)
+
+
+def _sealed_or_down(env: Environment, dc: str) -> bool:
+    c = client(env.plan.host_url(env.plan.node(dc)), env.ca, timeout=1)
+    try:
+        code, body = get(c, "/v1/sys/seal-status")
+    except Exception:  # noqa: BLE001 - not answering counts as not serving
+        return True
+    return code != 200 or bool(body.get("sealed", True))
+
+
+def _heal(env: Environment, faults: Faults, problems: list[str]) -> tuple[bool, float]:
+    """Undo every fault (heal cuts, resume paused, restart what is not running) and wait for healthy."""
+    start = time.monotonic()
+    assert env.state is not None
+    faults.heal()
+    for dc in list(env.state.faults.get("paused", [])):
+        try:
+            faults.resume(dc)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"resume {dc}: {exc}")
+    env.reconcile()  # the KMS, and nodes that were killed or exited
+    env.state.faults = {}
+    env._save()
+    try:
+        env.wait_healthy(timeout=90)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"not healthy after healing: {exc}")
+        return False, time.monotonic() - start
+    return True, time.monotonic() - start
+
+
+def verify(
+    env: Environment, names: list[str], duration: float, report: Path | None, progress: Progress
+) -> list[ScenarioResult]:
+    results = []
+    for name in names:
+        results.append(run_scenario(env, SCENARIOS[name], duration, report, progress=progress))
+    if report is not None:
+        summary = {
+            "environment": env.plan.env,
+            "passed": all(r.passed for r in results),
+            "scenarios": [r.to_dict() for r in results],
+        }
+        write_private(report / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return results

@@ -344,15 +344,33 @@ def chaos() -> None:
 
 
 def _faults(name: str | None):  # type: ignore[no-untyped-def]
+    """The fault injector of the environment's provider (netns: namespaces and signals; kind: docker)."""
+    env = name or topology.DEFAULT_NAME
+    st = load(env_paths(env))
+    if st is not None and st.provider == "kind":
+        from .providers.kube import frontend
+        from .providers.kube.faults import KindFaults
+
+        orch = frontend.orchestrator(None, env, "kind", None)
+        assert orch.state is not None
+        return KindFaults(orch.plan, orch.runner, orch.state), orch
+    if st is not None and st.provider != "netns":
+        raise TopologyError(f"chaos is not available on the {st.provider} provider (netns and kind only)")
     from .providers.netns.faults import Faults
     from .providers.netns.provider import Environment
 
-    return Faults(Environment(existing_plan(name)))
+    return Faults(Environment(existing_plan(name))), None
 
 
 def _chaos(name: str | None, action: Callable[..., str], *args: object) -> None:
     try:
-        click.echo(action(_faults(name), *args))
+        faults, orch = _faults(name)
+        said = action(faults, *args)
+        if orch is not None:  # kind: record the faults, and unseal a KMS that came back
+            if action.__name__ == "kms_up_action":
+                orch.kms.prepare(orch.state.made["kms_url"], orch.plan, orch.paths)
+            orch.state.save(orch.paths)
+        click.echo(said)
     except MultidcError as exc:
         fail(exc)
 
@@ -398,7 +416,11 @@ def chaos_kms_down(name: str | None) -> None:
 @name_option
 def chaos_kms_up(name: str | None) -> None:
     """Start the central KMS again (and unseal it)."""
-    _chaos(name, lambda f: f.kms_up())
+
+    def kms_up_action(f: Any) -> str:
+        return str(f.kms_up())
+
+    _chaos(name, kms_up_action)
 
 
 @chaos.command("delay")

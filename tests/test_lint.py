@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "argv",
     [
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench", "examples"],
         [sys.executable, "-m", "mypy"],
     ],
     ids=["ruff", "mypy"],

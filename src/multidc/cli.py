@@ -13,11 +13,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import binaries, topology
+from . import api, topology
 from .errors import MultidcError, NotFoundError, TopologyError
 from .health import Health
 from .paths import env_paths
-from .plan import DEFAULT_PORT_BASE, Plan, make_plan
+from .plan import Plan
 from .progress import Progress
 from .state import load, read_secret
 
@@ -46,33 +46,10 @@ def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _plan_for(file: str | None, name: str | None, server_binary: str | None) -> tuple[Callable[[int], Plan], int, bool]:
-    source = file or "topology"
-    existing = load(env_paths(name or topology.DEFAULT_NAME)) if file is None else None
-    if existing is not None:
-        # `up` again without a file means "the same environment": its recorded topology and server.
-        topo = topology.parse(existing.topology, source)
-        server_binary = server_binary or existing.binary["path"]
-    else:
-        topo = topology.load(file)
-    binary = binaries.resolve(server_binary or topo.server_binary)
-
-    def plan_for(base: int) -> Plan:
-        return make_plan(topo, binary, name, port_base=base, source=source)
-
-    first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
-    return plan_for, first.port_base, topo.host_port_base is not None
+    return api.planner(file, name, server_binary)
 
 
-def existing_plan(name: str | None) -> Plan:
-    """The plan of an environment that `up` created, from its state file."""
-    env = name or topology.DEFAULT_NAME
-    paths = env_paths(env)
-    st = load(paths)
-    if st is None:
-        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
-    topo = topology.parse(st.topology, str(paths.state))
-    binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
-    return make_plan(topo, binary, env, port_base=st.port_base)
+existing_plan = api.existing_plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,25 +75,16 @@ def up(
     contexts: tuple[str, ...],
 ) -> None:
     """Create the environment (or bring it back to running) and wait until it is healthy."""
-    from .providers.netns import provider
 
     progress = Progress(quiet=output == "json")
     if provider_name != "netns":
         _kube_up(name, file, output, provider_name, list(contexts), progress)
         return
     try:
-        plan_for, first, explicit = _plan_for(file, name, server_binary)
-        env_name = plan_for(first).env
-        try:
-            result = provider.up(plan_for, first, explicit, progress)
-        except (MultidcError, KeyboardInterrupt) as exc:
-            if not retain and load(env_paths(env_name)) is not None and _created_now(env_name):
-                provider.down(env_name)
-                progress.say("Removed what was made (use --retain to keep it for inspection)")
-            if isinstance(exc, KeyboardInterrupt):
-                click.echo("multidc: interrupted", err=True)
-                sys.exit(130)
-            raise
+        result = api.create(file, name, server_binary, progress, retain)
+    except KeyboardInterrupt:
+        click.echo("multidc: interrupted", err=True)
+        sys.exit(130)
     except MultidcError as exc:
         fail(exc)
     plan = result.plan
@@ -147,11 +115,6 @@ def up(
     click.echo(f"  {'kms':<12} {plan.host_url(plan.kms):<26} {plan.kms.address}")
     flag = "" if plan.env == topology.DEFAULT_NAME else f" --name {plan.env}"
     click.echo(f'Use it:  eval "$(multidc env{flag})" && bao status')
-
-
-def _created_now(env: str) -> bool:
-    st = load(env_paths(env))
-    return st is not None and st.phase != "up"
 
 
 def _status_table(plan: Plan, result: Health) -> Table:
@@ -220,26 +183,11 @@ def env_cmd(dc: str | None, name: str | None) -> None:
         _kube_env(name or topology.DEFAULT_NAME, dc)
         return
     try:
-        plan = existing_plan(name)
-        if dc is None:
-            node = plan.primary
-        elif dc == "kms":
-            node = plan.kms
-        else:
-            try:
-                node = plan.node(dc)
-            except KeyError:
-                known = ", ".join([n.name for n in plan.nodes] + ["kms"])
-                raise NotFoundError(f"no datacenter {dc!r} in {plan.env!r}; choose one of: {known}") from None
-        token = read_secret(plan.paths, "kms-root-token" if node is plan.kms else "root-token") or ""
+        exports = api.Environment(existing_plan(name), keep=True).exports(dc)
     except MultidcError as exc:
         fail(exc)
-    values = {"ADDR": plan.host_url(node), "TOKEN": token}
-    if plan.topology.tls:
-        values["CACERT"] = str(plan.paths.ca_cert)
-    for prefix in ("BAO_", "VAULT_"):
-        for key, value in values.items():
-            click.echo(f"export {prefix}{key}={_quote(value)}")
+    for key, value in exports.items():
+        click.echo(f"export {key}={_quote(value)}")
 
 
 def _quote(value: str) -> str:
@@ -357,9 +305,9 @@ def _faults(name: str | None):  # type: ignore[no-untyped-def]
     if st is not None and st.provider != "netns":
         raise TopologyError(f"chaos is not available on the {st.provider} provider (netns and kind only)")
     from .providers.netns.faults import Faults
-    from .providers.netns.provider import Environment
+    from .providers.netns.provider import NetnsEnvironment
 
-    return Faults(Environment(existing_plan(name))), None
+    return Faults(NetnsEnvironment(existing_plan(name))), None
 
 
 def _chaos(name: str | None, action: Callable[..., str], *args: object) -> None:
@@ -443,7 +391,7 @@ def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, re
 
     Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause.
     """
-    from .providers.netns.provider import Environment
+    from .providers.netns.provider import NetnsEnvironment
     from .verify.run import verify
     from .verify.scenarios import SCENARIOS
 
@@ -451,7 +399,7 @@ def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, re
     if unknown:
         fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
     try:
-        env = Environment(existing_plan(name), Progress())
+        env = NetnsEnvironment(existing_plan(name), Progress())
         results = verify(
             env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, env.progress
         )

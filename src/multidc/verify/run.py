@@ -13,7 +13,7 @@ from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
 from ..providers.netns.faults import Faults
-from ..providers.netns.provider import Environment
+from ..providers.netns.provider import NetnsEnvironment
 from ..vaultapi import client, get
 from .report import ScenarioResult, Window, timeline_svg
 from .scenarios import SCENARIOS, Scenario
@@ -26,7 +26,7 @@ CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition"
 class LeaderWatch(threading.Thread):
     """Samples which DC leads, through every DC, and records each change."""
 
-    def __init__(self, env: Environment, recorder: Recorder, stop: threading.Event) -> None:
+    def __init__(self, env: NetnsEnvironment, recorder: Recorder, stop: threading.Event) -> None:
         super().__init__(daemon=True, name="leader-watch")
         self.env, self.recorder, self.stop_event = env, recorder, stop
         self.changes: list[tuple[float, str]] = []
@@ -55,7 +55,7 @@ class LeaderWatch(threading.Thread):
 
 
 def run_scenario(
-    env: Environment,
+    env: NetnsEnvironment,
     scenario: Scenario,
     duration: float,
     report: Path | None = None,
@@ -175,7 +175,7 @@ def _apply(faults: Faults, action: str, target: str) -> None:
         getattr(faults, action)(target)
 
 
-def _sealed_or_down(env: Environment, dc: str) -> bool:
+def _sealed_or_down(env: NetnsEnvironment, dc: str) -> bool:
     c = client(env.plan.host_url(env.plan.node(dc)), env.ca, timeout=1)
     try:
         code, body = get(c, "/v1/sys/seal-status")
@@ -184,7 +184,7 @@ def _sealed_or_down(env: Environment, dc: str) -> bool:
     return code != 200 or bool(body.get("sealed", True))
 
 
-def _heal(env: Environment, faults: Faults, problems: list[str]) -> tuple[bool, float]:
+def _heal(env: NetnsEnvironment, faults: Faults, problems: list[str]) -> tuple[bool, float]:
     """Undo every fault (heal cuts, resume paused, restart what is not running) and wait for healthy."""
     start = time.monotonic()
     assert env.state is not None
@@ -206,7 +206,7 @@ def _heal(env: Environment, faults: Faults, problems: list[str]) -> tuple[bool, 
 
 
 def verify(
-    env: Environment, names: list[str], duration: float, report: Path | None, progress: Progress
+    env: NetnsEnvironment, names: list[str], duration: float, report: Path | None, progress: Progress
 ) -> list[ScenarioResult]:
     results = []
     for name in names:

@@ -20,7 +20,7 @@ from pyroute2 import NetNS
 from ...errors import MultidcError, PrerequisiteError, ProviderError
 from ...plan import Node
 from . import processes
-from .provider import Environment
+from .provider import NetnsEnvironment
 
 
 class FaultError(MultidcError):
@@ -31,7 +31,7 @@ class FaultError(MultidcError):
 
 @dataclass
 class Faults:
-    env: Environment
+    env: NetnsEnvironment
 
     # --- bookkeeping
 

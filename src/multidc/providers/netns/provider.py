@@ -97,7 +97,7 @@ def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int
 # --- the pipeline
 
 
-class Environment:
+class NetnsEnvironment:
     """One environment's plan plus the live handles up/status/down need."""
 
     def __init__(self, plan: Plan, progress: Progress | None = None) -> None:
@@ -384,7 +384,7 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
                 f"environment {probe.env!r} is already up with a different topology; run `multidc down --name "
                 f"{probe.env}` first, or use another --name"
             )
-        env = Environment(plan_for(existing.port_base), progress)
+        env = NetnsEnvironment(plan_for(existing.port_base), progress)
         restarted = env.reconcile()
         if restarted:
             progress.say(f"Restarted {', '.join(restarted)}")
@@ -402,7 +402,7 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
         progress.say(f"Removing leftovers of an interrupted `up` of {probe.env!r}")
         down(probe.env, probe.paths.root.parent)
     plan = choose_port_base(plan_for, explicit_ports, first_port)
-    env = Environment(plan, progress)
+    env = NetnsEnvironment(plan, progress)
     env.state = State(
         env=plan.env,
         topology=plan.topology.model_dump(mode="json"),

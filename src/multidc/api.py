@@ -1,0 +1,262 @@
+"""The Python face of multidc: `with multidc.up(...) as env:` and `multidc.attach(name)`. The CLI is built on this.
+
+import multidc
+with multidc.up("topology.yaml", name="t1") as env:
+    env.client("secondary").secrets.kv.v2.read_secret_version(path="foo")
+    env.kill(env.leader()); env.start(...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import hvac
+
+from . import binaries, health
+from . import topology as topo_mod
+from .errors import MultidcError, NotFoundError
+from .paths import env_paths
+from .plan import DEFAULT_PORT_BASE, Node, Plan, make_plan
+from .progress import Progress
+from .state import load, read_secret
+from .vaultapi import client, get
+
+if TYPE_CHECKING:
+    from .providers.netns.provider import NetnsEnvironment
+
+TopologyLike = str | Path | topo_mod.Topology | dict[str, Any] | None
+
+
+def _topology(topology: TopologyLike, env: str) -> tuple[topo_mod.Topology, str, str | None]:
+    """(topology, where it came from, the server binary recorded for an existing environment)."""
+    if isinstance(topology, topo_mod.Topology):
+        return topology, "topology", None
+    if isinstance(topology, dict):
+        return topo_mod.parse(topology, "topology"), "topology", None
+    if topology is None:
+        existing = load(env_paths(env))
+        if existing is not None:
+            # `up` again without a topology means "the same environment": its recorded topology and server.
+            return topo_mod.parse(existing.topology, str(env_paths(env).state)), "topology", existing.binary["path"]
+        return topo_mod.Topology(), "topology", None
+    return topo_mod.load(topology), str(topology), None
+
+
+def planner(
+    topology: TopologyLike, name: str | None, server_binary: str | None
+) -> tuple[Callable[[int], Plan], int, bool]:
+    """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
+    topo, source, recorded = _topology(
+        topology, name or (topology.name if isinstance(topology, topo_mod.Topology) else None) or topo_mod.DEFAULT_NAME
+    )
+    binary = binaries.resolve(server_binary or recorded or topo.server_binary)
+
+    def plan_for(base: int) -> Plan:
+        return make_plan(topo, binary, name, port_base=base, source=source)
+
+    first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
+    return plan_for, first.port_base, topo.host_port_base is not None
+
+
+def existing_plan(name: str | None) -> Plan:
+    """The plan of an environment that `up` created, from its state file."""
+    env = name or topo_mod.DEFAULT_NAME
+    paths = env_paths(env)
+    st = load(paths)
+    if st is None:
+        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
+    if st.provider != "netns":
+        raise NotFoundError(f"environment {env!r} runs on the {st.provider} provider; the Python API drives netns")
+    topo = topo_mod.parse(st.topology, str(paths.state))
+    binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
+    return make_plan(topo, binary, env, port_base=st.port_base)
+
+
+def create(
+    topology: TopologyLike = None,
+    name: str | None = None,
+    server_binary: str | None = None,
+    progress: Progress | None = None,
+    retain: bool = False,
+) -> Any:
+    """Bring an environment up (or back) and return the provider's UpResult; on failure remove what was made."""
+    from .providers.netns import provider
+
+    progress = progress or Progress(quiet=True)
+    plan_for, first, explicit = planner(topology, name, server_binary)
+    env_name = plan_for(first).env
+    try:
+        return provider.up(plan_for, first, explicit, progress)
+    except (MultidcError, KeyboardInterrupt):
+        st = load(env_paths(env_name))
+        if not retain and st is not None and st.phase != "up":
+            provider.down(env_name)
+            progress.say("Removed what was made (use --retain to keep it for inspection)")
+        raise
+
+
+class Environment:
+    """A running multidc environment. A context manager: leaving the `with` block removes it unless `keep`."""
+
+    def __init__(self, plan: Plan, keep: bool = False) -> None:
+        self.plan = plan
+        self.keep = keep
+        self._faults: Any = None
+
+    # --- what it is
+
+    @property
+    def name(self) -> str:
+        return self.plan.env
+
+    @property
+    def datacenters(self) -> list[str]:
+        return [n.name for n in self.plan.nodes]
+
+    @property
+    def ca_cert(self) -> str | None:
+        """Path of the environment's CA certificate (None with `tls: false`)."""
+        return str(self.plan.paths.ca_cert) if self.plan.topology.tls else None
+
+    @property
+    def root_token(self) -> str:
+        return read_secret(self.plan.paths, "root-token") or ""
+
+    def _node(self, dc: str) -> Node:
+        if dc == "kms":
+            return self.plan.kms
+        try:
+            return self.plan.node(dc)
+        except KeyError:
+            raise NotFoundError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}") from None
+
+    def address(self, dc: str) -> str:
+        """The DC's API as reached from this host, e.g. https://127.0.0.1:18201 (`kms` for the central KMS)."""
+        return self.plan.host_url(self._node(dc))
+
+    def vip(self, dc: str) -> str:
+        return str(self._node(dc).service_address)
+
+    def client(self, dc: str, timeout: float = 10.0) -> hvac.Client:
+        """An hvac client for the DC, authenticated with the root token, verifying TLS with the environment's CA."""
+        token = read_secret(self.plan.paths, "kms-root-token") if dc == "kms" else self.root_token
+        return client(self.address(dc), self.ca_cert, token, timeout)
+
+    def exports(self, dc: str | None = None) -> dict[str, str]:
+        """BAO_*/VAULT_* variables for the DC (default: the first), as `multidc env` prints them."""
+        dc = dc or self.datacenters[0]
+        token = read_secret(self.plan.paths, "kms-root-token") if dc == "kms" else self.root_token
+        values = {"ADDR": self.address(dc), "TOKEN": token or ""}
+        if self.ca_cert:
+            values["CACERT"] = self.ca_cert
+        return {f"{prefix}{k}": v for prefix in ("BAO_", "VAULT_") for k, v in values.items()}
+
+    # --- how it is
+
+    def status(self, probe_write: bool = True) -> health.Health:
+        """Health now: a healthy flag, problems, and per DC role, voter, sealed, applied index."""
+        return health.check(self.plan, self.root_token, probe_write=probe_write)
+
+    def leader(self) -> str | None:
+        """The DC whose node leads Raft now (asked through every DC until one knows)."""
+        by_addr = {self.plan.api_addr(n): n.name for n in self.plan.nodes}
+        for dc in self.datacenters:
+            try:
+                code, body = get(client(self.address(dc), self.ca_cert, timeout=2), "/v1/sys/leader")
+            except Exception:  # noqa: BLE001 - a DC that cannot answer cannot tell
+                continue
+            if code == 200 and body.get("leader_address") in by_addr:
+                return by_addr[body["leader_address"]]
+        return None
+
+    def wait_healthy(self, timeout: float = 60.0) -> health.Health:
+        return self._netns().wait_healthy(timeout)
+
+    def logs(self, lines: int = 20) -> dict[str, list[str]]:
+        """The last lines of every server's log (DCs and the KMS)."""
+        out = {}
+        for node in [*self.plan.nodes, self.plan.kms]:
+            try:
+                text = node.paths.log.read_text(errors="replace").splitlines()
+            except FileNotFoundError:
+                text = []
+            out[node.name] = text[-lines:]
+        return out
+
+    # --- breaking it
+
+    def _netns(self) -> NetnsEnvironment:
+        from .providers.netns.provider import NetnsEnvironment
+
+        return NetnsEnvironment(self.plan)
+
+    @property
+    def faults(self) -> Any:
+        from .providers.netns.faults import Faults
+
+        return Faults(self._netns())
+
+    def kill(self, dc: str) -> str:
+        return str(self.faults.kill(dc))
+
+    def stop(self, dc: str) -> str:
+        return str(self.faults.stop(dc))
+
+    def start(self, dc: str) -> str:
+        return str(self.faults.start(dc))
+
+    def pause(self, dc: str) -> str:
+        return str(self.faults.pause(dc))
+
+    def resume(self, dc: str) -> str:
+        return str(self.faults.resume(dc))
+
+    def partition(self, group: list[str]) -> str:
+        return str(self.faults.partition(list(group)))
+
+    def heal(self) -> str:
+        return str(self.faults.heal())
+
+    def kms_down(self) -> str:
+        return str(self.faults.kms_down())
+
+    def kms_up(self) -> str:
+        return str(self.faults.kms_up())
+
+    # --- removing it
+
+    def down(self) -> None:
+        from .providers.netns import provider
+
+        provider.down(self.name, self.plan.paths.root.parent)
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if not self.keep:
+            self.down()
+
+    def __repr__(self) -> str:
+        return f"<multidc.Environment {self.name!r} {', '.join(self.datacenters)}>"
+
+
+def up(
+    topology: TopologyLike = None, *, name: str | None = None, keep: bool = False, server_binary: str | None = None
+) -> Environment:
+    """Bring an environment up and return it once healthy: a topology file, a Topology, a dict, or the seed's defaults.
+
+    Use it as a context manager (`with multidc.up() as env:`) so it is removed on leaving the block, also on an
+    exception or Ctrl-C, unless `keep=True`.
+    """
+    result = create(topology, name, server_binary)
+    return Environment(result.plan, keep=keep)
+
+
+def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True) -> Environment:
+    """The Environment of one that is already up (made by the CLI or another process). It is kept on leaving a
+    `with` block unless keep=False."""
+    return Environment(existing_plan(name), keep=keep)

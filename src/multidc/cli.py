@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import hvac
 from rich.console import Console
 from rich.table import Table
 
 from . import api, topology
-from .errors import MultidcError, NotFoundError, TopologyError
+from .errors import MultidcError, NotFoundError, ProviderError, TopologyError
 from .health import Health
 from .paths import env_paths
-from .plan import Plan
+from .plan import Plan, make_plan
 from .progress import Progress
 from .state import load, read_secret
 
@@ -161,6 +162,8 @@ def status(name: str | None, output: str) -> None:
         faults = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
         if faults:
             console.print("active faults: " + "; ".join(f"{k}: {v}" for k, v in faults.items()))
+        if not plan.topology.configuration.is_empty() and result.healthy:
+            console.print(_drift_line(plan))
         if result.healthy:
             console.print(f"healthy: {len(result.nodes)} voters, leader {result.leader}")
         else:
@@ -284,6 +287,63 @@ def _plan_text(data: dict[str, Any]) -> str:
     for n in [*data["datacenters"], data["kms"]]:
         lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]
     return "\n".join(lines)
+
+
+@cli.command("configure")
+@name_option
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False),
+    help="Topology file whose `configuration` section to apply (default: the recorded one).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would change.")
+def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
+    """Apply the topology's `configuration` (Bank-Vaults externalConfig): policies, auth, secret engines, startup
+    secrets. Idempotent: only differences are written."""
+    from .providers.netns.provider import NetnsEnvironment
+
+    try:
+        plan = existing_plan(name)
+        if file:
+            new = topology.load(file).configuration  # validated in full before anything changes
+            plan = make_plan(
+                plan.topology.model_copy(update={"configuration": new}), plan.binary, plan.env, port_base=plan.port_base
+            )
+        env = NetnsEnvironment(plan)
+        result = env.configure(dry_run=dry_run)
+        if file and not dry_run and env.state is not None:
+            env.state.topology["configuration"] = plan.topology.configuration.model_dump(mode="json")
+            env._save()
+    except (ValueError, hvac.exceptions.VaultError) as exc:
+        fail(ProviderError(f"configure: {exc}"))
+    except MultidcError as exc:
+        fail(exc)
+    verb = "would change" if dry_run else "changed"
+    if result.in_sync:
+        click.echo(f"configuration of {plan.env!r} already matches ({_counts(result.counts)}); nothing {verb}")
+    else:
+        click.echo(f"{verb} {len(result.changes)} item(s):")
+        for change in result.changes:
+            click.echo(f"  {change.action} {change.kind} {change.name}")
+
+
+def _drift_line(plan: Plan) -> str:
+    from .providers.netns.provider import NetnsEnvironment
+
+    try:
+        result = NetnsEnvironment(plan).configure(dry_run=True)
+    except Exception as exc:  # noqa: BLE001 - status must still print
+        return f"configuration: could not compare ({exc})"
+    if result.in_sync:
+        return f"configuration: {_counts(result.counts)}; matches the file"
+    drift = ", ".join(f"{c.kind} {c.name}" for c in result.changes[:6])
+    return f"configuration: {_counts(result.counts)}; DRIFT in {len(result.changes)} item(s): {drift}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "empty"
 
 
 @cli.group()

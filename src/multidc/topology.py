@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .configuration import Configuration, cross_check
 from .errors import TopologyError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -166,6 +167,7 @@ class Topology(Strict):
     autopilot: AutopilotSettings = AutopilotSettings()
     kms: KmsSettings = KmsSettings()
     kube: KubeSettings = KubeSettings()
+    configuration: Configuration = Configuration()
     server_binary: str | None = None
     host_port_base: int | None = Field(default=None, ge=1024, le=65000)
 
@@ -288,9 +290,13 @@ def parse(data: Any, source: str = "topology") -> Topology:
     if not isinstance(data, dict):
         raise TopologyError(f"{source}: the topology must be a mapping of keys (datacenters, network, ...)")
     try:
-        return Topology.model_validate(data)
+        topology = Topology.model_validate(data)
     except ValidationError as exc:
         raise TopologyError(_lines(exc, source, data)) from None
+    problems = cross_check(topology.configuration, f"{source}: configuration")
+    if problems:
+        raise TopologyError(problems)
+    return topology
 
 
 def load(path: str | Path | None) -> Topology:

@@ -40,7 +40,7 @@ class Live:
         cmd = [sys.executable, "-m", "multidc", *args]
         if (
             args
-            and args[0] in ("up", "status", "env", "down", "plan", "verify", "chaos")
+            and args[0] in ("up", "status", "env", "down", "plan", "verify", "chaos", "configure")
             and "--name" not in args
             and "--all" not in args
         ):

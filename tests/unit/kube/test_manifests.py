@@ -132,3 +132,17 @@ def test_kube_without_metallb_leaves_lb_ip_to_the_cluster() -> None:
         topology.parse({"kube": {"install_metallb": True}}), "t", "kube", None, contexts=["a", "b", "c"]
     )
     assert with_pools.dcs[2].vip == "172.18.3.128"
+
+
+def test_configuration_goes_into_every_vault_cr() -> None:
+    from pathlib import Path
+
+    example = topology.load(Path(__file__).resolve().parents[3] / "examples" / "configured.yaml")
+    plan = manifests.make_kube_plan(example, "t", "kind", IPv4Network("172.18.0.0/16"))
+    vaults = [d for d in all_docs(plan) if d["kind"] == "Vault"]
+    for vault in vaults:
+        external = vault["spec"]["externalConfig"]
+        assert [p["name"] for p in external["policies"]] == ["allow_secrets", "allow_pki"]
+        assert [s["path"] if "path" in s else s["type"] for s in external["secrets"]] == ["secret", "pki", "transit"]
+        assert external["startupSecrets"][0]["path"] == "secret/data/accounts/aws"
+        jsonschema.validate(vault, crd_schema(CRDS["Vault"]))

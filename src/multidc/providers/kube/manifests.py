@@ -156,9 +156,26 @@ def vault_config(plan: KubePlan, dc: KubeDC, seal: dict[str, Any] | None) -> dic
     return config
 
 
-def external_config() -> dict[str, Any]:
-    """What the seed's CRs configure and the health check needs: KV v2 at secret/."""
-    return {"secrets": [{"path": "secret", "type": "kv", "description": "General secrets.", "options": {"version": 2}}]}
+def external_config(plan: KubePlan) -> dict[str, Any]:
+    """The CR's externalConfig: the topology's `configuration` as given (the operator applies it), plus KV v2 at
+    secret/ (what the seed's CRs mount and the health check needs) unless the configuration mounts secret/ itself."""
+    config = plan.topology.configuration.model_dump(mode="json", exclude_none=True)
+    config = {k: v for k, v in config.items() if v}
+    secrets = list(config.get("secrets", []))
+    if not any((s.get("path") or s.get("type")).strip("/") == "secret" for s in secrets):
+        secrets.insert(
+            0, {"path": "secret", "type": "kv", "description": "General secrets.", "options": {"version": 2}}
+        )
+    for item in secrets:  # drop empty mappings the schema filled in
+        for key in ("options", "config", "configuration"):
+            if not item.get(key):
+                item.pop(key, None)
+    for item in config.get("auth", []):
+        for key in ("options", "config", "roles", "users"):
+            if not item.get(key):
+                item.pop(key, None)
+    config["secrets"] = secrets
+    return config
 
 
 def vault_cr(
@@ -184,7 +201,7 @@ def vault_cr(
         kms_token=kms_token,
         leader=leader or plan.leader_address or "",
         config=vault_config(plan, dc, seal),
-        external_config=external_config(),
+        external_config=external_config(plan),
         primary_tls_secret=plan.primary.tls_secret,
     )
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import hvac
 
-from ... import bootstrap, health, pki
+from ... import bootstrap, configure, health, pki
 from ...errors import PrerequisiteError, ProviderError, TopologyError
 from ...paths import EnvPaths, env_paths, state_root, write_private
 from ...plan import API_PORT, Node, Plan
 from ...progress import Progress
 from ...state import State, load, read_secret, write_secret
-from ...vaultapi import client
+from ...vaultapi import client, get
 from . import namespaces, processes
 
 START_TIMEOUT = 20.0
@@ -302,6 +302,26 @@ class NetnsEnvironment:
             f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
         )
 
+    def leader_node(self) -> Node:
+        """The DC node that leads now (reads there are never stale); the primary if none can tell."""
+        for node in self.plan.nodes:
+            try:
+                code, body = get(self.client(node, timeout=2), "/v1/sys/leader")
+            except Exception:  # noqa: BLE001 - a node that cannot answer cannot tell
+                continue
+            if code == 200 and body.get("is_self"):
+                return node
+        return self.plan.primary
+
+    def configure(self, dry_run: bool = False) -> configure.Result:
+        """Apply the topology's configuration (Bank-Vaults externalConfig) through the leader; idempotent."""
+        leader = self.client(self.leader_node(), self.root_token(), timeout=10)
+        result = configure.apply(leader, self.plan.topology.configuration, dry_run=dry_run)
+        if not dry_run and self.state is not None:
+            self.state.made["configuration"] = result.counts
+            self._save()
+        return result
+
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:
         token = self.root_token()
         deadline = time.monotonic() + timeout
@@ -435,6 +455,12 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
             result = env.wait_healthy()
         except ProviderError as exc:
             raise ProviderError(f"Waiting for healthy: {exc}") from exc
+    if not plan.topology.configuration.is_empty():
+        with progress.step("Applying configuration"):
+            try:
+                env.configure()
+            except (ValueError, hvac.exceptions.VaultError) as exc:
+                raise ProviderError(f"Applying configuration: {exc}") from exc
     assert env.state is not None
     env.state.phase = "up"
     env._save()

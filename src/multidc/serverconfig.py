@@ -8,11 +8,11 @@ if TYPE_CHECKING:
     from .plan import Node, Plan
 
 # Test-environment Raft tuning (see README "Server tuning"): a leader is elected and a lost one replaced in about a
-# second instead of ten; autopilot looks at joiners twice a second so they become voters quickly.
+# second instead of ten; autopilot looks at joiners four times a second so they become voters quickly.
 RAFT_TUNING: dict[str, Any] = {
     "performance_multiplier": 1,
-    "autopilot_reconcile_interval": "500ms",
-    "autopilot_update_interval": "250ms",
+    "autopilot_reconcile_interval": "250ms",
+    "autopilot_update_interval": "100ms",
 }
 
 

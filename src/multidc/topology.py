@@ -123,7 +123,7 @@ class AutopilotSettings(Strict):
     """Autopilot configuration applied through the API after init (it has no config-file form)."""
 
     # Stock autopilot waits 10 s before a joiner becomes a voter; a test cluster wants seconds.
-    server_stabilization_time: str = "500ms"
+    server_stabilization_time: str = "200ms"
     last_contact_threshold: str = "10s"
     dead_server_last_contact_threshold: str = "24h"
     # Never remove a killed node: tests kill nodes and expect them to come back as voters.

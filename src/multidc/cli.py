@@ -348,7 +348,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 @cli.group()
 def chaos() -> None:
-    """Break the environment on purpose (netns provider); every fault is reversible and shown by `status`."""
+    """Break the environment on purpose (netns; kind through docker); every fault is reversible, `status` shows it."""
 
 
 def _faults(name: str | None):  # type: ignore[no-untyped-def]

@@ -154,7 +154,10 @@ def status(name: str | None, output: str) -> None:
     if output == "json":
         st = load(plan.paths)
         active = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
-        click.echo(json.dumps({"environment": plan.env, **result.to_dict(), "faults": active}, indent=2))
+        out = {"environment": plan.env, **result.to_dict(), "faults": active}
+        if not plan.topology.configuration.is_empty() and result.healthy:
+            out["configuration"] = _drift(plan)
+        click.echo(json.dumps(out, indent=2))
     else:
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         console.print(_status_table(plan, result))
@@ -329,17 +332,25 @@ def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
             click.echo(f"  {change.action} {change.kind} {change.name}")
 
 
-def _drift_line(plan: Plan) -> str:
+def _drift(plan: Plan) -> dict[str, Any]:
+    """What the configuration holds and where the live cluster differs from it (read only)."""
     from .providers.netns.provider import NetnsEnvironment
 
     try:
         result = NetnsEnvironment(plan).configure(dry_run=True)
     except Exception as exc:  # noqa: BLE001 - status must still print
-        return f"configuration: could not compare ({exc})"
-    if result.in_sync:
-        return f"configuration: {_counts(result.counts)}; matches the file"
-    drift = ", ".join(f"{c.kind} {c.name}" for c in result.changes[:6])
-    return f"configuration: {_counts(result.counts)}; DRIFT in {len(result.changes)} item(s): {drift}"
+        return {"error": str(exc)}
+    return {"counts": result.counts, "in_sync": result.in_sync, "drift": [f"{c.kind} {c.name}" for c in result.changes]}
+
+
+def _drift_line(plan: Plan) -> str:
+    found = _drift(plan)
+    if "error" in found:
+        return f"configuration: could not compare ({found['error']})"
+    if found["in_sync"]:
+        return f"configuration: {_counts(found['counts'])}; matches the file"
+    drift = ", ".join(found["drift"][:6])
+    return f"configuration: {_counts(found['counts'])}; DRIFT in {len(found['drift'])} item(s): {drift}"
 
 
 def _counts(counts: dict[str, int]) -> str:

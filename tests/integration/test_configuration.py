@@ -50,6 +50,7 @@ def test_configuration_applies_idempotently_and_reports_drift(live, tmp_path: Pa
     assert tampered.returncode == 0
     status = env.run("status").stdout
     assert "DRIFT in 1 item(s): policy allow_pki" in status
+    assert env.json("status")["configuration"]["drift"] == ["policy allow_pki"]
     fixed = env.run("configure").stdout
     assert "create policy allow_pki" in fixed
     assert "matches the file" in env.run("status").stdout

@@ -22,7 +22,7 @@ from .paths import env_paths
 from .plan import DEFAULT_PORT_BASE, Node, Plan, make_plan
 from .progress import Progress
 from .state import load, read_secret
-from .vaultapi import client, get
+from .vaultapi import client
 
 if TYPE_CHECKING:
     from .providers.netns.provider import NetnsEnvironment
@@ -162,15 +162,7 @@ class Environment:
 
     def leader(self) -> str | None:
         """The DC whose node leads Raft now (asked through every DC until one knows)."""
-        by_addr = {self.plan.api_addr(n): n.name for n in self.plan.nodes}
-        for dc in self.datacenters:
-            try:
-                code, body = get(client(self.address(dc), self.ca_cert, timeout=2), "/v1/sys/leader")
-            except Exception:  # noqa: BLE001 - a DC that cannot answer cannot tell
-                continue
-            if code == 200 and body.get("leader_address") in by_addr:
-                return by_addr[body["leader_address"]]
-        return None
+        return self._netns().leader()
 
     def wait_healthy(self, timeout: float = 60.0) -> health.Health:
         return self._netns().wait_healthy(timeout)

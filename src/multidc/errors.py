@@ -33,3 +33,9 @@ class NotFoundError(MultidcError):
     """The named environment does not exist."""
 
     exit_code = 4
+
+
+class FaultError(MultidcError):
+    """A fault that cannot be applied as asked (unknown DC, nothing to resume, ...)."""
+
+    exit_code = 2

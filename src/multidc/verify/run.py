@@ -30,19 +30,9 @@ class LeaderWatch(threading.Thread):
         super().__init__(daemon=True, name="leader-watch")
         self.env, self.recorder, self.stop_event = env, recorder, stop
         self.changes: list[tuple[float, str]] = []
-        plan = env.plan
-        self.by_addr = {plan.api_addr(n): n.name for n in plan.nodes}
-        self.clients = [client(plan.host_url(n), env.ca, timeout=0.5) for n in plan.nodes]
 
     def current(self) -> str | None:
-        for c in self.clients:
-            try:
-                code, body = get(c, "/v1/sys/leader")
-            except Exception:  # noqa: BLE001 - an unreachable DC just cannot tell
-                continue
-            if code == 200 and body.get("leader_address"):
-                return self.by_addr.get(str(body["leader_address"]))
-        return None
+        return self.env.leader(timeout=0.5)
 
     def run(self) -> None:
         last = None

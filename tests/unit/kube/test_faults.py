@@ -5,9 +5,9 @@ from ipaddress import IPv4Network
 import pytest
 
 from multidc import topology
+from multidc.errors import FaultError
 from multidc.providers.kube.faults import KindFaults
 from multidc.providers.kube.manifests import make_kube_plan
-from multidc.providers.netns.faults import FaultError
 from multidc.runner import RecordingRunner
 from multidc.state import State
 

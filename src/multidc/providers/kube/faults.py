@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...errors import FaultError
 from ...runner import Runner
 from ...state import State
-from ..netns.faults import FaultError
 from .manifests import KubePlan
 
 NETWORK = "kind"

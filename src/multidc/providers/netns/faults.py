@@ -17,16 +17,10 @@ from dataclasses import dataclass
 
 from pyroute2 import NetNS
 
-from ...errors import MultidcError, PrerequisiteError, ProviderError
+from ...errors import FaultError, PrerequisiteError, ProviderError
 from ...plan import Node
 from . import processes
 from .provider import NetnsEnvironment
-
-
-class FaultError(MultidcError):
-    """A fault that cannot be applied as asked (unknown DC, nothing to resume, ...)."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -302,16 +302,21 @@ class NetnsEnvironment:
             f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
         )
 
-    def leader_node(self) -> Node:
-        """The DC node that leads now (reads there are never stale); the primary if none can tell."""
+    def leader(self, timeout: float = 2.0) -> str | None:
+        """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""
+        by_addr = {self.plan.api_addr(n): n.name for n in self.plan.nodes}
         for node in self.plan.nodes:
             try:
-                code, body = get(self.client(node, timeout=2), "/v1/sys/leader")
+                code, body = get(self.client(node, timeout=timeout), "/v1/sys/leader")
             except Exception:  # noqa: BLE001 - a node that cannot answer cannot tell
                 continue
-            if code == 200 and body.get("is_self"):
-                return node
-        return self.plan.primary
+            if code == 200 and body.get("leader_address") in by_addr:
+                return by_addr[body["leader_address"]]
+        return None
+
+    def leader_node(self) -> Node:
+        """The DC node that leads now (reads there are never stale); the primary if none can tell."""
+        return self.plan.node(self.leader() or self.plan.primary.name)
 
     def configure(self, dry_run: bool = False) -> configure.Result:
         """Apply the topology's configuration (Bank-Vaults externalConfig) through the leader; idempotent."""

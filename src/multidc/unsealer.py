@@ -24,7 +24,9 @@ def log(message: str) -> None:
 
 def run(spec: dict[str, str], interval: float) -> None:
     ca = spec.get("ca_cert") or None
-    node = client(spec["node_url"], ca, timeout=3)
+    # Generous: under retry_join an unseal call returns only once the join it completes is done; giving up early
+    # would send the keys again while the first call still holds the node's state lock.
+    node = client(spec["node_url"], ca, timeout=30)
     kms = client(spec["kms_url"], ca, token=spec["kms_token"], timeout=3)
     renewed = 0.0
     was = ""

@@ -268,8 +268,11 @@ class NetnsEnvironment:
         bootstrap.configure_cluster(c, plan.topology.autopilot)
 
     def join_datacenters(self) -> None:
-        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
-        # now saves waiting for retry_join's next tick (~2 s); retry_join stays configured for restarts.
+        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Under
+        # transit, asking now saves waiting for retry_join's next tick (~2 s); retry_join stays configured for restarts.
+        # Under kv (Shamir) retry_join alone joins, as in the seed: OpenBao 2.7 can deadlock a node when a manual join
+        # and retry_join's own attempt race (an unseal then waits forever for a retry join that already returned, and
+        # the node stops answering even sys/seal-status).
         ca_pem = self.paths.ca_cert.read_text() if self.plan.topology.tls else None
         recovery = (read_secret(self.paths, "recovery-keys") or "").split()
         primary = self.plan.api_addr(self.plan.primary)
@@ -277,11 +280,11 @@ class NetnsEnvironment:
         def join(node: Node) -> None:
             c = self.client(node)
             bootstrap.join(c, primary, ca_pem)
-            if self.plan.topology.unseal == "transit":  # in kv mode the DC's unsealer does this
-                bootstrap.unseal_joined(c, recovery, timeout=10)
+            bootstrap.unseal_joined(c, recovery, timeout=10)
 
-        with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-            list(pool.map(join, self.plan.nodes[1:]))
+        if self.plan.topology.unseal == "transit":
+            with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
+                list(pool.map(join, self.plan.nodes[1:]))
         token = self.root_token()
         leader = self.client(self.plan.primary, token)
         others = {n.name for n in self.plan.nodes[1:]}

@@ -15,8 +15,14 @@ TRANSIENT = (requests.exceptions.RequestException, hvac.exceptions.VaultError, O
 
 
 def client(url: str, ca_cert: str | None, token: str | None = None, timeout: float = 5.0) -> hvac.Client:
+    """A client that never follows redirects.
+
+    A standby that cannot forward a request answers 307 with the leader's api_addr, a VIP inside the environment;
+    from the host that address is not routed into the environment, so following it would send packets to the host's
+    own network. The 307 comes back to the caller instead (hvac returns non-200 answers as Response objects).
+    """
     verify: str | bool = ca_cert if ca_cert else False
-    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout)
+    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout, allow_redirects=False)
 
 
 def get(c: hvac.Client, path: str) -> tuple[int, dict[str, Any]]:

@@ -34,27 +34,50 @@ class Recorder:
     def now(self) -> float:
         return round(time.monotonic() - self.start, 6)
 
-    def add(self, process: int, type_: str, f: str, key: str, value: Any, at: float) -> None:
+    def add(self, process: int, type_: str, f: str, key: str, value: Any, at: float, error: str = "") -> None:
+        event = {"process": process, "type": type_, "f": f, "key": key, "value": value, "time": at}
+        if error:  # why an operation failed or has an unknown outcome: for the reader, the checker ignores it
+            event["error"] = error
         with self.lock:
-            self.events.append({"process": process, "type": type_, "f": f, "key": key, "value": value, "time": at})
+            self.events.append(event)
 
     def history(self) -> list[dict[str, Any]]:
         with self.lock:
             return sorted(self.events, key=lambda e: (e["time"], e["type"] != "invoke"))
 
 
-class Outcome(Exception):
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+# hvac's exceptions for 4xx answers (they carry no status code).
+REFUSED = (
+    hvac.exceptions.InvalidRequest,
+    hvac.exceptions.Unauthorized,
+    hvac.exceptions.Forbidden,
+    hvac.exceptions.InvalidPath,
+    hvac.exceptions.RateLimitExceeded,
+)
+
+
+class Unanswered(Exception):
+    """A server answered without doing the operation itself: a standby that could not forward it (307 to the leader).
+
+    The forwarding it tried may still have reached the leader, so a write's outcome is unknown.
+    """
+
+
+def describe(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200]
 
 
 def classify(exc: Exception, mutating: bool) -> str:
     """fail when the operation certainly took no effect, info when it may have."""
     if not mutating:
         return "fail"
-    if isinstance(exc, hvac.exceptions.VaultError):
-        status = getattr(exc, "status_code", None) or 0
-        return "fail" if 400 <= int(status) < 500 else "info"
+    if isinstance(exc, Unanswered):
+        return "info"
+    if isinstance(exc, REFUSED):  # the server (the leader, when forwarded) answered 4xx: it refused, nothing was done
+        return "fail"
+    if isinstance(exc, hvac.exceptions.VaultError):  # 5xx: it may have been done before the error
+        return "info"
     text = str(exc)
     # Not connected, or the TLS handshake failed (the published port answers, nothing listens behind it): the
     # request was never sent.
@@ -63,6 +86,14 @@ def classify(exc: Exception, mutating: bool) -> str:
     if "Connection refused" in text:
         return "fail"
     return "info"
+
+
+def answered(result: Any) -> None:
+    """hvac returns a decoded dict for 200 and the Response otherwise: anything but 200 (a 307 from a standby that
+    could not forward, a 204) means this call did not see the operation done."""
+    if not isinstance(result, dict):
+        status = getattr(result, "status_code", "?")
+        raise Unanswered(f"answered {status} instead of doing it (a standby that could not forward?)")
 
 
 @dataclass
@@ -96,10 +127,15 @@ class Workload:
             )
         except hvac.exceptions.InvalidPath:
             return None, 0
+        answered(got)
         return got["data"]["data"].get("v"), int(got["data"]["metadata"]["version"])
 
     def write(self, c: hvac.Client, key: str, value: Any, cas: int | None = None) -> None:
-        c.secrets.kv.v2.create_or_update_secret(path=self.path(key), secret={"v": value}, cas=cas, mount_point=MOUNT)
+        answered(
+            c.secrets.kv.v2.create_or_update_secret(
+                path=self.path(key), secret={"v": value}, cas=cas, mount_point=MOUNT
+            )
+        )
 
     def run(self, stop: threading.Event) -> list[threading.Thread]:
         threads = []
@@ -129,39 +165,40 @@ class Workload:
             if f == "read":
                 try:
                     value, _ = self.read(c, key)
-                    outcome, result = "ok", value
+                    outcome, result, error = "ok", value, ""
                 except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is fatal
-                    outcome, result = classify(exc, False), None
+                    outcome, result, error = classify(exc, False), None, describe(exc)
                 rec.add(process, "invoke", f, key, None, start)
-                rec.add(process, outcome, f, key, result, rec.now())
+                rec.add(process, outcome, f, key, result, rec.now(), error)
             elif f == "write":
                 value = self._next(self._values)
                 rec.add(process, "invoke", f, key, value, start)
                 try:
                     self.write(c, key, value)
-                    outcome = "ok"
+                    outcome, error = "ok", ""
                 except Exception as exc:  # noqa: BLE001
-                    outcome = classify(exc, True)
-                rec.add(process, outcome, f, key, value, rec.now())
+                    outcome, error = classify(exc, True), describe(exc)
+                rec.add(process, outcome, f, key, value, rec.now(), error)
             else:
                 new = self._next(self._values)
                 try:
                     expected, version = self.read(c, key)
-                except Exception:  # noqa: BLE001 - no value to compare with: the cas is not attempted
+                except Exception as exc:  # noqa: BLE001 - no value to compare with: the cas is not attempted
                     rec.add(process, "invoke", f, key, [None, new], start)
-                    rec.add(process, "fail", f, key, [None, new], rec.now())
+                    rec.add(process, "fail", f, key, [None, new], rec.now(), describe(exc))
                     time.sleep(self.pause)
                     continue
                 pair = [expected, new]
                 rec.add(process, "invoke", f, key, pair, start)
                 try:
                     self.write(c, key, new, cas=version)
-                    outcome = "ok"
+                    outcome, error = "ok", ""
                 except hvac.exceptions.InvalidRequest as exc:
                     outcome = "fail" if "check-and-set" in str(exc) else classify(exc, True)
+                    error = describe(exc)
                 except Exception as exc:  # noqa: BLE001
-                    outcome = classify(exc, True)
-                rec.add(process, outcome, f, key, pair, rec.now())
+                    outcome, error = classify(exc, True), describe(exc)
+                rec.add(process, outcome, f, key, pair, rec.now(), error)
             if outcome == "info":
                 process = self._new_process(dc)
             time.sleep(self.pause)

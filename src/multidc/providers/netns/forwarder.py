@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from . import namespaces
+from .setns import enter
 
 CHUNK = 65536
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"forwarder: cannot bind 127.0.0.1: {exc}", file=sys.stderr)
         return 1
-    namespaces.enter(spec["namespace"])
+    enter(spec["namespace"])
     print(f"forwarder: {len(bound)} port(s) published into {spec['namespace']}", flush=True)
     asyncio.run(serve(bound))
     return 0

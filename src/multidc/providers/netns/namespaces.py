@@ -9,7 +9,6 @@ to the host's own network namespace.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from collections.abc import Iterator
@@ -20,21 +19,8 @@ from pyroute2 import NetNS, netns
 
 from ...errors import PrerequisiteError, ProviderError
 from ...plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
-
-NETNS_DIR = Path("/run/netns")
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter(namespace: str) -> None:
-    """Move the calling thread into a named network namespace (setns(2))."""
-    fd = os.open(NETNS_DIR / namespace, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns into {namespace}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
+from .setns import NETNS_DIR
+from .setns import enter as enter  # re-exported: the provider enters namespaces through this module
 
 
 def existing(prefix: str = f"{NAMESPACE_PREFIX}.") -> list[str]:

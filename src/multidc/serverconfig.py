@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .topology import RAFT_TUNING
+
 if TYPE_CHECKING:
     from .plan import Node, Plan
-
-# Test-environment Raft tuning (see README "Server tuning"): a leader is elected and a lost one replaced in about a
-# second instead of ten; autopilot looks at joiners four times a second so they become voters quickly.
-RAFT_TUNING: dict[str, Any] = {
-    "performance_multiplier": 1,
-    "autopilot_reconcile_interval": "250ms",
-    "autopilot_update_interval": "100ms",
-}
 
 
 def _listener(plan: Plan, node: Node) -> dict[str, Any]:

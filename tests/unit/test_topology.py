@@ -65,6 +65,10 @@ def test_other_network_is_carved_the_same_way() -> None:
             {"server": {"raft": {"autopilot_update_interval": "2s", "autopilot_reconcile_interval": "1s"}}},
             "must be smaller than autopilot_reconcile_interval",
         ),
+        (  # only one of the pair set: checked against multidc's default for the other
+            {"server": {"raft": {"autopilot_update_interval": "500ms"}}},
+            "autopilot_update_interval (500ms) must be smaller than autopilot_reconcile_interval (100ms, the default)",
+        ),
         ({"autopilot": {"server_stabilization_time": "soon"}}, "'soon' is not a duration"),
         ({"name": "a-very-long-name"}, "would exceed Linux's 15-character limit"),
         (

@@ -218,6 +218,10 @@ class Environment:
     def kms_up(self) -> str:
         return str(self.faults.kms_up())
 
+    def delay(self, a: str, b: str, ms: int) -> str:
+        """Hold every packet between a and b (DC names or "kms") back by ms each way; 0 removes it; heal() too."""
+        return str(self.faults.delay(a, b, ms))
+
     # --- removing it
 
     def down(self) -> None:

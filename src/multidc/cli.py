@@ -448,7 +448,7 @@ def chaos_kms_up(name: str | None) -> None:
 @click.argument("ms", type=int)
 @name_option
 def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
-    """Add MS milliseconds of latency between two DCs (needs the kernel's netem)."""
+    """Hold every packet between A and B (DCs or kms) back by MS milliseconds each way; 0 removes it."""
     _chaos(name, lambda f, x, y, z: f.delay(x, y, z), a, b, ms)
 
 

@@ -83,6 +83,12 @@ class EnvPaths:
     def unsealer_log(self, dc: str) -> Path:
         return self.root / "nodes" / dc / "unsealer.log"
 
+    def delayer_spec(self, name: str) -> Path:
+        return self.root / "delays" / f"{name}.json"
+
+    def delayer_log(self, name: str) -> Path:
+        return self.root / "delays" / f"{name}.log"
+
     def secret(self, name: str) -> Path:
         return self.secrets / name
 

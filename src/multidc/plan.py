@@ -87,6 +87,11 @@ class Plan:
         return f"{self.scheme}://127.0.0.1:{node.host_port}"
 
     @property
+    def delay_device(self) -> str:
+        """The TUN device a `delay` fault creates inside a node's namespace (see providers/netns/delayer.py)."""
+        return f"{self.env}-dly"
+
+    @property
     def namespaces(self) -> list[str]:
         return [self.site_namespace, self.kms.namespace, *(n.namespace for n in self.nodes)]
 

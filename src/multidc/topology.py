@@ -22,7 +22,7 @@ DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 DEFAULT_DATACENTERS = ("primary", "secondary", "tertiary")
 DEFAULT_NAME = "multidc"
 MAX_DATACENTERS = 9
-# Linux interface names hold 15 characters; ours are "<env>-dc<n>" and "<env>-kms", so the name keeps 11.
+# Linux interface names hold 15 characters; ours are "<env>-dc<n>", "<env>-kms" and "<env>-dly", so the name keeps 11.
 IFNAME_MAX = 15
 MAX_ENV_NAME = IFNAME_MAX - len("-kms")
 

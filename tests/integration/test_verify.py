@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
-
-from multidc.providers.netns.faults import netem_available
 
 from .conftest import Live
 
@@ -73,6 +72,58 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
     assert "started" in env.run("chaos", "start", leader).stdout
     unknown = env.run("chaos", "pause", "nowhere", check=False)
     assert unknown.returncode == 2 and "no datacenter 'nowhere'" in unknown.stderr
-    if not netem_available(f"mdc.{env.name}.dc.primary", f"{env.name}-dc1"):
-        delay = env.run("chaos", "delay", "primary", "secondary", "50", check=False)
-        assert delay.returncode == 2 and "netem" in delay.stderr
+
+
+def _connect_seconds(env: Live, dc: str, address: str) -> float:
+    """The fastest of three TCP connects from inside dc's namespace to address:8200 (inf when it cannot connect)."""
+    code = f"""
+import socket, time
+from multidc.providers.netns.setns import enter
+enter("mdc.{env.name}.dc.{dc}")
+best = float("inf")
+for _ in range(3):
+    start = time.monotonic()
+    try:
+        socket.create_connection(("{address}", 8200), timeout=2).close()
+    except OSError:
+        continue
+    best = min(best, time.monotonic() - start)
+print(best)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return float(out)
+
+
+def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    host_routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout
+    said = env.run("chaos", "delay", "primary", "secondary", "300").stdout
+    assert "delayed every packet between primary and secondary by 300 ms each way" in said
+    # A TCP connect is one round trip: the SYN waits on one side, the SYN-ACK on the other.
+    assert _connect_seconds(env, "primary", "172.18.2.128") >= 0.6
+    assert _connect_seconds(env, "secondary", "172.18.0.2") >= 0.6
+    assert _connect_seconds(env, "primary", "172.18.3.128") < 0.3  # tertiary is not delayed
+    assert _connect_seconds(env, "tertiary", "172.18.2.128") < 0.3
+    status = env.json("status")
+    assert status["healthy"], status["problems"]  # 300 ms each way is well inside Raft's timeouts here
+    assert status["faults"]["delays"] == {"primary,secondary": 300}
+    # A cut on top of a delay is a cut; heal removes both.
+    env.run("chaos", "partition", "secondary")
+    assert _connect_seconds(env, "primary", "172.18.2.128") == float("inf")
+    assert "cut(s) and 1 delay(s)" in env.run("chaos", "heal").stdout
+    assert _connect_seconds(env, "primary", "172.18.2.128") < 0.3
+    ns = f"mdc.{env.name}.dc.primary"
+    assert f"{env.name}-dly" not in subprocess.run(["ip", "-n", ns, "link"], capture_output=True, text=True).stdout
+    assert not [k for k in env.state()["pids"] if k.startswith("delayer:")]
+    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
+    # Changing and removing one pair's delay
+    env.run("chaos", "delay", "tertiary", "kms", "200")
+    assert _connect_seconds(env, "tertiary", "172.18.0.5") >= 0.4
+    assert "removed the delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
+    assert "no delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
+    assert _connect_seconds(env, "tertiary", "172.18.0.5") < 0.3
+    assert "delays" not in env.json("status")["faults"]
+    for bad in (["primary", "primary", "5"], ["primary", "nowhere", "5"], ["primary", "secondary", "-1"]):
+        out = env.run("chaos", "delay", *bad, check=False)
+        assert out.returncode == 2, out.stdout + out.stderr

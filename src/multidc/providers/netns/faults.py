@@ -4,23 +4,30 @@ Processes: kill (SIGKILL), stop (SIGTERM), start, pause (SIGSTOP), resume (SIGCO
 Network: a partition is a set of blackhole routes inside the environment's own node namespaces (to the other side's
 node addresses and VIPs, on both sides), so packets between the two sides vanish as on a cut link, while the group's
 members still reach each other and clients on the host still reach every DC through its published port. Nothing
-outside the environment's namespaces is touched. Latency needs the kernel's netem qdisc; where it is missing, `delay`
-says so.
+outside the environment's namespaces is touched. Latency needs no netem: a delay routes the peer's addresses through a
+TUN device in each side's namespace, where a small process holds the packets back (delayer.py).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
+import sys
+import time
 from dataclasses import dataclass
 
 from pyroute2 import NetNS
 
 from ...errors import FaultError, PrerequisiteError, ProviderError
+from ...paths import write_private
 from ...plan import Node
 from . import processes
 from .provider import NetnsEnvironment
+
+MAX_DELAY_MS = 60_000
+DELAY_ROUTE_PRIORITY = 10
 
 
 @dataclass
@@ -148,13 +155,19 @@ class Faults:
         return f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
 
     def heal(self) -> str:
+        """Remove every cut and every delay."""
         cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
         for namespace, address in cuts:
             self._route("del", namespace, address)
         self.active.pop("cuts", None)
         self.active.pop("partitions", None)
+        delays: dict[str, int] = self.active.pop("delays", {})  # type: ignore[assignment]
+        for side in sorted({side for pair in delays for side in pair.split(",")}):
+            self._stop_delayer(side)
         self._save()
-        return f"healed: removed {len(cuts)} cut(s)" if cuts else "no partitions to heal"
+        if not cuts and not delays:
+            return "no partitions or delays to heal"
+        return f"healed: removed {len(cuts)} cut(s) and {len(delays)} delay(s)"
 
     def _route(self, action: str, namespace: str, address: str) -> None:
         try:
@@ -168,23 +181,85 @@ class Faults:
                 return
             raise ProviderError(f"{action} blackhole route to {address} in {namespace} failed: {exc}") from exc
 
+    # --- latency
+
     def delay(self, a: str, b: str, ms: int) -> str:
-        self._node(a), self._node(b)
-        if not netem_available(self._namespace(a), self._node(a).ifname):
+        """Hold every packet between a and b (DCs or `kms`) back by ms, each way; 0 removes that pair's delay."""
+        everyone = [n.name for n in self.env.plan.nodes] + ["kms"]
+        for name in (a, b):
+            if name not in everyone:
+                raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(everyone)}")
+        if a == b:
+            raise FaultError(f"delay needs two different places, got {a!r} twice")
+        if not 0 <= ms <= MAX_DELAY_MS:
+            raise FaultError(f"delay of {ms} ms is out of range; give 0 (remove) to {MAX_DELAY_MS} ms")
+        if not os.path.exists("/dev/net/tun"):
             raise PrerequisiteError(
-                "latency injection needs the kernel's netem qdisc (sch_netem), which this kernel does not have; "
-                "`delay` is unavailable here (partitions, kills and pauses work)"
+                "`delay` needs /dev/net/tun (the TUN driver) and it is missing; load it with `modprobe tun`"
             )
-        raise PrerequisiteError("netem is present but per-pair delay is not implemented yet")
+        delays: dict[str, int] = dict(self.active.get("delays", {}))  # type: ignore[call-overload]
+        pair = ",".join(sorted((a, b)))
+        if ms:
+            delays[pair] = ms
+        elif delays.pop(pair, None) is None:
+            return f"no delay between {a} and {b} to remove"
+        for side in (a, b):
+            self._run_delayer(side, delays)
+        if delays:
+            self.active["delays"] = delays
+        else:
+            self.active.pop("delays", None)
+        self._save()
+        if not ms:
+            return f"removed the delay between {a} and {b}"
+        return f"delayed every packet between {a} and {b} by {ms} ms each way (round trip +{2 * ms} ms)"
 
+    def _stop_delayer(self, side: str) -> None:
+        assert self.env.state is not None
+        pid = self.env.state.pids.pop(f"delayer:{side}", None)
+        if pid is not None and processes.belongs(pid, str(self.env.paths.root)):
+            processes.terminate([pid])  # its TUN device, and every route through it, go with it
 
-def netem_available(namespace: str, ifname: str) -> bool:
-    """Try to attach (and remove) a netem qdisc on a link inside the environment; False when the kernel refuses."""
-    try:
-        with NetNS(namespace) as ns:
-            index = ns.link_lookup(ifname=ifname)[0]
-            ns.tc("add", "netem", index, handle="1:", delay=1000)
-            ns.tc("del", index=index, handle="1:")
-        return True
-    except Exception:
-        return False
+    def _run_delayer(self, side: str, delays: dict[str, int]) -> None:
+        """(Re)start side's delayer with the peers delays give it, and route those peers through its TUN device."""
+        assert self.env.state is not None
+        self._stop_delayer(side)
+        peers: dict[str, dict[str, object]] = {}
+        for pair, ms in delays.items():
+            first, second = pair.split(",")
+            if side not in (first, second):
+                continue
+            other = second if side == first else first
+            mac = self._mac(other)
+            for address in self._addresses(other):
+                peers[address] = {"mac": mac, "ms": ms}
+        if not peers:
+            self._save()
+            return
+        plan, paths = self.env.plan, self.env.paths
+        me = plan.kms if side == "kms" else self._node(side)
+        device = plan.delay_device
+        spec = {"tun": device, "ifname": me.ifname, "peers": peers}
+        write_private(paths.delayer_spec(side), json.dumps(spec, indent=2))
+        argv = [sys.executable, "-m", "multidc.providers.netns.delayer", str(paths.delayer_spec(side))]
+        pid = processes.spawn(argv, me.namespace, paths.delayer_log(side))
+        self.env.state.pids[f"delayer:{side}"] = pid
+        self._save()
+        with NetNS(me.namespace) as ns:
+            deadline = time.monotonic() + 10
+            while not (found := ns.link_lookup(ifname=device)):
+                if not processes.alive(pid) or time.monotonic() > deadline:
+                    tail = paths.delayer_log(side).read_text(errors="replace").strip().splitlines()[-1:]
+                    raise ProviderError(f"the delayer in {me.namespace} did not start: {' '.join(tail) or 'no output'}")
+                time.sleep(0.01)
+            index = found[0]
+            ns.link("set", index=index, state="up")
+            for address in peers:
+                # Above the partition's blackhole routes (priority 0): a cut stays a cut while a delay is set.
+                ns.route("add", dst=f"{address}/32", oif=index, priority=DELAY_ROUTE_PRIORITY, prefsrc=str(me.address))
+
+    def _mac(self, name: str) -> str:
+        node = self.env.plan.kms if name == "kms" else self._node(name)
+        with NetNS(node.namespace) as ns:
+            link = ns.get_links(ns.link_lookup(ifname=node.ifname)[0])[0]
+            return str(link.get_attr("IFLA_ADDRESS"))

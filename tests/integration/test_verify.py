@@ -21,10 +21,11 @@ def test_linearizable_reads_pass(live, tmp_path) -> None:  # type: ignore[no-unt
     topo.write_text("server:\n  disable_standby_reads: true\n")
     env.run("up", "-f", str(topo))
     report = tmp_path / "report"
-    out = env.run(*SHORT, "--report", str(report), check=False)
+    out = env.run(*SHORT, "--scenario", "wan-leader-kill", "--report", str(report), check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads((report / "summary.json").read_text())
     assert summary["passed"] is True
+    assert len(summary["scenarios"]) == 3
     for scenario in summary["scenarios"]:
         assert scenario["valid"] and scenario["lost_writes"] == [] and scenario["stale_reads"] == []
         assert scenario["healthy_after_heal"] and scenario["operations"] > 100

@@ -10,6 +10,8 @@ from typing import Any
 from ..checker import Verdict
 from ..history import Operation
 
+BACKGROUND = ("delay-all",)  # faults a scenario sets as its conditions rather than as the disruption it measures
+
 
 @dataclass
 class Window:
@@ -42,10 +44,12 @@ class ScenarioResult:
         return sorted(o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok")
 
     def failover_time(self) -> float | None:
-        """From the first fault to the first acknowledged write that began after it."""
-        if not self.windows:
+        """From the first disruptive fault to the first acknowledged write that began after it (a WAN delay is the
+        scenario's background, not the fault the cluster fails over from)."""
+        disruptive = [w for w in self.windows if w.kind not in BACKGROUND]
+        if not disruptive:
             return None
-        fault = self.windows[0].start
+        fault = disruptive[0].start
         after = [o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok" and o.call >= fault]
         return round(min(after) - fault, 3) if after else None
 

@@ -16,11 +16,18 @@ from ..providers.netns.faults import Faults
 from ..providers.netns.provider import NetnsEnvironment
 from ..vaultapi import client, get
 from .report import ScenarioResult, Window, timeline_svg
-from .scenarios import SCENARIOS, Scenario
+from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
 
-OPENERS = {"kill": "killed", "stop": "stopped", "pause": "paused", "partition": "cut off", "kms-down": "KMS down"}
-CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition",), "kms-up": ("kms-down",)}
+OPENERS = {
+    "kill": "killed",
+    "stop": "stopped",
+    "pause": "paused",
+    "partition": "cut off",
+    "kms-down": "KMS down",
+    "delay-all": "WAN delay",
+}
+CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition", "delay-all"), "kms-up": ("kms-down",)}
 
 
 class LeaderWatch(threading.Thread):
@@ -90,12 +97,13 @@ def run_scenario(
                     if not sealed:
                         problems.append(f"{target} was unsealed while the KMS was down")
                     continue
-                _apply(faults, step.action, target)
+                _apply(faults, step, target)
             except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
                 problems.append(f"{step.action} {target}: {exc}")
                 continue
             if step.action in OPENERS:
-                windows.append(Window(at, None, f"{target} {OPENERS[step.action]}".strip(), step.action, target))
+                label = f"{target} {OPENERS[step.action]}{f' +{step.ms} ms' if step.ms else ''}".strip()
+                windows.append(Window(at, None, label, step.action, target))
             for w in windows:
                 closes = CLOSERS.get(step.action)
                 if (
@@ -152,8 +160,14 @@ def run_scenario(
     return result
 
 
-def _apply(faults: Faults, action: str, target: str) -> None:
-    if action == "partition":
+def _apply(faults: Faults, step: Step, target: str) -> None:
+    action = step.action
+    if action == "delay-all":
+        dcs = [n.name for n in faults.env.plan.nodes]
+        for i, a in enumerate(dcs):
+            for b in dcs[i + 1 :]:
+                faults.delay(a, b, step.ms)
+    elif action == "partition":
         faults.partition([target])
     elif action == "heal":
         faults.heal()

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Step:
     at: float  # fraction of the duration
-    action: str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | check-sealed
-    target: str = ""  # leader | follower | primary | "" (for heal, kms-*)
+    action: (
+        str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | check-sealed | delay-all
+    )
+    target: str = ""  # leader | follower | primary | "" (for heal, kms-*, delay-all)
+    ms: int = 0  # delay-all: milliseconds each way between every pair of DCs
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ SCENARIOS: dict[str, Scenario] = {
                 Step(0.55, "check-sealed", "follower"),
                 Step(0.6, "kms-up"),
             ),
+        ),
+        Scenario(
+            "wan-leader-kill",
+            "100 ms each way between every pair of DCs (a WAN), then SIGKILL the leader and start it again",
+            (Step(0.0, "delay-all", ms=100), Step(0.3, "kill", "leader"), Step(0.65, "start", "leader")),
         ),
         Scenario(
             "leader-pause",

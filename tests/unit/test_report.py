@@ -1,0 +1,34 @@
+"""Scenario figures from a history: failover is measured from the disruption, not from a scenario's background."""
+
+from __future__ import annotations
+
+from multidc import checker
+from multidc.history import Operation
+from multidc.verify.report import ScenarioResult, Window
+
+
+def _write(i: int, call: float, ret: float) -> Operation:
+    return Operation(id=i, process=i, f="write", key="k1", value=i, status="ok", call=call, ret=ret)
+
+
+def _result(windows: list[Window]) -> ScenarioResult:
+    ops = [_write(1, 0.1, 0.3), _write(2, 1.2, 1.4), _write(3, 2.0, 2.6)]
+    return ScenarioResult(
+        name="s", duration=3.0, verdict=checker.check(ops), operations=ops, processes={}, windows=windows
+    )
+
+
+def test_failover_counts_from_the_first_disruptive_fault() -> None:
+    kill = Window(1.0, 2.0, "primary killed", "kill", "primary")
+    assert _result([kill]).failover_time() == 0.4  # the write that began at 1.2 was acknowledged at 1.4
+
+
+def test_a_wan_delay_set_at_the_start_is_not_the_fault_failed_over_from() -> None:
+    wan = Window(0.0, 3.0, "WAN delay +100 ms", "delay-all")
+    kill = Window(1.5, 2.0, "primary killed", "kill", "primary")
+    assert _result([wan, kill]).failover_time() == 1.1  # from 1.5 to the ack at 2.6, not from 0.0
+    assert _result([wan]).failover_time() is None
+
+
+def test_unavailability_is_the_longest_stretch_without_an_acknowledged_write() -> None:
+    assert _result([]).unavailability() == 1.2  # 1.4 -> 2.6

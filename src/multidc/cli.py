@@ -164,7 +164,7 @@ def status(name: str | None, output: str) -> None:
         st = load(plan.paths)
         faults = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
         if faults:
-            console.print("active faults: " + "; ".join(f"{k}: {v}" for k, v in faults.items()))
+            console.print("active faults: " + "; ".join(_describe_fault(k, v) for k, v in faults.items()))
         if not plan.topology.configuration.is_empty() and result.healthy:
             console.print(_drift_line(plan))
         if result.healthy:
@@ -341,6 +341,17 @@ def _drift(plan: Plan) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - status must still print
         return {"error": str(exc)}
     return {"counts": result.counts, "in_sync": result.in_sync, "drift": [f"{c.kind} {c.name}" for c in result.changes]}
+
+
+def _describe_fault(kind: str, value: Any) -> str:
+    """One fault of the state file for people: `partitions: tertiary | primary,kms`, `delays: a-b +40 ms`."""
+    if kind == "partitions":
+        return "partitions: " + " | ".join(",".join(group) for group in value)
+    if kind == "delays":
+        return "delays: " + ", ".join(f"{pair.replace(',', '-')} +{ms} ms" for pair, ms in sorted(value.items()))
+    if isinstance(value, list):
+        return f"{kind}: {', '.join(map(str, value))}"
+    return f"{kind}: {value}"
 
 
 def _drift_line(plan: Plan) -> str:

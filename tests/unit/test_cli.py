@@ -50,3 +50,12 @@ def test_not_root_is_refused_before_anything(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(namespaces.os, "geteuid", lambda: 1000)
     with pytest.raises(PrerequisiteError, match="needs root"):
         namespaces.check_host()
+
+
+def test_status_describes_active_faults_for_people() -> None:
+    from multidc.cli import _describe_fault
+
+    assert _describe_fault("partitions", [["tertiary"], ["kms", "primary"]]) == "partitions: tertiary | kms,primary"
+    assert _describe_fault("delays", {"primary,tertiary": 40}) == "delays: primary-tertiary +40 ms"
+    assert _describe_fault("stopped", ["secondary"]) == "stopped: secondary"
+    assert _describe_fault("kms", ["down"]) == "kms: down"

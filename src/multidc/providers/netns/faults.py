@@ -119,23 +119,30 @@ class Faults:
 
     # --- network
 
-    def _addresses(self, name: str) -> list[str]:
-        plan = self.env.plan
+    @property
+    def _places(self) -> list[str]:
+        """What network faults act between: every DC, and the KMS."""
+        return [n.name for n in self.env.plan.nodes] + ["kms"]
+
+    def _place(self, name: str) -> Node:
         if name == "kms":
-            return [str(plan.kms.address)]
-        node = self._node(name)
-        return [str(node.address), str(node.vip)]
+            return self.env.plan.kms
+        if name not in self._places:
+            raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(self._places)}")
+        return self._node(name)
+
+    def _addresses(self, name: str) -> list[str]:
+        node = self._place(name)
+        return [str(a) for a in (node.address, node.vip) if a is not None]
 
     def _namespace(self, name: str) -> str:
-        return self.env.plan.kms.namespace if name == "kms" else self._node(name).namespace
+        return self._place(name).namespace
 
     def partition(self, group: list[str]) -> str:
         """Cut the group (DC names, or `kms`) off from every other DC and the KMS, both directions."""
-        everyone = [n.name for n in self.env.plan.nodes] + ["kms"]
         for name in group:
-            if name not in everyone:
-                raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(everyone)}")
-        rest = [n for n in everyone if n not in group]
+            self._place(name)
+        rest = [n for n in self._places if n not in group]
         if not group or not rest:
             raise FaultError("a partition needs at least one member on each side")
         cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
@@ -185,10 +192,7 @@ class Faults:
 
     def delay(self, a: str, b: str, ms: int) -> str:
         """Hold every packet between a and b (DCs or `kms`) back by ms, each way; 0 removes that pair's delay."""
-        everyone = [n.name for n in self.env.plan.nodes] + ["kms"]
-        for name in (a, b):
-            if name not in everyone:
-                raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(everyone)}")
+        self._place(a), self._place(b)
         if a == b:
             raise FaultError(f"delay needs two different places, got {a!r} twice")
         if not 0 <= ms <= MAX_DELAY_MS:
@@ -236,9 +240,7 @@ class Faults:
         if not peers:
             self._save()
             return
-        plan, paths = self.env.plan, self.env.paths
-        me = plan.kms if side == "kms" else self._node(side)
-        device = plan.delay_device
+        paths, me, device = self.env.paths, self._place(side), self.env.plan.delay_device
         spec = {"tun": device, "ifname": me.ifname, "peers": peers}
         write_private(paths.delayer_spec(side), json.dumps(spec, indent=2))
         argv = [sys.executable, "-m", "multidc.providers.netns.delayer", str(paths.delayer_spec(side))]
@@ -259,7 +261,7 @@ class Faults:
                 ns.route("add", dst=f"{address}/32", oif=index, priority=DELAY_ROUTE_PRIORITY, prefsrc=str(me.address))
 
     def _mac(self, name: str) -> str:
-        node = self.env.plan.kms if name == "kms" else self._node(name)
+        node = self._place(name)
         with NetNS(node.namespace) as ns:
             link = ns.get_links(ns.link_lookup(ifname=node.ifname)[0])[0]
             return str(link.get_attr("IFLA_ADDRESS"))

@@ -8,7 +8,7 @@ from multidc import topology
 from multidc.errors import FaultError
 from multidc.providers.kube.faults import KindFaults
 from multidc.providers.kube.manifests import make_kube_plan
-from multidc.runner import RecordingRunner
+from multidc.runner import Completed, RecordingRunner
 from multidc.state import State
 
 
@@ -49,3 +49,69 @@ def test_unknown_dc_is_refused() -> None:
     with pytest.raises(FaultError, match="no datacenter 'moon'"):
         f.kill("moon")
     assert runner.commands == []
+
+
+def test_kind_delay_is_netem_on_both_node_containers() -> None:
+    f, runner = faults()
+    addresses = {
+        "primary-control-plane": "172.18.0.2",
+        "secondary-control-plane": "172.18.0.3",
+        "t-central-vault": "172.18.0.9",
+    }
+
+    def inspect(argv: tuple[str, ...], _input: str | None) -> Completed | None:
+        return Completed(argv, 0, addresses[argv[-1]] + "\n") if argv[:2] == ("docker", "inspect") else None
+
+    runner.responders.append(inspect)
+    said = f.delay("primary", "secondary", 80)
+    assert "by 80 ms each way" in said
+    assert f.state.faults == {"delays": {"primary,secondary": 80}}
+    tc = [c for c in runner.commands if " tc " in c]
+    assert tc == [
+        "docker exec primary-control-plane tc qdisc del dev eth0 root",
+        "docker exec primary-control-plane tc qdisc add dev eth0 root handle 1: prio bands 4 priomap "
+        "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1",
+        "docker exec primary-control-plane tc qdisc add dev eth0 parent 1:4 handle 40: netem delay 80ms",
+        "docker exec primary-control-plane tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "
+        "172.18.0.3/32 flowid 1:4",
+        "docker exec primary-control-plane tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "
+        "172.18.2.128/32 flowid 1:4",
+        "docker exec secondary-control-plane tc qdisc del dev eth0 root",
+        "docker exec secondary-control-plane tc qdisc add dev eth0 root handle 1: prio bands 4 priomap "
+        "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1",
+        "docker exec secondary-control-plane tc qdisc add dev eth0 parent 1:4 handle 40: netem delay 80ms",
+        "docker exec secondary-control-plane tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "
+        "172.18.0.2/32 flowid 1:4",
+        "docker exec secondary-control-plane tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "
+        "172.18.1.128/32 flowid 1:4",
+    ]
+    # A second pair on primary: its tree is rebuilt with a band per peer; the KMS has no VIP.
+    runner.calls.clear()
+    f.delay("kms", "primary", 30)
+    primary = [c for c in runner.commands if c.startswith("docker exec primary-control-plane")]
+    assert "prio bands 5" in primary[1]
+    assert any("parent 1:4 handle 40: netem delay 30ms" in c for c in primary)  # kms sorts first
+    assert any("parent 1:5 handle 50: netem delay 80ms" in c for c in primary)
+    assert any("match ip dst 172.18.0.9/32 flowid 1:4" in c for c in primary)
+    # heal puts the default qdisc back on every delayed container
+    runner.calls.clear()
+    assert "removed 2 delay(s)" in f.heal()
+    assert runner.commands == [
+        "docker exec t-central-vault tc qdisc del dev eth0 root",
+        "docker exec primary-control-plane tc qdisc del dev eth0 root",
+        "docker exec secondary-control-plane tc qdisc del dev eth0 root",
+    ]
+    assert f.state.faults == {}
+
+
+def test_kind_delay_refuses_bad_input_before_running_anything() -> None:
+    f, runner = faults()
+    for a, b, ms, message in [
+        ("primary", "moon", 5, "no datacenter 'moon'"),
+        ("primary", "primary", 5, "two different places"),
+        ("primary", "secondary", -1, "out of range"),
+    ]:
+        with pytest.raises(FaultError, match=message):
+            f.delay(a, b, ms)
+    assert runner.commands == []
+    assert "no delay between primary and secondary" in f.delay("primary", "secondary", 0)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from pyroute2 import NetNS
 
+from ... import delays
 from ...errors import FaultError, PrerequisiteError, ProviderError
 from ...paths import write_private
 from ...plan import Node
 from . import processes
 from .provider import NetnsEnvironment
 
-MAX_DELAY_MS = 60_000
 DELAY_ROUTE_PRIORITY = 10
 
 
@@ -168,13 +168,13 @@ class Faults:
             self._route("del", namespace, address)
         self.active.pop("cuts", None)
         self.active.pop("partitions", None)
-        delays: dict[str, int] = self.active.pop("delays", {})  # type: ignore[assignment]
-        for side in sorted({side for pair in delays for side in pair.split(",")}):
+        record: dict[str, int] = self.active.pop("delays", {})  # type: ignore[assignment]
+        for side in delays.sides(record):
             self._stop_delayer(side)
         self._save()
-        if not cuts and not delays:
+        if not cuts and not record:
             return "no partitions or delays to heal"
-        return f"healed: removed {len(cuts)} cut(s) and {len(delays)} delay(s)"
+        return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s)"
 
     def _route(self, action: str, namespace: str, address: str) -> None:
         try:
@@ -192,25 +192,18 @@ class Faults:
 
     def delay(self, a: str, b: str, ms: int) -> str:
         """Hold every packet between a and b (DCs or `kms`) back by ms, each way; 0 removes that pair's delay."""
-        self._place(a), self._place(b)
-        if a == b:
-            raise FaultError(f"delay needs two different places, got {a!r} twice")
-        if not 0 <= ms <= MAX_DELAY_MS:
-            raise FaultError(f"delay of {ms} ms is out of range; give 0 (remove) to {MAX_DELAY_MS} ms")
+        delays.check(a, b, ms, self._places)
         if not os.path.exists("/dev/net/tun"):
             raise PrerequisiteError(
                 "`delay` needs /dev/net/tun (the TUN driver) and it is missing; load it with `modprobe tun`"
             )
-        delays: dict[str, int] = dict(self.active.get("delays", {}))  # type: ignore[call-overload]
-        pair = ",".join(sorted((a, b)))
-        if ms:
-            delays[pair] = ms
-        elif delays.pop(pair, None) is None:
+        record = delays.updated(self.active.get("delays", {}), a, b, ms)  # type: ignore[arg-type]
+        if record is None:
             return f"no delay between {a} and {b} to remove"
         for side in (a, b):
-            self._run_delayer(side, delays)
-        if delays:
-            self.active["delays"] = delays
+            self._run_delayer(side, record)
+        if record:
+            self.active["delays"] = record
         else:
             self.active.pop("delays", None)
         self._save()
@@ -224,16 +217,12 @@ class Faults:
         if pid is not None and processes.belongs(pid, str(self.env.paths.root)):
             processes.terminate([pid])  # its TUN device, and every route through it, go with it
 
-    def _run_delayer(self, side: str, delays: dict[str, int]) -> None:
-        """(Re)start side's delayer with the peers delays give it, and route those peers through its TUN device."""
+    def _run_delayer(self, side: str, record: dict[str, int]) -> None:
+        """(Re)start side's delayer with the peers the record gives it, and route them through its TUN device."""
         assert self.env.state is not None
         self._stop_delayer(side)
         peers: dict[str, dict[str, object]] = {}
-        for pair, ms in delays.items():
-            first, second = pair.split(",")
-            if side not in (first, second):
-                continue
-            other = second if side == first else first
+        for other, ms in delays.peers(side, record):
             mac = self._mac(other)
             for address in self._addresses(other):
                 peers[address] = {"mac": mac, "ms": ms}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import hvac
 
-from . import binaries, health
+from . import binaries, health, interrupts, locks
 from . import topology as topo_mod
 from .errors import MultidcError, NotFoundError
 from .paths import env_paths
@@ -75,6 +75,9 @@ def existing_plan(name: str | None) -> Plan:
     return make_plan(topo, binary, env, port_base=st.port_base)
 
 
+UP_WAIT = 300.0  # seconds a second `up` of the same name waits for the first to finish
+
+
 def create(
     topology: TopologyLike = None,
     name: str | None = None,
@@ -82,20 +85,33 @@ def create(
     progress: Progress | None = None,
     retain: bool = False,
 ) -> Any:
-    """Bring an environment up (or back) and return the provider's UpResult; on failure remove what was made."""
+    """Bring an environment up (or back) and return the provider's UpResult; on failure remove what was made.
+
+    Holds the environment's lock: a second `up` of the same name waits for the first, then finds it up."""
     from .providers.netns import provider
 
     progress = progress or Progress(quiet=True)
     plan_for, first, explicit = planner(topology, name, server_binary)
     env_name = plan_for(first).env
-    try:
-        return provider.up(plan_for, first, explicit, progress)
-    except (MultidcError, KeyboardInterrupt):
-        st = load(env_paths(env_name))
-        if not retain and st is not None and st.phase != "up":
-            provider.down(env_name)
-            progress.say("Removed what was made (use --retain to keep it for inspection)")
-        raise
+    root = plan_for(first).paths.root.parent
+    with locks.hold(env_name, "up", root, wait=UP_WAIT, on_wait=progress.say):
+        if topology is None:  # another `up` may have recorded this environment while we waited
+            plan_for, first, explicit = planner(topology, name, server_binary)
+        try:
+            return provider.up(plan_for, first, explicit, progress)
+        except (MultidcError, KeyboardInterrupt):
+            st = load(env_paths(env_name, root))
+            if not retain and (st is None or st.phase != "up"):
+                with interrupts.deferred():  # a second Ctrl-C must not leave the cleanup half done
+                    provider.down(env_name, root)
+                left = provider.remains(env_name, root)
+                if left:
+                    progress.say(f"Could not remove everything that was made: {', '.join(left)}")
+                else:
+                    progress.say("Removed what was made (use --retain to keep it for inspection)")
+            elif retain:
+                progress.say(f"Kept what was made for inspection; remove it with `multidc down --name {env_name}`")
+            raise
 
 
 class Environment:
@@ -191,36 +207,41 @@ class Environment:
 
         return Faults(self._netns())
 
+    def _fault(self, action: str, *args: Any) -> str:
+        """Apply a fault while holding the environment's lock (state loaded inside it, so nothing is lost)."""
+        with locks.hold(self.name, f"chaos {action}", self.plan.paths.root.parent):
+            return str(getattr(self.faults, action.replace("-", "_"))(*args))
+
     def kill(self, dc: str) -> str:
-        return str(self.faults.kill(dc))
+        return self._fault("kill", dc)
 
     def stop(self, dc: str) -> str:
-        return str(self.faults.stop(dc))
+        return self._fault("stop", dc)
 
     def start(self, dc: str) -> str:
-        return str(self.faults.start(dc))
+        return self._fault("start", dc)
 
     def pause(self, dc: str) -> str:
-        return str(self.faults.pause(dc))
+        return self._fault("pause", dc)
 
     def resume(self, dc: str) -> str:
-        return str(self.faults.resume(dc))
+        return self._fault("resume", dc)
 
     def partition(self, group: list[str]) -> str:
-        return str(self.faults.partition(list(group)))
+        return self._fault("partition", list(group))
 
     def heal(self) -> str:
-        return str(self.faults.heal())
+        return self._fault("heal")
 
     def kms_down(self) -> str:
-        return str(self.faults.kms_down())
+        return self._fault("kms-down")
 
     def kms_up(self) -> str:
-        return str(self.faults.kms_up())
+        return self._fault("kms-up")
 
     def delay(self, a: str, b: str, ms: int) -> str:
         """Hold every packet between a and b (DC names or "kms") back by ms each way; 0 removes it; heal() too."""
-        return str(self.faults.delay(a, b, ms))
+        return self._fault("delay", a, b, ms)
 
     # --- removing it
 

@@ -14,7 +14,7 @@ import hvac
 from rich.console import Console
 from rich.table import Table
 
-from . import api, topology
+from . import api, locks, topology
 from .errors import MultidcError, NotFoundError, ProviderError, TopologyError
 from .health import Health
 from .paths import env_paths
@@ -23,6 +23,7 @@ from .progress import Progress
 from .state import load, read_secret
 
 OUTPUT = click.Choice(["text", "json"])
+MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its steps are fractions of it)
 PROVIDER = click.option(
     "--provider",
     "provider_name",
@@ -118,6 +119,11 @@ def up(
     click.echo(f'Use it:  eval "$(multidc env{flag})" && bao status')
 
 
+def _yes_no(value: bool | None) -> str:
+    """yes/no, or `?` when the node could not be asked."""
+    return "?" if value is None else "yes" if value else "no"
+
+
 def _status_table(plan: Plan, result: Health) -> Table:
     table = Table(box=None, pad_edge=False)
     for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED"):
@@ -128,8 +134,8 @@ def _status_table(plan: Plan, result: Health) -> Table:
             n.vip,
             n.host_url,
             n.role,
-            "yes" if n.voter else "no",
-            "yes" if n.sealed else "no",
+            _yes_no(n.voter),
+            _yes_no(n.sealed),
             str(n.applied_index),
         )
     return table
@@ -227,16 +233,21 @@ def down(name: str | None, all_: bool, provider_name: str | None, contexts: tupl
             fail(exc)
         click.echo(f"{env}: removed {', '.join(removed) or 'nothing'}")
         return
-    try:
-        names = provider.environments() if all_ else [name or topology.DEFAULT_NAME]
-        for env in names:
-            result = provider.down(env)
-            what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
-            click.echo(f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))")
-        if all_ and not names:
-            click.echo("no multidc environments on this host")
-    except MultidcError as exc:
-        fail(exc)
+    names = provider.environments() if all_ else [env]
+    failed = 0
+    for one in names:
+        try:
+            result = provider.down(one)
+        except MultidcError as exc:
+            failed += 1
+            click.echo(f"multidc: {one}: {exc}", err=True)
+            continue
+        what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
+        click.echo(f"{one}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))")
+    if all_ and not names:
+        click.echo("no multidc environments on this host")
+    if failed:
+        sys.exit(1)
 
 
 @cli.command("plan")
@@ -307,18 +318,23 @@ def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
     secrets. Idempotent: only differences are written."""
     from .providers.netns.provider import NetnsEnvironment
 
+    env_name = name or topology.DEFAULT_NAME
     try:
-        plan = existing_plan(name)
-        if file:
-            new = topology.load(file).configuration  # validated in full before anything changes
-            plan = make_plan(
-                plan.topology.model_copy(update={"configuration": new}), plan.binary, plan.env, port_base=plan.port_base
-            )
-        env = NetnsEnvironment(plan)
-        result = env.configure(dry_run=dry_run)
-        if file and not dry_run and env.state is not None:
-            env.state.topology["configuration"] = plan.topology.configuration.model_dump(mode="json")
-            env._save()
+        with locks.hold(env_name, "configure", env_paths(env_name).root.parent):
+            plan = existing_plan(name)
+            if file:
+                new = topology.load(file).configuration  # validated in full before anything changes
+                plan = make_plan(
+                    plan.topology.model_copy(update={"configuration": new}),
+                    plan.binary,
+                    plan.env,
+                    port_base=plan.port_base,
+                )
+            env = NetnsEnvironment(plan)
+            result = env.configure(dry_run=dry_run)
+            if file and not dry_run and env.state is not None:
+                env.state.topology["configuration"] = plan.topology.configuration.model_dump(mode="json")
+                env._save()
     except (ValueError, hvac.exceptions.VaultError) as exc:
         fail(ProviderError(f"configure: {exc}"))
     except MultidcError as exc:
@@ -393,13 +409,15 @@ def _faults(name: str | None):  # type: ignore[no-untyped-def]
 
 
 def _chaos(name: str | None, action: Callable[..., str], *args: object) -> None:
+    env = name or topology.DEFAULT_NAME
     try:
-        faults, orch = _faults(name)
-        said = action(faults, *args)
-        if orch is not None:  # kind: record the faults, and unseal a KMS that came back
-            if action.__name__ == "kms_up_action":
-                orch.kms.prepare(orch.state.made["kms_url"], orch.plan, orch.paths)
-            orch.state.save(orch.paths)
+        with locks.hold(env, "chaos", env_paths(env).root.parent):
+            faults, orch = _faults(name)
+            said = action(faults, *args)
+            if orch is not None:  # kind: record the faults, and unseal a KMS that came back
+                if action.__name__ == "kms_up_action":
+                    orch.kms.prepare(orch.state.made["kms_url"], orch.plan, orch.paths)
+                orch.state.save(orch.paths)
         click.echo(said)
     except MultidcError as exc:
         fail(exc)
@@ -466,7 +484,13 @@ def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
 @cli.command("verify")
 @name_option
 @click.option("--scenario", "scenarios", multiple=True, help="Scenario to run (repeat); default: all.")
-@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of workload per scenario.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(MIN_DURATION, MAX_DURATION),
+    default=10.0,
+    show_default=True,
+    help="Seconds of workload per scenario.",
+)
 @click.option("--report", type=click.Path(file_okay=False), help="Write history, verdict and timeline here.")
 def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None) -> None:
     """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
@@ -480,11 +504,13 @@ def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, re
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
+    env_name = name or topology.DEFAULT_NAME
     try:
-        env = NetnsEnvironment(existing_plan(name), Progress())
-        results = verify(
-            env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, env.progress
-        )
+        with locks.hold(env_name, "verify", env_paths(env_name).root.parent):
+            env = NetnsEnvironment(existing_plan(name), Progress())
+            results = verify(
+                env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, env.progress
+            )
     except MultidcError as exc:
         fail(exc)
     for r in results:
@@ -628,8 +654,8 @@ def _kube_status(env: str, output: str) -> None:
     else:
         for n in result.nodes:
             click.echo(
-                f"{n.dc:<12} {n.vip:<15} {n.role:<9} voter={'yes' if n.voter else 'no'} "
-                f"sealed={'yes' if n.sealed else 'no'} applied={n.applied_index}"
+                f"{n.dc:<12} {n.vip:<15} {n.role:<9} voter={_yes_no(n.voter)} "
+                f"sealed={_yes_no(n.sealed)} applied={n.applied_index}"
             )
         click.echo("healthy" if result.healthy else "UNHEALTHY: " + "; ".join(result.problems))
     sys.exit(0 if result.healthy else 1)
@@ -656,8 +682,24 @@ def _kube_env(env: str, dc: str | None) -> None:
             click.echo(f"export {prefix}{key}={_quote(value)}")
 
 
-def main() -> None:
-    cli()
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every error, the parser's included, is one line on stderr and an exit code (2: bad input)."""
+    try:
+        code = cli.main(args=argv, prog_name="multidc", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        click.echo(f"multidc: {message}{where}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"multidc: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("multidc: interrupted", err=True)
+        sys.exit(130)
+    except MultidcError as exc:
+        fail(exc)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ class NodeStatus:
     host_url: str
     reachable: bool = False
     initialized: bool = False
-    sealed: bool = True
+    sealed: bool | None = None  # None: it did not answer, so nobody knows
     role: str = "unknown"  # leader | follower | down | sealed
-    voter: bool = False
+    voter: bool | None = None  # None: not reachable (the others' Raft configuration is not its own word)
     leader: str = ""  # node id of the leader this node reports
     applied_index: int = 0
     error: str = ""
@@ -96,11 +96,16 @@ def _node_status(ep: Endpoint, ca: str | None, token: str | None) -> tuple[NodeS
 def _reason(exc: Exception) -> str:
     """A short reason: the forwarder accepts and closes when nothing listens behind it, which TLS calls an EOF."""
     text = str(exc)
-    if (
-        isinstance(exc, requests.exceptions.SSLError)
-        and "EOF" in text
-        or isinstance(exc, requests.exceptions.ConnectionError)
-    ):
+    if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(")[0].strip(" )'\"") or "not trusted"
+        return f"TLS verification failed ({detail}): its certificate is not one the environment's CA signed"
+    if isinstance(exc, requests.exceptions.SSLError) and "EOF" in text:
+        return "no answer from its server (not running?)"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out (paused, or cut off?)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "timed out" in text or "Read timed out" in text:
+            return "timed out (paused, or cut off?)"
         return "no answer from its server (not running?)"
     if isinstance(exc, requests.exceptions.Timeout):
         return "timed out (paused, or cut off?)"
@@ -134,6 +139,8 @@ def check_endpoints(eps: list[Endpoint], ca: str | None, token: str | None, prob
         servers = {s["node_id"]: s for s in configs[0][1]["servers"]}
         for n in nodes:
             member = servers.get(n.dc)
+            if n.role == "down":
+                continue  # already a problem; whether it votes is unknown while it cannot answer
             if member is None:
                 problems.append(f"{n.dc}: not a member of the Raft configuration")
                 continue

@@ -127,13 +127,21 @@ def load(path: str | Path) -> list[Operation]:
     """Read and pair a JSONL history; raise HistoryError naming the line and the reason."""
     events, numbers = [], []
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise HistoryError(f"{path}: is a directory; give a history.jsonl file") from None
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise HistoryError(
+            f"{path}: byte {exc.start}: not UTF-8 text (is it a binary file?); give a history.jsonl"
+        ) from None
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             events.append(parse_line(line, number))
             numbers.append(number)
+    if not events:
+        raise HistoryError(f"{path}: holds no operations; there is nothing to check")
     return pair(events, numbers)
 
 

@@ -1,10 +1,26 @@
-"""Where an environment keeps its files: one directory per environment, readable only by its owner."""
+"""Where an environment keeps its files: one directory per environment, readable only by its owner.
+
+Every environment directory is `<state root>/<name>` with a checked name (a DNS label: no '/', '.' or '..'), so no
+name can reach outside the state root. The root and every directory above it must be safe from other users (owned by
+the invoking user or root, writable by nobody else unless sticky like /tmp): multidc runs as root and executes what
+its state file names. Removal renames an environment's directory into `<root>/.removing/` first, so an interrupted
+`down` leaves a tombstone that the next `down --all` (or `up`) finishes, never a half directory that looks alive.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import PrerequisiteError, TopologyError
+from .names import check_env_name
+
+TOMBSTONES = ".removing"
 
 
 def state_root() -> Path:
@@ -94,7 +110,97 @@ class EnvPaths:
 
 
 def env_paths(name: str, root: Path | None = None) -> EnvPaths:
-    return EnvPaths((root or state_root()) / name)
+    """The paths of environment `name`; a name that is not a valid environment name is refused (exit 2) before any
+    path is built from it, and a state root other users could tamper with is refused too."""
+    try:
+        check_env_name(name)
+    except ValueError as exc:
+        raise TopologyError(f"--name: {exc}") from None
+    base = root or state_root()
+    check_safe(base / name)
+    return EnvPaths(base / name)
+
+
+def _unsafe(path: Path, st: os.stat_result, me: int, leaf: bool) -> str | None:
+    if stat.S_ISLNK(st.st_mode):
+        return f"{path} is a symbolic link; multidc keeps secrets there and needs a real directory"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory"
+    if st.st_uid not in (me, 0) or (leaf and st.st_uid != me):
+        return f"{path} is owned by uid {st.st_uid}, not by you (uid {me}); another user could replace its files"
+    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable and (leaf or not st.st_mode & stat.S_ISVTX):
+        mode = stat.S_IMODE(st.st_mode)
+        return f"{path} is writable by others (mode {mode:04o}); another user could replace its files"
+    return None
+
+
+def check_safe(env_dir: Path) -> None:
+    """Refuse (PrerequisiteError, one line) an environment directory, state root or any directory above them that
+    another user could write to. Checks what exists; what multidc creates later it creates private."""
+    me = os.geteuid()
+    env_dir = Path(os.path.abspath(env_dir))
+    chain = [env_dir, *env_dir.parents]
+    for i, path in enumerate(chain):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise PrerequisiteError(f"cannot inspect {path}: {exc.strerror}") from None
+        leaf = i <= 1  # the environment directory and the state root must be the user's own
+        if not leaf and stat.S_ISLNK(st.st_mode):
+            st = os.stat(path)  # a link above the state root (e.g. /var/run -> /run) is fine if its target is
+        problem = _unsafe(path, st, me, leaf)
+        if problem:
+            where = "MULTIDC_STATE_DIR" if os.environ.get("MULTIDC_STATE_DIR") else "the state directory"
+            raise PrerequisiteError(f"{problem}; fix it (chmod 700, chown) or point {where} at a directory of your own")
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a directory (and its parents) only its owner can enter, and check the result is safe."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_safe(path)
+
+
+def remove_env_dir(paths: EnvPaths) -> bool:
+    """Remove an environment's directory, restartably: rename it to a tombstone, then delete the tombstone. The
+    directory must lie directly inside the state root (proven from the real paths, not the name). True if it existed."""
+    root = paths.root.parent
+    finish_removals(root)
+    if not os.path.lexists(paths.root):
+        return False
+    real_root = Path(os.path.realpath(root))
+    if Path(os.path.realpath(paths.root)).parent != real_root or os.path.islink(paths.root):
+        raise PrerequisiteError(f"refusing to remove {paths.root}: it does not lie inside the state root {root}")
+    tombs = root / TOMBSTONES
+    make_private_dir(tombs)
+    tomb = tombs / f"{paths.root.name}.{os.getpid()}.{time.time_ns()}"
+    os.rename(paths.root, tomb)
+    shutil.rmtree(tomb)
+    _rmdir_if_empty(tombs)
+    return True
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty: another removal is under way
+        path.rmdir()
+
+
+def finish_removals(root: Path | None = None) -> list[str]:
+    """Delete the tombstones an interrupted removal left; returns the environment names they belonged to."""
+    tombs = (root or state_root()) / TOMBSTONES
+    if not tombs.is_dir() or tombs.is_symlink():
+        return []
+    done = []
+    for entry in tombs.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        done.append(entry.name.split(".", 1)[0])
+    _rmdir_if_empty(tombs)
+    return sorted(set(done))
 
 
 def write_private(path: Path, text: str) -> None:

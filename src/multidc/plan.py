@@ -13,8 +13,9 @@ from typing import Any
 from . import addressing, serverconfig
 from .binaries import ServerBinary
 from .errors import TopologyError
+from .names import check_env_name
 from .paths import EnvPaths, NodePaths, env_paths
-from .topology import DEFAULT_NAME, Topology, check_env_name
+from .topology import DEFAULT_NAME, Topology
 
 API_PORT = 8200
 CLUSTER_PORT = 8201

@@ -16,35 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .configuration import Configuration, cross_check
 from .errors import TopologyError
+from .names import check_dc_name, check_env_name
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 DEFAULT_DATACENTERS = ("primary", "secondary", "tertiary")
 DEFAULT_NAME = "multidc"
 MAX_DATACENTERS = 9
-# Linux interface names hold 15 characters; ours are "<env>-dc<n>", "<env>-kms" and "<env>-dly", so the name keeps 11.
-IFNAME_MAX = 15
-MAX_ENV_NAME = IFNAME_MAX - len("-kms")
-
-
-def check_dns_label(value: str, what: str) -> str:
-    if not DNS_LABEL.match(value):
-        raise ValueError(
-            f"{what} {value!r} is not a DNS label: use lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
-        )
-    return value
-
-
-def check_env_name(value: str) -> str:
-    """An environment name must be a DNS label short enough for the interface names built from it."""
-    check_dns_label(value, "environment name")
-    if len(value) > MAX_ENV_NAME:
-        raise ValueError(
-            f"environment name {value!r} is {len(value)} characters: interface '{value}-kms' would exceed "
-            f"Linux's {IFNAME_MAX}-character limit; use at most {MAX_ENV_NAME} characters"
-        )
-    return value
 
 
 def _duration(value: str) -> str:
@@ -69,7 +46,7 @@ class Datacenter(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return check_dns_label(value, "datacenter name")
+        return check_dc_name(value)
 
 
 # Test-environment Raft tuning, what `server.raft` overrides (see README "Server tuning"): a leader is elected and a
@@ -315,9 +292,15 @@ def load(path: str | Path | None) -> Topology:
         return Topology()
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise TopologyError(f"{path}: is a directory; give the topology YAML file") from None
     except OSError as exc:
         raise TopologyError(f"{path}: cannot read the topology file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise TopologyError(
+            f"{path}: byte {exc.start}: not UTF-8 text (is it a binary file?); give a topology YAML file"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -8,7 +8,7 @@ import tempfile
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from ... import health, topology
+from ... import health, locks, topology
 from ...errors import NotFoundError
 from ...paths import EnvPaths, env_paths
 from ...progress import Progress
@@ -17,6 +17,8 @@ from ...state import load, read_secret
 from . import manifests
 from .manifests import KubePlan
 from .provider import KubeResult, Orchestrator, kind_subnet, plan_factory, rendered
+
+UP_WAIT = 600.0  # a second `up` of the same name waits this long for the first
 
 
 def _topology(file: str | None, env: str) -> tuple[topology.Topology, str]:
@@ -44,11 +46,13 @@ def orchestrator(
 
 
 def up(file: str | None, env: str, provider: str, contexts: list[str] | None, progress: Progress) -> KubeResult:
-    return orchestrator(file, env, provider, contexts, progress=progress).up()
+    with locks.hold(env, "up", env_paths(env).root.parent, wait=UP_WAIT, on_wait=progress.say):
+        return orchestrator(file, env, provider, contexts, progress=progress).up()
 
 
 def down(env: str, provider: str, contexts: list[str] | None = None) -> list[str]:
-    return orchestrator(None, env, provider, contexts).down()
+    with locks.hold(env, "down", env_paths(env).root.parent):
+        return orchestrator(None, env, provider, contexts).down()
 
 
 class DryKms:

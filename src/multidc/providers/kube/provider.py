@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 from ... import bootstrap, health
 from ...errors import ProviderError
-from ...paths import EnvPaths, write_private
+from ...paths import EnvPaths, remove_env_dir, write_private
 from ...progress import Progress
 from ...runner import Runner
 from ...state import State, load, read_secret, write_secret
@@ -450,7 +449,7 @@ class Orchestrator:
             if made.get("kms_in_cluster"):
                 self.kubectl(plan.primary, "delete", "namespace", KMS_NAMESPACE, "--ignore-not-found", check=False)
                 removed.append(f"namespace {KMS_NAMESPACE}")
-        shutil.rmtree(self.paths.root, ignore_errors=True)
+        remove_env_dir(self.paths)
         return removed
 
 

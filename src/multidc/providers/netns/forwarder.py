@@ -1,8 +1,9 @@
 """Host port publishing: 127.0.0.1:PORT on the host -> an address inside the environment's site network.
 
-Run as `python -m multidc.providers.netns.forwarder SPEC.json`. The listening sockets are bound in the host's
-namespace first; then the process enters the site namespace, so every outgoing connection starts there. The host
-gains no route, address or link: only these loopback ports, like the API ports kind publishes.
+Run as `python -m multidc.providers.netns.forwarder SPEC.json [READY_FD]`. The listening sockets are bound in the
+host's namespace first; then the process enters the site namespace, so every outgoing connection starts there. The
+host gains no route, address or link: only these loopback ports, like the API ports kind publishes. It reports its
+own bind on READY_FD ("ok", or the error), so `up` never mistakes another process's listener for its own.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -57,15 +59,32 @@ async def serve(routes: list[tuple[socket.socket, str, int]]) -> None:
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
+def _report(fd: int | None, line: str) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, (line + "\n").encode())
+            os.close(fd)
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
+    ready = int(argv[1]) if len(argv) > 1 else None
+    bound = []
+    for route in spec["routes"]:
+        try:
+            bound.append((bind(route["port"]), route["host"], route["target_port"]))
+        except OSError as exc:
+            message = f"cannot bind 127.0.0.1:{route['port']}: {exc.strerror or exc}"
+            print(f"forwarder: {message}", file=sys.stderr, flush=True)
+            _report(ready, message)
+            return 1
     try:
-        bound = [(bind(r["port"]), r["host"], r["target_port"]) for r in spec["routes"]]
+        enter(spec["namespace"])
     except OSError as exc:
-        print(f"forwarder: cannot bind 127.0.0.1: {exc}", file=sys.stderr)
+        _report(ready, f"cannot enter {spec['namespace']}: {exc.strerror or exc}")
         return 1
-    enter(spec["namespace"])
     print(f"forwarder: {len(bound)} port(s) published into {spec['namespace']}", flush=True)
+    _report(ready, "ok")
     asyncio.run(serve(bound))
     return 0
 

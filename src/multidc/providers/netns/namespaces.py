@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pyroute2 import NetNS, netns
 
+from ... import interrupts
 from ...errors import PrerequisiteError, ProviderError
 from ...plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
 from .setns import NETNS_DIR
@@ -74,20 +75,25 @@ def create_site(plan: Plan) -> None:
     """Create every namespace, the bridge, the veths, addresses and VIPs. Fails if any already exists."""
     prefix = plan.network.prefixlen
     try:
-        for name in plan.namespaces:
-            netns.create(name)
-        with _ns(plan.site_namespace) as site:
-            _up_loopback(site)
-            site.link("add", ifname=plan.bridge, kind="bridge")
-            bridge = site.link_lookup(ifname=plan.bridge)[0]
-            site.addr("add", index=bridge, address=str(plan.gateway), prefixlen=prefix)
-            site.link("set", index=bridge, state="up")
-            for node in [plan.kms, *plan.nodes]:
-                _attach(site, bridge, node, prefix)
+        with interrupts.deferred():
+            _create_site(plan, prefix)
     except OSError as exc:
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
     except Exception as exc:  # pyroute2 reports netlink errors with its own classes
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
+
+
+def _create_site(plan: Plan, prefix: int) -> None:
+    for name in plan.namespaces:
+        netns.create(name)
+    with _ns(plan.site_namespace) as site:
+        _up_loopback(site)
+        site.link("add", ifname=plan.bridge, kind="bridge")
+        bridge = site.link_lookup(ifname=plan.bridge)[0]
+        site.addr("add", index=bridge, address=str(plan.gateway), prefixlen=prefix)
+        site.link("set", index=bridge, state="up")
+        for node in [plan.kms, *plan.nodes]:
+            _attach(site, bridge, node, prefix)
 
 
 def _attach(site: NetNS, bridge: int, node: Node, prefix: int) -> None:
@@ -105,17 +111,18 @@ def _attach(site: NetNS, bridge: int, node: Node, prefix: int) -> None:
 
 def remove(names: list[str]) -> list[str]:
     """Delete namespaces (their links go with them); returns those that could not be removed."""
-    stuck = []
-    for name in names:
-        try:
-            netns.remove(name)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                stuck.append(name)
-        except Exception:
-            if (NETNS_DIR / name).exists():
-                stuck.append(name)
-    return stuck
+    with interrupts.deferred():
+        return [name for name in names if not _remove(name)]
+
+
+def _remove(name: str) -> bool:
+    try:
+        netns.remove(name)
+    except OSError as exc:
+        return exc.errno == errno.ENOENT
+    except Exception:  # noqa: BLE001 - pyroute2's own error classes
+        return not (NETNS_DIR / name).exists()
+    return True
 
 
 def links(namespace: str) -> list[str]:

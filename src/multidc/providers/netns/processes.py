@@ -14,27 +14,36 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ... import interrupts
 from . import namespaces
 
 
-def spawn(argv: Sequence[str], namespace: str | None, log: Path, env: dict[str, str] | None = None) -> int:
+def spawn(
+    argv: Sequence[str],
+    namespace: str | None,
+    log: Path,
+    env: dict[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> int:
     """Start a detached process (its own session, output to log) inside a network namespace; return its PID."""
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=env if env is not None else _base_env(),
-            preexec_fn=(lambda: namespaces.enter(namespace)) if namespace else None,  # noqa: PLW1509
-        )
+        with interrupts.deferred():  # a Ctrl-C inside the fork would be swallowed, or lose the child's PID
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=tuple(pass_fds),
+                env=env if env is not None else _base_env(),
+                preexec_fn=(lambda: namespaces.enter(namespace)) if namespace else None,  # noqa: PLW1509
+            )
+            _children.append(proc)
     finally:
         out.close()
-    _children.append(proc)
     return proc.pid
 
 
@@ -72,8 +81,10 @@ def cmdline(pid: int) -> list[str]:
 
 
 def belongs(pid: int, marker: str) -> bool:
-    """True when the live process's command line mentions marker (the state dir): guards against reused PIDs."""
-    return alive(pid) and any(marker in part for part in cmdline(pid))
+    """True when the live process's command line names a path inside marker (the state dir): guards against reused
+    PIDs. `<root>/t1` must not claim the processes of `<root>/t12`."""
+    inside = marker.rstrip("/") + "/"
+    return alive(pid) and any(inside in part or part.endswith(marker) for part in cmdline(pid))
 
 
 def in_namespaces(names: Iterable[str]) -> list[int]:
@@ -91,6 +102,16 @@ def in_namespaces(names: Iterable[str]) -> list[int]:
                 found.append(int(entry))
         except OSError:
             continue
+    return found
+
+
+def with_marker(marker: str) -> list[int]:
+    """PIDs of live processes whose command line names marker (an environment's state directory)."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me and belongs(int(entry), marker):
+            found.append(int(entry))
     return found
 
 

@@ -7,7 +7,8 @@ host ports, Starting KMS, Preparing KMS, Starting nodes, Initialising primary, J
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import select
 import socket
 import sys
 import time
@@ -19,16 +20,19 @@ from pathlib import Path
 
 import hvac
 
-from ... import bootstrap, configure, health, pki
+from ... import bootstrap, configure, health, locks, pki
 from ...errors import PrerequisiteError, ProviderError, TopologyError
-from ...paths import EnvPaths, env_paths, state_root, write_private
+from ...names import is_env_name
+from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, remove_env_dir, state_root, write_private
 from ...plan import API_PORT, Node, Plan
 from ...progress import Progress
 from ...state import State, load, read_secret, write_secret
 from ...vaultapi import client, get
-from . import namespaces, processes
+from . import namespaces, owners, processes
 
 START_TIMEOUT = 20.0
+FORWARDER_TIMEOUT = 10.0
+PORTS_WAIT = 60.0  # seconds to wait while another `up` chooses its host ports
 HEALTH_TIMEOUT = 60.0
 PORT_STEP = 10
 
@@ -62,7 +66,7 @@ def claimed_ports(root: Path, except_env: str) -> dict[int, str]:
     if not root.is_dir():
         return claims
     for entry in root.iterdir():
-        if entry.name == except_env:
+        if entry.name == except_env or not is_env_name(entry.name):
             continue
         st = load(EnvPaths(entry))
         if st is None:
@@ -152,8 +156,7 @@ class NetnsEnvironment:
 
     def write_files(self) -> None:
         plan = self.plan
-        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.paths.root.chmod(0o700)
+        make_private_dir(self.paths.root)
         if plan.topology.tls:
             ca = pki.make_ca(plan.env)
             write_private(self.paths.ca_cert, ca.cert_pem.decode())
@@ -184,22 +187,30 @@ class NetnsEnvironment:
         self._start_forwarder()
 
     def _start_forwarder(self) -> None:
+        """Start the forwarder and wait for its own report that it bound every port (another process answering on a
+        port must never pass for it)."""
         assert self.state is not None
         argv = [sys.executable, "-m", "multidc.providers.netns.forwarder", str(self.paths.forwarder_spec)]
-        pid = processes.spawn(argv, None, self.paths.forwarder_log)
+        read_end, write_end = os.pipe()
+        try:
+            pid = processes.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
+        finally:
+            os.close(write_end)
         self.state.pids["forwarder"] = pid
         self._save()
-        port = self.plan.kms.host_port
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if not processes.alive(pid):
-                tail = self.paths.forwarder_log.read_text(errors="replace").strip().splitlines()[-1:]
-                raise ProviderError(f"publishing host ports failed: {' '.join(tail) or 'the forwarder exited'}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.02)
-        raise ProviderError(f"publishing host ports failed: 127.0.0.1:{port} did not accept connections")
+        with os.fdopen(read_end, "rb") as report:
+            ready, _, _ = select.select([report], [], [], FORWARDER_TIMEOUT)
+            line = report.readline().decode(errors="replace").strip() if ready else ""
+        if line == "ok":
+            return
+        if not ready:
+            raise ProviderError(
+                f"publishing host ports failed: the forwarder did not report within {FORWARDER_TIMEOUT:.0f}s"
+            )
+        if not line:
+            tail = self.paths.forwarder_log.read_text(errors="replace").strip().splitlines()[-1:]
+            line = " ".join(tail) or "the forwarder exited"
+        raise ProviderError(f"publishing host ports failed: {line}")
 
     def start_kms(self) -> None:
         assert self.state is not None
@@ -426,18 +437,24 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
             durations=progress.durations,
             seconds=time.monotonic() - started,
         )
-    if existing is not None or namespaces.of_environment(probe.env):
+    owners.check(probe.paths)
+    if existing is not None or namespaces.of_environment(probe.env) or os.path.lexists(probe.paths.root):
         progress.say(f"Removing leftovers of an interrupted `up` of {probe.env!r}")
         down(probe.env, probe.paths.root.parent)
-    plan = choose_port_base(plan_for, explicit_ports, first_port)
-    env = NetnsEnvironment(plan, progress)
-    env.state = State(
-        env=plan.env,
-        topology=plan.topology.model_dump(mode="json"),
-        port_base=plan.port_base,
-        binary={"path": plan.binary.path, "flavour": plan.binary.flavour, "version": plan.binary.version},
-        created_at=time.time(),
-    )
+    # Choosing the host ports and recording the claim (the state file) is one atomic step among multidc processes.
+    with locks.hold(locks.PORTS, "up", probe.paths.root.parent, wait=PORTS_WAIT, label="the host-port table"):
+        plan = choose_port_base(plan_for, explicit_ports, first_port)
+        env = NetnsEnvironment(plan, progress)
+        env.state = State(
+            env=plan.env,
+            topology=plan.topology.model_dump(mode="json"),
+            port_base=plan.port_base,
+            binary={"path": plan.binary.path, "flavour": plan.binary.flavour, "version": plan.binary.version},
+            created_at=time.time(),
+        )
+        make_private_dir(plan.paths.root)
+        env._save()
+    owners.record(plan.paths)
     steps: list[tuple[str, Callable[[], object]]] = [
         ("Writing certificates and configuration", env.write_files),
         ("Creating site network", env.create_site),
@@ -452,8 +469,6 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
         with progress.step(title):
             try:
                 action()
-                if title == steps[0][0]:
-                    env._save()
             except ProviderError as exc:
                 raise ProviderError(f"{title}: {exc}") from exc
             except (OSError, hvac.exceptions.VaultError, TimeoutError) as exc:
@@ -484,30 +499,47 @@ class DownResult:
 
 
 def down(env: str, root: Path | None = None) -> DownResult:
-    """Stop every process and remove every namespace and file of the environment. Idempotent."""
+    """Stop every process and remove every namespace and file of the environment. Idempotent, and restartable: a
+    `down` interrupted at any point is finished by the next one (or by `down --all`)."""
     namespaces.check_host()
     paths = env_paths(env, root)
-    st = load(paths)
-    names = namespaces.of_environment(env)
-    pids = set(processes.in_namespaces(names))
-    if st is not None:
-        marker = str(paths.root)
-        pids |= {pid for pid in st.pids.values() if processes.belongs(pid, marker)}
-    survivors = processes.terminate(sorted(pids))
-    if survivors:
-        raise ProviderError(f"could not stop process(es) {survivors} of {env!r}")
-    stuck = namespaces.remove(names)
-    if stuck:
-        raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
-    existed = paths.root.exists()
-    shutil.rmtree(paths.root, ignore_errors=True)
+    with locks.hold(env, "down", paths.root.parent):
+        owners.check(paths)
+        st = load(paths)
+        names = namespaces.of_environment(env)
+        pids = set(processes.in_namespaces(names))
+        if st is not None:
+            marker = str(paths.root)
+            pids |= {pid for pid in st.pids.values() if processes.belongs(pid, marker)}
+        survivors = processes.terminate(sorted(pids))
+        if survivors:
+            raise ProviderError(f"could not stop process(es) {survivors} of {env!r}")
+        stuck = namespaces.remove(names)
+        if stuck:
+            raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
+        existed = remove_env_dir(paths)
+        owners.forget(paths)
     return DownResult(env, len(pids), names, existed)
 
 
+def remains(env: str, root: Path | None = None) -> list[str]:
+    """What of the environment is still on this host (namespaces, processes, its directory): empty after `down`."""
+    paths = env_paths(env, root)
+    names = namespaces.of_environment(env)
+    found = [f"namespace {n}" for n in names]
+    found += [f"process {pid}" for pid in processes.in_namespaces(names)]
+    found += [f"process {pid}" for pid in processes.with_marker(str(paths.root))]
+    if os.path.lexists(paths.root):
+        found.append(f"directory {paths.root}")
+    return found
+
+
 def environments(root: Path | None = None) -> list[str]:
-    """Every environment on this host: with a state directory or with a namespace."""
+    """Every environment on this host: with a state directory (complete or not) or with a namespace. Finishes the
+    removals an interrupted `down` left behind."""
     base = root or state_root()
     found = set(namespaces.environments_on_host())
+    finish_removals(base)
     if base.is_dir():
-        found |= {d.name for d in base.iterdir() if (d / "state.json").exists()}
-    return sorted(found)
+        found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
+    return sorted(n for n in found if is_env_name(n))

@@ -17,6 +17,8 @@ from rich.table import Table
 from . import api, locks, topology
 from .errors import MultidcError, NotFoundError, ProviderError, TopologyError
 from .health import Health
+from .delays import MAX_MS as MAX_DELAY_MS
+from .names import check_env_name
 from .paths import env_paths
 from .plan import Plan, make_plan
 from .progress import Progress
@@ -43,8 +45,20 @@ def fail(exc: MultidcError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def _checked_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A name is checked when parsed: it becomes a directory, namespaces and links, so nothing may escape with it."""
+    if value is None:
+        return None
+    try:
+        return check_env_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--name", "-n", default=None, help="Environment name (default: multidc).")(f)
+    return click.option(
+        "--name", "-n", default=None, callback=_checked_name, help="Environment name (default: multidc)."
+    )(f)
 
 
 def _plan_for(file: str | None, name: str | None, server_binary: str | None) -> tuple[Callable[[int], Plan], int, bool]:
@@ -363,6 +377,8 @@ def _describe_fault(kind: str, value: Any) -> str:
     """One fault of the state file for people: `partitions: tertiary | primary,kms`, `delays: a-b +40 ms`."""
     if kind == "partitions":
         return "partitions: " + " | ".join(",".join(group) for group in value)
+    if kind == "exited":
+        return "exited when started (starts again with the KMS): " + ", ".join(value)
     if kind == "delays":
         return "delays: " + ", ".join(f"{pair.replace(',', '-')} +{ms} ms" for pair, ms in sorted(value.items()))
     if isinstance(value, list):
@@ -471,10 +487,10 @@ def chaos_kms_up(name: str | None) -> None:
     _chaos(name, kms_up_action)
 
 
-@chaos.command("delay")
+@chaos.command("delay", context_settings={"ignore_unknown_options": True})  # so `-5` reads as a number, refused
 @click.argument("a")
 @click.argument("b")
-@click.argument("ms", type=int)
+@click.argument("ms", type=click.IntRange(0, MAX_DELAY_MS))
 @name_option
 def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
     """Hold every packet between A and B (DCs or kms) back by MS milliseconds each way; 0 removes it."""
@@ -688,7 +704,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="multidc", standalone_mode=False)
     except click.UsageError as exc:
         where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-        message = " ".join(exc.format_message().split())
+        message = " ".join(exc.format_message().split()).rstrip(".")
         click.echo(f"multidc: {message}{where}", err=True)
         sys.exit(2)
     except click.ClickException as exc:

@@ -204,6 +204,6 @@ def _replication(clients: list[tuple[str, hvac.Client]]) -> list[str]:
             time.sleep(0.05)
         if seen != value:
             problems.append(
-                f"{name}: a write through {writer_name} was not readable through {name} within {REPLICATION_LAG:.0f}s"
+                f"{name}: a write through {writer_name} was not readable through {name} within {REPLICATION_LAG:g}s"
             )
     return problems

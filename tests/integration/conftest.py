@@ -20,6 +20,18 @@ from multidc.plan import namespace_prefix
 _counter = itertools.count()
 
 
+# CI is root with everything the live tests need: there, a skipped live test is a failure (MULTIDC_REQUIRE_LIVE=1).
+REQUIRE_LIVE = os.environ.get("MULTIDC_REQUIRE_LIVE") == "1"
+# Every environment a test makes is called mt<pid>x<n>: unique per run, and recognisably a test's.
+TEST_PREFIX = "mt"
+
+
+def skip_or_fail(reason: str) -> None:
+    if REQUIRE_LIVE:
+        pytest.fail(f"MULTIDC_REQUIRE_LIVE=1 but the live test cannot run: {reason}")
+    pytest.skip(reason)
+
+
 def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs root (CAP_NET_ADMIN) to create network namespaces"
@@ -87,11 +99,11 @@ def live(tmp_path: Path) -> Iterator[Callable[[], Live]]:
     """A factory of uniquely named environments; every one is downed at teardown and checked for leftovers."""
     reason = _skip_reason()
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     made: list[Live] = []
 
     def make() -> Live:
-        name = f"t{os.getpid() % 10000}x{next(_counter)}"
+        name = f"{TEST_PREFIX}{os.getpid() % 100000}x{next(_counter)}"
         env = {**os.environ, "MULTIDC_STATE_DIR": str(tmp_path / "state")}
         item = Live(name, tmp_path / "state", env)
         made.append(item)

@@ -28,10 +28,17 @@ def _why_not() -> str | None:
 @pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 def test_kind_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "MULTIDC_STATE_DIR": str(tmp_path)}
+    # kind clusters are named after the DCs and are host-wide: unique, recognisable names, never a user's clusters.
+    tag = f"mdct{os.getpid() % 100000}"
+    dcs = [f"{tag}a", f"{tag}b", f"{tag}c"]
+    topology = tmp_path / "kind.yaml"
+    topology.write_text(f"datacenters: [{', '.join(dcs)}]\n")
+    before = set(subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=True).stdout.split())
+    assert not set(dcs) & before, f"clusters {dcs} already exist; refusing to touch them"
 
     def multidc(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "multidc", *args, "--name", "kindlive"],
+            [sys.executable, "-m", "multidc", *args, "--name", tag],
             capture_output=True,
             text=True,
             env=env,
@@ -40,7 +47,7 @@ def test_kind_end_to_end(tmp_path: Path) -> None:
         )
 
     try:
-        up = multidc("up", "--provider", "kind")
+        up = multidc("up", "--provider", "kind", "-f", str(topology))
         assert up.returncode == 0, up.stderr
         status = multidc("status")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -48,4 +55,5 @@ def test_kind_end_to_end(tmp_path: Path) -> None:
         down = multidc("down", "--provider", "kind")
         assert down.returncode == 0, down.stderr
     clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=True).stdout.split()
-    assert not {"primary", "secondary", "tertiary"} & set(clusters)
+    assert not set(dcs) & set(clusters)
+    assert before <= set(clusters), "a cluster that existed before the test is gone"

@@ -10,7 +10,7 @@ import pytest
 
 from multidc.plan import namespace_prefix
 
-from .conftest import _skip_reason, leftovers
+from .conftest import TEST_PREFIX, _skip_reason, leftovers, skip_or_fail
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def unique(tag: str) -> str:
-    return f"p{os.getpid() % 1000}{tag}"
+    return f"{TEST_PREFIX}p{os.getpid() % 100000}{tag}"
 
 
 def namespaces_of(name: str) -> list[str]:
@@ -56,7 +56,7 @@ def test_skipped_with_the_reason_where_it_cannot_run(
 
 def test_example_from_the_readme_runs_and_cleans_up(pytester: pytest.Pytester, state: Path) -> None:
     if _skip_reason():
-        pytest.skip(_skip_reason())
+        skip_or_fail(str(_skip_reason()))
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert EXAMPLE.read_text().strip() in readme, "the README must show examples/test_multidc_example.py verbatim"
     pytester.makepyfile(test_example=EXAMPLE.read_text())
@@ -68,7 +68,7 @@ def test_example_from_the_readme_runs_and_cleans_up(pytester: pytest.Pytester, s
 
 def test_keep_then_reuse_then_failure_report_and_cleanup(pytester: pytest.Pytester, state: Path) -> None:
     if _skip_reason():
-        pytest.skip(_skip_reason())
+        skip_or_fail(str(_skip_reason()))
     name = unique("kr")
     pytester.makepyfile(test_a="def test_up(multidc_env):\n    assert multidc_env.status().healthy\n")
     try:
@@ -97,7 +97,7 @@ def test_failing_test_still_cleans_up_and_marker_gets_its_own_environment(
     pytester: pytest.Pytester, state: Path
 ) -> None:
     if _skip_reason():
-        pytest.skip(_skip_reason())
+        skip_or_fail(str(_skip_reason()))
     name = unique("mk")
     pytester.makepyfile(
         test_m="""

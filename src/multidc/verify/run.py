@@ -12,7 +12,7 @@ from .. import checker
 from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
-from ..providers.netns.faults import Faults
+from ..providers.netns.faults import Faults, StartFailed
 from ..providers.netns.provider import NetnsEnvironment
 from ..vaultapi import client, get
 from .report import ScenarioResult, Window, timeline_svg
@@ -27,6 +27,7 @@ OPENERS = {
     "kms-down": "KMS down",
     "delay-all": "WAN delay",
 }
+BACK_TIMEOUT = 30.0  # seconds a server may take to come back unsealed once the KMS is back
 CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition", "delay-all"), "kms-up": ("kms-down",)}
 
 
@@ -92,12 +93,21 @@ def run_scenario(
             at = recorder.now()
             try:
                 if step.action == "check-sealed":
-                    sealed = _sealed_or_down(env, target)
-                    checks[f"{target}_sealed_while_kms_down"] = sealed
-                    if not sealed:
+                    state = seal_state(env, target)
+                    checks[f"{target}_while_kms_down"] = state
+                    if state == "unsealed":
                         problems.append(f"{target} was unsealed while the KMS was down")
                     continue
+                if step.action == "check-back":
+                    waited = wait_unsealed(env, target, BACK_TIMEOUT)
+                    checks[f"{target}_unsealed_after_kms_up_s"] = waited
+                    if waited is None:
+                        problems.append(f"{target} was not back and unsealed {BACK_TIMEOUT:.0f}s after the KMS was")
+                    continue
                 _apply(faults, step, target)
+            except StartFailed as exc:
+                # Expected under transit while the KMS is down: the server exits, and kms-up starts it again.
+                checks[f"{target}_start_while_kms_down"] = f"exited at once: {exc}"[:300]
             except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
                 problems.append(f"{step.action} {target}: {exc}")
                 continue
@@ -179,13 +189,26 @@ def _apply(faults: Faults, step: Step, target: str) -> None:
         getattr(faults, action)(target)
 
 
-def _sealed_or_down(env: NetnsEnvironment, dc: str) -> bool:
-    c = client(env.plan.host_url(env.plan.node(dc)), env.ca, timeout=1)
+def seal_state(env: NetnsEnvironment, dc: str, timeout: float = 1.0) -> str:
+    """`unsealed`, `sealed` (it answers, and is sealed) or `down` (no answer: not running, or not listening)."""
+    c = client(env.plan.host_url(env.plan.node(dc)), env.ca, timeout=timeout)
     try:
         code, body = get(c, "/v1/sys/seal-status")
-    except Exception:  # noqa: BLE001 - not answering counts as not serving
-        return True
-    return code != 200 or bool(body.get("sealed", True))
+    except Exception:  # noqa: BLE001 - not answering is its own state
+        return "down"
+    if code != 200:
+        return "down"
+    return "sealed" if body.get("sealed", True) else "unsealed"
+
+
+def wait_unsealed(env: NetnsEnvironment, dc: str, timeout: float) -> float | None:
+    """Seconds until the DC's server answers unsealed (None if not within timeout)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if seal_state(env, dc) == "unsealed":
+            return round(time.monotonic() - start, 3)
+        time.sleep(0.1)
+    return None
 
 
 def _heal(env: NetnsEnvironment, faults: Faults, problems: list[str]) -> tuple[bool, float]:

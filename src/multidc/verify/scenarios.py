@@ -10,7 +10,8 @@ from dataclasses import dataclass
 class Step:
     at: float  # fraction of the duration
     action: (
-        str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | check-sealed | delay-all
+        str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | delay-all
+        # | check-sealed (the target must not serve unsealed) | check-back (the target must come back unsealed)
     )
     target: str = ""  # leader | follower | primary | "" (for heal, kms-*, delay-all)
     ms: int = 0  # delay-all: milliseconds each way between every pair of DCs
@@ -48,13 +49,15 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "kms-down-restart",
-            "stop the KMS, restart a follower DC while it is down (it must stay sealed), bring the KMS back",
+            "stop the KMS, restart a follower DC while it is down (it must not serve: transit makes it exit, kv keeps "
+            "it sealed), bring the KMS back (the follower must come back unsealed by itself)",
             (
                 Step(0.15, "kms-down"),
                 Step(0.25, "kill", "follower"),
                 Step(0.3, "start", "follower"),
                 Step(0.55, "check-sealed", "follower"),
                 Step(0.6, "kms-up"),
+                Step(0.65, "check-back", "follower"),
             ),
         ),
         Scenario(

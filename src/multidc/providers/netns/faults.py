@@ -30,6 +30,12 @@ from .provider import NetnsEnvironment
 DELAY_ROUTE_PRIORITY = 10
 
 
+class StartFailed(FaultError):
+    """A started server exited at once (exit 1): the cause is in the message, the restart is scheduled."""
+
+    exit_code = 1
+
+
 @dataclass
 class Faults:
     env: NetnsEnvironment
@@ -81,6 +87,9 @@ class Faults:
         return f"stopped {dc}'s server (SIGTERM, pid {pid})"
 
     def start(self, dc: str) -> str:
+        """Start the DC's server and wait until it answers (sealed or not) or exits. One that exits at once (under
+        transit auto-unseal, while the KMS is unreachable) is reported, recorded as `exited`, and started again by
+        `kms-up` or `heal`, as a kubelet restarts a crashed pod once what it needs is back."""
         node = self._node(dc)
         assert self.env.state is not None
         pid = self.env.state.pids.get(f"node:{dc}")
@@ -88,7 +97,29 @@ class Faults:
             raise FaultError(f"{dc}'s server is already running (pid {pid})")
         self.env.restart_node(node)
         self._mark("stopped", dc, False)
+        try:
+            self.env._started(node, f"node:{dc}")
+        except ProviderError as exc:
+            self._mark("exited", dc, True)
+            raise StartFailed(
+                f"{exc}; it is started again by `chaos kms-up` or `chaos heal` (or `multidc up`)"
+            ) from None
+        self._mark("exited", dc, False)
         return f"started {dc}'s server (pid {self.env.state.pids[f'node:{dc}']})"
+
+    def _restart_exited(self) -> list[str]:
+        """Start again the servers that exited when started (they waited for the KMS); returns those now running."""
+        back = []
+        for dc in list(self.active.get("exited", [])):  # type: ignore[call-overload]
+            node = self._node(dc)
+            self.env.restart_node(node)
+            try:
+                self.env._started(node, f"node:{dc}")
+            except ProviderError:
+                continue  # still cannot start (the KMS is still out of reach): stays listed
+            self._mark("exited", dc, False)
+            back.append(dc)
+        return back
 
     def pause(self, dc: str) -> str:
         pid = self._pid(f"node:{self._node(dc).name}")
@@ -115,7 +146,9 @@ class Faults:
             raise FaultError("the KMS is already running")
         self.env.restart_kms()
         self._mark("kms", "down", False)
-        return "started the KMS again and unsealed it with its key"
+        back = self._restart_exited()
+        again = f"; started {', '.join(back)} again (it exited while the KMS was down)" if back else ""
+        return f"started the KMS again and unsealed it with its key{again}"
 
     # --- network
 
@@ -172,9 +205,11 @@ class Faults:
         for side in delays.sides(record):
             self._stop_delayer(side)
         self._save()
+        back = self._restart_exited() if "kms" not in self.active else []
+        again = f"; started {', '.join(back)} again" if back else ""
         if not cuts and not record:
-            return "no partitions or delays to heal"
-        return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s)"
+            return f"no partitions or delays to heal{again}"
+        return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s){again}"
 
     def _route(self, action: str, namespace: str, address: str) -> None:
         try:

@@ -110,6 +110,7 @@ class NetnsEnvironment:
         self.progress = progress or Progress(quiet=True)
         self.state = load(self.paths)
         self.ca = str(self.paths.ca_cert) if plan.topology.tls else None
+        self._log_starts: dict[str, int] = {}  # log size when each server was last started by this object
 
     # -- helpers
 
@@ -125,15 +126,24 @@ class NetnsEnvironment:
 
     def _spawn_server(self, node: Node) -> int:
         argv = [self.plan.binary.path, "server", f"-config={node.paths.config}"]
+        try:
+            self._log_starts[node.name] = node.paths.log.stat().st_size
+        except FileNotFoundError:
+            self._log_starts[node.name] = 0
         return processes.spawn(argv, node.namespace, node.paths.log)
 
     def _log_tail(self, node: Node, lines: int = 3) -> str:
+        """The lines that say why, from what the server wrote since it was last started here: its fatal `Error ...`
+        line first, else its [ERROR] lines, else its last lines."""
         try:
-            text = node.paths.log.read_text(errors="replace").strip().splitlines()
+            with open(node.paths.log, "rb") as handle:
+                handle.seek(self._log_starts.get(node.name, 0))
+                text = handle.read().decode(errors="replace").strip().splitlines()
         except FileNotFoundError:
             return ""
-        wanted = [t for t in text if "[ERROR]" in t or "Error" in t] or text
-        return " | ".join(t.strip()[:200] for t in wanted[-lines:])
+        fatal = [t for t in text if t.startswith("Error")]
+        wanted = fatal or [t for t in text if "[ERROR]" in t] or text
+        return " | ".join(t.strip()[:300] for t in wanted[-lines:])
 
     def _started(self, node: Node, key: str) -> None:
         """Wait until a just-started server answers; if it died, say why from its log."""
@@ -392,6 +402,7 @@ class NetnsEnvironment:
             restarted.append("forwarder")
         if dead("kms"):
             self.restart_kms()
+            self.state.faults.pop("kms", None)
             restarted.append("kms")
         for node in plan.nodes:
             if dead(f"node:{node.name}"):
@@ -399,8 +410,11 @@ class NetnsEnvironment:
                 restarted.append(node.name)
             if plan.topology.unseal == "kv" and dead(f"unsealer:{node.name}"):
                 self._start_unsealer(node)
-                self._save()
                 restarted.append(f"unsealer:{node.name}")
+        for kind in ("stopped", "exited"):  # no longer faults: what was down runs again
+            if kind in self.state.faults and not set(self.state.faults[kind]) - set(restarted):
+                self.state.faults.pop(kind)
+        self._save()
         return restarted
 
 

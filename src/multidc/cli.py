@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from . import api, locks, topology
+from .delays import MAX_MS as MAX_DELAY_MS
 from .errors import MultidcError, NotFoundError, ProviderError, TopologyError
 from .health import Health
-from .delays import MAX_MS as MAX_DELAY_MS
 from .names import check_env_name
 from .paths import env_paths
 from .plan import Plan, make_plan

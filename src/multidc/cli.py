@@ -19,7 +19,7 @@ from .delays import MAX_MS as MAX_DELAY_MS
 from .errors import MultidcError, NotFoundError, ProviderError, TopologyError
 from .health import Health
 from .names import check_env_name
-from .paths import env_paths
+from .paths import env_paths, finish_removals
 from .plan import Plan, make_plan
 from .progress import Progress
 from .state import load, read_secret
@@ -247,6 +247,9 @@ def down(name: str | None, all_: bool, provider_name: str | None, contexts: tupl
             fail(exc)
         click.echo(f"{env}: removed {', '.join(removed) or 'nothing'}")
         return
+    if all_:
+        for leftover in finish_removals():
+            click.echo(f"{leftover}: finished removing what an interrupted `down` left")
     names = provider.environments() if all_ else [env]
     failed = 0
     for one in names:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
@@ -26,13 +28,23 @@ def bao(exports: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=30, check=False)
 
 
+def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (got := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.1)
+    return got
+
+
 def kill_and_restart(live: Live, dc: str) -> None:
     pid = live.state()["pids"][f"node:{dc}"]
     os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text(), 10, "exit")
     status = live.json("status")
     assert status["healthy"] is False
     assert {n["dc"]: n["role"] for n in status["nodes"]}[dc] == "down"
+    assert live.run("status", check=False).returncode == 1  # unhealthy: exit 1
     again = live.json("up")  # brings back what is missing, nothing else
     assert again["healthy"] is True and again["restarted"] == [dc]
     assert live.state()["pids"][f"node:{dc}"] != pid
@@ -81,9 +93,16 @@ def test_default_topology_with_transit_unseal(live) -> None:  # type: ignore[no-
         token=(root / "secrets" / "seal-token").read_text().strip(),
         verify=str(root / "ca.crt"),
     )
-    assert kms.secrets.transit.encrypt_data(name=f"{env.name}-autounseal", plaintext="aGk=")["data"]["ciphertext"]
+    key = f"{env.name}-autounseal"
+    sealed = kms.secrets.transit.encrypt_data(name=key, plaintext="aGk=")["data"]["ciphertext"]
+    assert kms.secrets.transit.decrypt_data(name=key, ciphertext=sealed)["data"]["plaintext"] == "aGk="
+    me = kms.auth.token.lookup_self()["data"]
+    assert me["renewable"] is True and "default" not in me["policies"]
+    assert kms.auth.token.renew_self()["auth"]["lease_duration"] > 0  # it can keep itself alive
     with pytest.raises(hvac.exceptions.Forbidden):
         kms.sys.list_mounted_secrets_engines()
+    with pytest.raises(hvac.exceptions.Forbidden):
+        kms.secrets.transit.create_key(name="another")
 
     # A node killed with SIGKILL comes back a voter, unsealed through the KMS without help.
     leader = next(n["dc"] for n in status["nodes"] if n["role"] == "leader")
@@ -124,6 +143,28 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
     log = (root / "nodes" / "secondary" / "unsealer.log").read_text()
     assert log.count("unsealed with the keys from the KMS") >= 2
 
+    # The unsealers' token reads the keys and nothing else.
+    unsealer = hvac.Client(
+        env.exports("kms")["BAO_ADDR"],
+        token=(root / "secrets" / "unsealer-token").read_text().strip(),
+        verify=str(root / "ca.crt"),
+    )
+    assert unsealer.secrets.kv.v2.read_secret_version(
+        path="vault-unseal-keys", mount_point="secret", raise_on_deleted_version=True
+    )["data"]["data"]["vault-root"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        unsealer.secrets.kv.v2.create_or_update_secret(
+            path="vault-unseal-keys", secret={"x": "y"}, mount_point="secret"
+        )
+    with pytest.raises(hvac.exceptions.Forbidden):
+        unsealer.secrets.kv.v2.read_secret_version(path="other", mount_point="secret", raise_on_deleted_version=True)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        unsealer.sys.list_mounted_secrets_engines()
+
+    # `up` without -f means the recorded (kv) topology, not the defaults.
+    again = env.json("up")
+    assert again["healthy"] is True and again["already_up"] is True, again
+
 
 def test_five_datacenters(live) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
@@ -136,6 +177,25 @@ def test_five_datacenters(live) -> None:  # type: ignore[no-untyped-def]
     assert [n["vip"] for n in status["nodes"]] == [f"172.18.{i}.128" for i in range(1, 6)]
 
 
+@contextlib.contextmanager
+def occupied_port() -> Iterator[int]:
+    """A port in host_port_base's range (1024-65000) that this test holds open: no guess about neighbours."""
+    for candidate in range(20000, 65000, 7):
+        busy = socket.socket()
+        try:
+            busy.bind(("127.0.0.1", candidate))
+        except OSError:
+            busy.close()
+            continue
+        busy.listen()
+        try:
+            yield candidate
+        finally:
+            busy.close()
+        return
+    raise AssertionError("no bindable port between 20000 and 65000")
+
+
 def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     bad = tmp_path / "bad.yaml"
@@ -144,13 +204,10 @@ def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignor
     assert out.returncode == 2 and "listed twice" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert leftovers(env.name, env.state_dir) == []
 
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        bad.write_text(f"host_port_base: {port - 2}\n")
+    with occupied_port() as port:
+        bad.write_text(f"host_port_base: {port}\n")  # the KMS's port is the base itself: the one we hold
         out = env.run("up", "-f", str(bad), check=False)
-    assert out.returncode == 2 and f"127.0.0.1:{port} is in use by another process" in out.stderr
+    assert out.returncode == 2 and f"127.0.0.1:{port} is in use by another process" in out.stderr, out.stderr
     assert leftovers(env.name, env.state_dir) == []
 
     missing = env.run("status", check=False)
@@ -168,6 +225,27 @@ def test_failed_up_names_the_step_and_cleans_up(live, tmp_path: Path) -> None:  
     out = env.run("up", "--server-binary", str(fake), check=False)
     assert out.returncode == 1
     assert "Starting KMS: the kms server exited: Error parsing config: simulated failure" in out.stderr
+    assert "Removed what was made" in out.stderr
+    assert leftovers(env.name, env.state_dir) == []
+
+    # --retain keeps it all for inspection (and says how to remove it); `down` then removes it.
+    kept = env.run("up", "--server-binary", str(fake), "--retain", check=False)
+    assert kept.returncode == 1 and f"multidc down --name {env.name}" in kept.stderr, kept.stderr
+    left = leftovers(env.name, env.state_dir)
+    assert f"directory {env.state_dir / env.name}" in left and any(i.startswith("namespace") for i in left), left
+    assert (env.state_dir / env.name / "kms" / "server.log").read_text().count("simulated failure") == 1
+    env.run("down")
+    assert leftovers(env.name, env.state_dir) == []
+
+
+def test_the_python_api_removes_the_environment_when_the_block_raises(live, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import multidc
+
+    env: Live = live()
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(env.state_dir))
+    with pytest.raises(RuntimeError, match="the user's test failed"), multidc.up(name=env.name) as made:
+        assert made.status().healthy
+        raise RuntimeError("the user's test failed")
     assert leftovers(env.name, env.state_dir) == []
 
 

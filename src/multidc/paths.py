@@ -128,7 +128,9 @@ def _unsafe(path: Path, st: os.stat_result, me: int, leaf: bool) -> str | None:
         return f"{path} is not a directory"
     if st.st_uid not in (me, 0) or (leaf and st.st_uid != me):
         return f"{path} is owned by uid {st.st_uid}, not by you (uid {me}); another user could replace its files"
-    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    # The state root and the environment's directory: nobody else may write. Above them: nobody but their owner and
+    # group (a user-private group's 0775 home is common), unless sticky like /tmp.
+    writable = st.st_mode & ((stat.S_IWGRP | stat.S_IWOTH) if leaf else stat.S_IWOTH)
     if writable and (leaf or not st.st_mode & stat.S_ISVTX):
         mode = stat.S_IMODE(st.st_mode)
         return f"{path} is writable by others (mode {mode:04o}); another user could replace its files"
@@ -182,6 +184,23 @@ def remove_env_dir(paths: EnvPaths) -> bool:
     return True
 
 
+def _remover_alive(tombstone: str) -> bool:
+    """Tombstones are named NAME.PID.NANOS: is the process that made it still running?"""
+    try:
+        pid = int(tombstone.split(".")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _rmdir_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):  # not empty: another removal is under way
         path.rmdir()
@@ -194,6 +213,8 @@ def finish_removals(root: Path | None = None) -> list[str]:
         return []
     done = []
     for entry in tombs.iterdir():
+        if _remover_alive(entry.name):
+            continue  # a `down` is deleting it right now
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:

@@ -161,6 +161,15 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
     with pytest.raises(hvac.exceptions.Forbidden):
         unsealer.sys.list_mounted_secrets_engines()
 
+    # kv mode, KMS down: a restarted node starts and stays sealed; its unsealer unseals it once the KMS is back.
+    env.run("chaos", "kms-down")
+    env.run("chaos", "kill", "tertiary")
+    assert "started tertiary's server" in env.run("chaos", "start", "tertiary").stdout
+    node = next(n for n in env.json("status")["nodes"] if n["dc"] == "tertiary")
+    assert node["reachable"] and node["sealed"] is True and node["role"] == "sealed", node
+    env.run("chaos", "kms-up")
+    wait_for(lambda: env.run("status", check=False).returncode == 0, 60, "healthy after kms-up")
+
     # `up` without -f means the recorded (kv) topology, not the defaults.
     again = env.json("up")
     assert again["healthy"] is True and again["already_up"] is True, again

@@ -59,6 +59,14 @@ def test_concurrent_ups_of_one_name_and_of_two_names(live) -> None:  # type: ign
     assert abs(a.state()["port_base"] - b.state()["port_base"]) >= 10  # disjoint blocks
     assert a.state()["pids"]["forwarder"] != b.state()["pids"]["forwarder"]
 
+    # Another job (another state directory) using the same name must not take `a` for its leftovers.
+    elsewhere = a.state_dir.parent / "another-job"
+    other = Live(a.name, elsewhere, {**a.env, "MULTIDC_STATE_DIR": str(elsewhere)})
+    for command in ("up", "down"):
+        refused = other.run(command, check=False)
+        assert refused.returncode == 2 and "belongs to the state directory" in refused.stderr, refused.stderr
+    assert a.json("status")["healthy"]
+
 
 def test_a_foreign_listener_is_not_taken_for_the_forwarder(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()

@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+import requests
 
 from .conftest import Live
 
@@ -22,14 +24,14 @@ def test_linearizable_reads_pass(live, tmp_path) -> None:  # type: ignore[no-unt
     topo.write_text("server:\n  disable_standby_reads: true\n")
     env.run("up", "-f", str(topo))
     report = tmp_path / "report"
-    out = env.run(*SHORT, "--scenario", "wan-leader-kill", "--report", str(report), check=False)
+    out = env.run(*SHORT, "--scenario", "wan-leader-kill", "--report", str(report), check=False, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads((report / "summary.json").read_text())
     assert summary["passed"] is True
     assert len(summary["scenarios"]) == 3
     for scenario in summary["scenarios"]:
         assert scenario["valid"] and scenario["lost_writes"] == [] and scenario["stale_reads"] == []
-        assert scenario["healthy_after_heal"] and scenario["operations"] > 100
+        assert scenario["healthy_after_heal"] and scenario["ok"] > 10  # a workload ran, on any machine
     kill = summary["scenarios"][0]
     assert kill["faults"][0]["label"].endswith("killed") and kill["leader_changes"]
     for name in ("leader-kill", "minority-partition"):
@@ -42,14 +44,44 @@ def test_linearizable_reads_pass(live, tmp_path) -> None:  # type: ignore[no-unt
 def test_default_configuration_shows_stale_reads(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     env.run("up")
-    report = tmp_path / "report"
-    out = env.run(*SHORT, "--report", str(report), check=False)
+    # Stale reads are likely, not certain, in one short run: up to three runs, each judged in full.
+    for attempt in range(3):
+        report = tmp_path / f"report{attempt}"
+        out = env.run(*SHORT, "--report", str(report), check=False, timeout=600)
+        summary = json.loads((report / "summary.json").read_text())
+        assert all(s["healthy_after_heal"] for s in summary["scenarios"]), out.stdout
+        assert all(s["lost_writes"] == [] for s in summary["scenarios"]), out.stdout
+        if any(s["stale_reads"] for s in summary["scenarios"]):
+            break
+    else:
+        raise AssertionError("three verify runs on the default configuration saw no stale read")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "stale read:" in out.stdout and "disable_standby_reads" in out.stdout
+    stale = next(s["scenario"] for s in summary["scenarios"] if s["stale_reads"])
+    assert env.run("check", str(report / stale / "history.jsonl"), check=False).returncode == 1
+
+
+def test_the_other_scenarios_pass_with_linearizable_reads(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    topo = tmp_path / "lin.yaml"
+    topo.write_text("server:\n  disable_standby_reads: true\n")
+    env.run("up", "-f", str(topo))
+    report = tmp_path / "report"
+    names = ["leader-partition", "primary-isolated", "kms-down-restart", "leader-pause"]
+    args = [arg for name in names for arg in ("--scenario", name)]
+    out = env.run("verify", *args, "--duration", "6", "--report", str(report), check=False, timeout=900)
     summary = json.loads((report / "summary.json").read_text())
-    assert any(s["stale_reads"] for s in summary["scenarios"])
-    assert all(s["healthy_after_heal"] for s in summary["scenarios"])
-    assert env.run("check", str(report / "minority-partition" / "history.jsonl"), check=False).returncode == 1
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert [s["scenario"] for s in summary["scenarios"]] == names
+    for scenario in summary["scenarios"]:
+        assert scenario["passed"] and scenario["healthy_after_heal"] and scenario["lost_writes"] == [], scenario
+    checks = summary["scenarios"][2]["checks"]
+    follower = next(k.split("_")[0] for k in checks)
+    # transit: the restarted follower exits (it cannot reach the seal), so it never serves while the KMS is down ...
+    assert checks[f"{follower}_while_kms_down"] == "down", checks
+    assert "exited at once" in checks[f"{follower}_start_while_kms_down"], checks
+    # ... and comes back unsealed by itself once the KMS is back.
+    assert isinstance(checks[f"{follower}_unsealed_after_kms_up_s"], float), checks
 
 
 def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ignore[no-untyped-def]
@@ -60,6 +92,13 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
     assert "cut tertiary off from primary, secondary, kms" in said
     status = env.json("status")
     assert status["faults"]["partitions"] == [["tertiary"]]
+    # A cut-off follower keeps answering through its published port (sampled over ~3 s).
+    tertiary = next(n for n in status["nodes"] if n["dc"] == "tertiary")
+    assert tertiary["role"] == "follower" and tertiary["reachable"], tertiary
+    ca = str(env.state_dir / env.name / "ca.crt")
+    for _ in range(6):
+        assert requests.get(tertiary["host_url"] + "/v1/sys/seal-status", verify=ca, timeout=2).status_code == 200
+        time.sleep(0.5)
     ns = f"mdc.{env.name}.dc.tertiary"
     routes = subprocess.run(["ip", "-n", ns, "route"], capture_output=True, text=True, check=False).stdout
     assert "blackhole 172.18.1.128" in routes and "blackhole 172.18.0.5" in routes

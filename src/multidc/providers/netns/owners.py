@@ -29,10 +29,18 @@ def owner(env: str) -> Path | None:
         return None
 
 
-def check(paths: EnvPaths) -> None:
-    """Refuse to touch environment `name`'s namespaces when another live state directory owns them."""
+def foreign(paths: EnvPaths) -> Path | None:
+    """The other environment directory that owns this name's namespaces and still holds it, if any."""
     other = owner(paths.root.name)
     if other is None or other == paths.root or not (other / "state.json").exists():
+        return None
+    return other
+
+
+def check(paths: EnvPaths) -> None:
+    """Refuse to touch environment `name`'s namespaces when another live state directory owns them."""
+    other = foreign(paths)
+    if other is None:
         return
     raise PrerequisiteError(
         f"environment {paths.root.name!r} on this host belongs to the state directory {other.parent}, not "

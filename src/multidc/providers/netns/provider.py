@@ -556,4 +556,5 @@ def environments(root: Path | None = None) -> list[str]:
     finish_removals(base)
     if base.is_dir():
         found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
-    return sorted(n for n in found if is_env_name(n))
+    # Names whose namespaces another live state directory owns are that directory's to manage, not leftovers.
+    return sorted(n for n in found if is_env_name(n) and not owners.foreign(env_paths(n, base)))

@@ -93,6 +93,11 @@ class Plan:
         return f"{self.env}-dly"
 
     @property
+    def cut_device(self) -> str:
+        """The dummy device a partition routes the other side's addresses to, inside a node's namespace."""
+        return f"{self.env}-cut"
+
+    @property
     def namespaces(self) -> list[str]:
         return [self.site_namespace, self.kms.namespace, *(n.namespace for n in self.nodes)]
 

@@ -101,11 +101,15 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
         time.sleep(0.5)
     ns = f"mdc.{env.name}.dc.tertiary"
     routes = subprocess.run(["ip", "-n", ns, "route"], capture_output=True, text=True, check=False).stdout
-    assert "blackhole 172.18.1.128" in routes and "blackhole 172.18.0.5" in routes
+    cut = f"dev {env.name}-cut"
+    assert f"172.18.1.128 {cut}" in routes and f"172.18.0.5 {cut}" in routes, routes
+    # As on a cut link, a connection attempt across the cut times out (it is not refused, nor failed at once).
+    assert _connect_outcome(env, "tertiary", "172.18.1.128") == "timed out"
     assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
     assert "healed: removed" in env.run("chaos", "heal").stdout
     assert (
-        "blackhole" not in subprocess.run(["ip", "-n", ns, "route"], capture_output=True, text=True, check=False).stdout
+        f"{env.name}-cut"
+        not in subprocess.run(["ip", "-n", ns, "link"], capture_output=True, text=True, check=False).stdout
     )
     leader = next(n["dc"] for n in env.json("status")["nodes"] if n["role"] == "leader")
     assert "killed" in env.run("chaos", "kill", leader).stdout
@@ -113,6 +117,23 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
     assert "started" in env.run("chaos", "start", leader).stdout
     unknown = env.run("chaos", "pause", "nowhere", check=False)
     assert unknown.returncode == 2 and "no datacenter 'nowhere'" in unknown.stderr
+
+
+def _connect_outcome(env: Live, dc: str, address: str) -> str:
+    """How one TCP connect from inside dc's namespace to address:8200 ends: connected, timed out, or the error."""
+    code = f"""
+import socket
+from multidc.providers.netns.setns import enter
+enter("mdc.{env.name}.dc.{dc}")
+try:
+    socket.create_connection(("{address}", 8200), timeout=1).close()
+    print("connected")
+except TimeoutError:
+    print("timed out")
+except OSError as exc:
+    print(exc.strerror)
+"""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _connect_seconds(env: Live, dc: str, address: str) -> float:
@@ -145,8 +166,9 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     # A TCP connect is one round trip: the SYN waits on one side, the SYN-ACK on the other.
     assert _connect_seconds(env, "primary", "172.18.2.128") >= 0.6
     assert _connect_seconds(env, "secondary", "172.18.0.2") >= 0.6
-    assert _connect_seconds(env, "primary", "172.18.3.128") < 0.3  # tertiary is not delayed
-    assert _connect_seconds(env, "tertiary", "172.18.2.128") < 0.3
+    # Not delayed: anything below the 0.6 s a 300 ms delay forces (a loaded machine may be slow, never that slow).
+    assert _connect_seconds(env, "primary", "172.18.3.128") < 0.6  # tertiary is not delayed
+    assert _connect_seconds(env, "tertiary", "172.18.2.128") < 0.6
     status = env.json("status")
     assert status["healthy"], status["problems"]  # 300 ms each way is well inside Raft's timeouts here
     assert status["faults"]["delays"] == {"primary,secondary": 300}
@@ -154,7 +176,7 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     env.run("chaos", "partition", "secondary")
     assert _connect_seconds(env, "primary", "172.18.2.128") == float("inf")
     assert "cut(s) and 1 delay(s)" in env.run("chaos", "heal").stdout
-    assert _connect_seconds(env, "primary", "172.18.2.128") < 0.3
+    assert _connect_seconds(env, "primary", "172.18.2.128") < 0.6
     ns = f"mdc.{env.name}.dc.primary"
     assert f"{env.name}-dly" not in subprocess.run(["ip", "-n", ns, "link"], capture_output=True, text=True).stdout
     assert not [k for k in env.state()["pids"] if k.startswith("delayer:")]
@@ -164,7 +186,7 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     assert _connect_seconds(env, "tertiary", "172.18.0.5") >= 0.4
     assert "removed the delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
     assert "no delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
-    assert _connect_seconds(env, "tertiary", "172.18.0.5") < 0.3
+    assert _connect_seconds(env, "tertiary", "172.18.0.5") < 0.4  # below what the removed 200 ms would force
     assert "delays" not in env.json("status")["faults"]
     for bad in (["primary", "primary", "5"], ["primary", "nowhere", "5"], ["primary", "secondary", "-1"]):
         out = env.run("chaos", "delay", *bad, check=False)

@@ -1,33 +1,67 @@
 """Faults on the netns provider, each reversible and recorded in the state file so `status` can show them.
 
 Processes: kill (SIGKILL), stop (SIGTERM), start, pause (SIGSTOP), resume (SIGCONT) of a DC's server; kms-down/kms-up.
-Network: a partition is a set of blackhole routes inside the environment's own node namespaces (to the other side's
-node addresses and VIPs, on both sides), so packets between the two sides vanish as on a cut link, while the group's
-members still reach each other and clients on the host still reach every DC through its published port. Nothing
-outside the environment's namespaces is touched. Latency needs no netem: a delay routes the peer's addresses through a
-TUN device in each side's namespace, where a small process holds the packets back (delayer.py).
+Network: a partition routes the other side's node addresses and VIPs, on both sides, to a TUN device that nobody
+reads inside the environment's own node namespaces (`E-cut`; the kernel drops what is routed there), so packets between the two sides
+vanish as on a cut link: a connection attempt across the cut times out. (A blackhole route would not do: the kernel
+fails a local connect() to a blackholed address at once with EINVAL, which no real network does, and OpenBao then
+behaves differently.) The group's members still reach each other, and the path from the host to every DC's published
+port stays open. Nothing outside the environment's namespaces is touched. Latency needs no netem: a delay routes the
+peer's addresses through a TUN device in each side's namespace, where a small process holds the packets back
+(delayer.py).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
 from pyroute2 import NetNS
 
-from ... import delays
+from ... import delays, interrupts
 from ...errors import FaultError, PrerequisiteError, ProviderError
 from ...paths import write_private
 from ...plan import Node
 from . import processes
+from .delayer import open_tun
 from .provider import NetnsEnvironment
+from .setns import enter
 
 DELAY_ROUTE_PRIORITY = 10
+
+
+_HAVE_TUN = os.path.exists("/dev/net/tun")
+TUNSETPERSIST = 0x400454CB
+
+
+def _persistent_tun(namespace: str, name: str) -> None:
+    """Create a TUN device that nobody reads, inside namespace: the kernel drops whatever is routed to it, as a cut
+    link does. (No `dummy` module is needed: it is missing on some kernels, this one among them.)"""
+    failed: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            enter(namespace)  # this thread only
+            fd = open_tun(name)
+            try:
+                fcntl.ioctl(fd, TUNSETPERSIST, 1)
+            finally:
+                os.close(fd)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            failed.append(exc)
+
+    worker = threading.Thread(target=make, name=f"cut-{namespace}")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
 
 
 class StartFailed(FaultError):
@@ -192,13 +226,17 @@ class Faults:
         groups.append(sorted(group))
         self.active["partitions"] = groups
         self._save()
-        return f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
+        said = f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
+        if not _HAVE_TUN:
+            said += "; no /dev/net/tun here, so connects across the cut fail at once instead of timing out"
+        return said
 
     def heal(self) -> str:
         """Remove every cut and every delay."""
         cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
         for namespace, address in cuts:
             self._route("del", namespace, address)
+        self._remove_cut_devices({namespace for namespace, _ in cuts})
         self.active.pop("cuts", None)
         self.active.pop("partitions", None)
         record: dict[str, int] = self.active.pop("delays", {})  # type: ignore[assignment]
@@ -212,16 +250,37 @@ class Faults:
         return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s){again}"
 
     def _route(self, action: str, namespace: str, address: str) -> None:
+        """Route address into the namespace's cut device (made on first use), or take that route away again. Without
+        /dev/net/tun the route is a blackhole (connects across the cut then fail at once instead of timing out)."""
+        device = self.env.plan.cut_device
         try:
-            with NetNS(namespace) as ns:
-                ns.route(action, dst=f"{address}/32", type="blackhole")
+            with interrupts.deferred(), NetNS(namespace) as ns:
+                if not _HAVE_TUN:
+                    ns.route(action, dst=f"{address}/32", type="blackhole")
+                    return
+                found = ns.link_lookup(ifname=device)
+                if not found and action == "del":
+                    return
+                if not found:
+                    _persistent_tun(namespace, device)
+                    found = ns.link_lookup(ifname=device)
+                    ns.link("set", index=found[0], state="up")
+                ns.route(action, dst=f"{address}/32", oif=found[0])
         except Exception as exc:
             code = getattr(exc, "code", None)
             if action == "del" and code in (errno.ESRCH, errno.ENOENT):
                 return
             if action == "add" and code == errno.EEXIST:
                 return
-            raise ProviderError(f"{action} blackhole route to {address} in {namespace} failed: {exc}") from exc
+            raise ProviderError(f"{action} the cut route to {address} in {namespace} failed: {exc}") from exc
+
+    def _remove_cut_devices(self, namespaces: set[str]) -> None:
+        """Delete the cut devices (and with them any route left through them)."""
+        device = self.env.plan.cut_device
+        for namespace in sorted(namespaces):
+            with interrupts.deferred(), NetNS(namespace) as ns:
+                for index in ns.link_lookup(ifname=device):
+                    ns.link("del", index=index)
 
     # --- latency
 
@@ -281,7 +340,7 @@ class Faults:
             index = found[0]
             ns.link("set", index=index, state="up")
             for address in peers:
-                # Above the partition's blackhole routes (priority 0): a cut stays a cut while a delay is set.
+                # Behind the partition's cut routes (metric 0 wins): a cut stays a cut while a delay is set.
                 ns.route("add", dst=f"{address}/32", oif=index, priority=DELAY_ROUTE_PRIORITY, prefsrc=str(me.address))
 
     def _mac(self, name: str) -> str:

@@ -2,13 +2,13 @@
 
 Processes: kill (SIGKILL), stop (SIGTERM), start, pause (SIGSTOP), resume (SIGCONT) of a DC's server; kms-down/kms-up.
 Network: a partition routes the other side's node addresses and VIPs, on both sides, to a TUN device that nobody
-reads inside the environment's own node namespaces (`E-cut`; the kernel drops what is routed there), so packets between the two sides
-vanish as on a cut link: a connection attempt across the cut times out. (A blackhole route would not do: the kernel
-fails a local connect() to a blackholed address at once with EINVAL, which no real network does, and OpenBao then
-behaves differently.) The group's members still reach each other, and the path from the host to every DC's published
-port stays open. Nothing outside the environment's namespaces is touched. Latency needs no netem: a delay routes the
-peer's addresses through a TUN device in each side's namespace, where a small process holds the packets back
-(delayer.py).
+reads inside the environment's own node namespaces (`E-cut`; the kernel drops what is routed there), so packets
+between the two sides vanish as on a cut link: a connection attempt across the cut times out. (A blackhole route
+would not do: the kernel fails a local connect() to a blackholed address at once with EINVAL, which no real network
+does, and OpenBao then behaves differently.) The group's members still reach each other, and the path from the host
+to every DC's published port stays open. Nothing outside the environment's namespaces is touched. Latency needs no
+netem: a delay routes the peer's addresses through a TUN device in each side's namespace, where a small process holds
+the packets back (delayer.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import time
 import requests
 
 import multidc
-from multidc.providers.netns.faults import StartFailed
+from multidc.errors import StartFailed
 
 SAMPLE = 0.25
 

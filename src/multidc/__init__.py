@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import Environment, attach, up
-    from .errors import MultidcError, NotFoundError, PrerequisiteError, ProviderError, TopologyError
+    from .errors import (
+        BusyError,
+        FaultError,
+        MultidcError,
+        NotFoundError,
+        PrerequisiteError,
+        ProviderError,
+        StartFailed,
+        TopologyError,
+    )
     from .health import Health, NodeStatus
     from .topology import Topology
 
@@ -22,7 +31,10 @@ _LAZY = {
     "Environment": "api",
     "attach": "api",
     "up": "api",
+    "BusyError": "errors",
+    "FaultError": "errors",
     "MultidcError": "errors",
+    "StartFailed": "errors",
     "NotFoundError": "errors",
     "PrerequisiteError": "errors",
     "ProviderError": "errors",
@@ -32,13 +44,16 @@ _LAZY = {
     "Topology": "topology",
 }
 __all__ = [
+    "BusyError",
     "Environment",
+    "FaultError",
     "Health",
     "MultidcError",
     "NodeStatus",
     "NotFoundError",
     "PrerequisiteError",
     "ProviderError",
+    "StartFailed",
     "Topology",
     "TopologyError",
     "attach",

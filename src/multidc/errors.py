@@ -39,3 +39,15 @@ class FaultError(MultidcError):
     """A fault that cannot be applied as asked (unknown DC, nothing to resume, ...)."""
 
     exit_code = 2
+
+
+class StartFailed(FaultError):
+    """A started server exited at once (exit 1); the message has its fatal log line and what starts it again."""
+
+    exit_code = 1
+
+
+class BusyError(MultidcError):
+    """Another multidc command holds the environment (exit 3)."""
+
+    exit_code = 3

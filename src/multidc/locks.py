@@ -18,18 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import MultidcError
+from .errors import BusyError
 from .paths import make_private_dir, state_root
 
 LOCKS = ".locks"
 HOST_DIR = Path("/run/multidc")
 PORTS = ".ports"  # the host-port table's lock (a dot: never an environment's name)
-
-
-class BusyError(MultidcError):
-    """Another multidc command holds the environment (exit 3)."""
-
-    exit_code = 3
 
 
 _held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth) in this process

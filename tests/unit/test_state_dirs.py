@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from multidc import locks, paths
+from multidc.errors import BusyError
 from multidc.providers.netns import provider
 
 
@@ -97,7 +98,7 @@ def holder(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_a_second_holder_is_refused_with_the_first_named(holder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(locks.BusyError) as busy, locks.hold(LK1, "down", tmp_path / "state"):
+    with pytest.raises(BusyError) as busy, locks.hold(LK1, "down", tmp_path / "state"):
         pass
     assert f"pid {holder.pid}" in str(busy.value) and "`multidc up`" in str(busy.value)
     assert busy.value.exit_code == 3

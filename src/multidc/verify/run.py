@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from .. import checker
+from ..errors import StartFailed
 from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
-from ..providers.netns.faults import Faults, StartFailed
+from ..providers.netns.faults import Faults
 from ..providers.netns.provider import NetnsEnvironment
 from ..vaultapi import client, get
 from .report import ScenarioResult, Window, timeline_svg

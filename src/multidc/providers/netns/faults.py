@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pyroute2 import NetNS
 
 from ... import delays, interrupts
-from ...errors import FaultError, PrerequisiteError, ProviderError
+from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from ...paths import write_private
 from ...plan import Node
 from . import processes
@@ -62,12 +62,6 @@ def _persistent_tun(namespace: str, name: str) -> None:
     worker.join()
     if failed:
         raise failed[0]
-
-
-class StartFailed(FaultError):
-    """A started server exited at once (exit 1): the cause is in the message, the restart is scheduled."""
-
-    exit_code = 1
 
 
 @dataclass

@@ -256,6 +256,8 @@ def down(name: str | None, all_: bool, provider_name: str | None, contexts: tupl
         try:
             result = provider.down(one)
         except MultidcError as exc:
+            if not all_:
+                fail(exc)
             failed += 1
             click.echo(f"multidc: {one}: {exc}", err=True)
             continue

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,16 @@ class Live:
 
     def state(self) -> dict:  # type: ignore[type-arg]
         return json.loads((self.state_dir / self.name / "state.json").read_text())  # type: ignore[no-any-return]
+
+
+def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    """Poll condition until it returns something true (returned), or fail naming what did not happen in time."""
+    deadline = time.monotonic() + timeout
+    while not (got := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.1)
+    return got
 
 
 def leftovers(name: str, state_dir: Path) -> list[str]:

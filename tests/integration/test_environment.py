@@ -17,7 +17,7 @@ import pytest
 
 from multidc.binaries import packaged_openbao
 
-from .conftest import Live, leftovers
+from .conftest import Live, leftovers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +26,6 @@ def bao(exports: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     binary = str(packaged_openbao())
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}, **exports}
     return subprocess.run([binary, *args], capture_output=True, text=True, env=env, timeout=30, check=False)
-
-
-def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (got := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f}s")
-        time.sleep(0.1)
-    return got
 
 
 def kill_and_restart(live: Live, dc: str) -> None:

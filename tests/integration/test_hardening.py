@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import Live, leftovers
+from .conftest import Live, leftovers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,6 @@ def start(env: Live, *args: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
-
-
-def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 def test_concurrent_ups_of_one_name_and_of_two_names(live) -> None:  # type: ignore[no-untyped-def]

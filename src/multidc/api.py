@@ -17,9 +17,9 @@ import hvac
 
 from . import binaries, health, interrupts, locks
 from . import topology as topo_mod
-from .errors import MultidcError, NotFoundError
+from .errors import MultidcError, NotFoundError, TopologyError
 from .paths import env_paths
-from .plan import DEFAULT_PORT_BASE, Node, Plan, make_plan
+from .plan import DEFAULT_PORT_BASE, Node, Plan, check_env_name_or_raise, make_plan
 from .progress import Progress
 from .state import load, read_secret
 from .vaultapi import client
@@ -45,12 +45,20 @@ def _topology(topology: TopologyLike, env: str) -> tuple[topo_mod.Topology, str,
     return topo_mod.load(topology), str(topology), None
 
 
+def _given(name: str | None) -> str | None:
+    """A name the caller gave, checked (an empty one is refused, not taken for the default); None if none was."""
+    if name is None:
+        return None
+    return check_env_name_or_raise(name)
+
+
 def planner(
     topology: TopologyLike, name: str | None, server_binary: str | None
 ) -> tuple[Callable[[int], Plan], int, bool]:
     """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
     topo, source, recorded = _topology(
-        topology, name or (topology.name if isinstance(topology, topo_mod.Topology) else None) or topo_mod.DEFAULT_NAME
+        topology,
+        _given(name) or (topology.name if isinstance(topology, topo_mod.Topology) else None) or topo_mod.DEFAULT_NAME,
     )
     binary = binaries.resolve(server_binary or recorded or topo.server_binary)
 
@@ -63,7 +71,7 @@ def planner(
 
 def existing_plan(name: str | None) -> Plan:
     """The plan of an environment that `up` created, from its state file."""
-    env = name or topo_mod.DEFAULT_NAME
+    env = _given(name) or topo_mod.DEFAULT_NAME
     paths = env_paths(env)
     st = load(paths)
     if st is None:
@@ -101,7 +109,10 @@ def create(
             return provider.up(plan_for, first, explicit, progress)
         except (MultidcError, KeyboardInterrupt):
             st = load(env_paths(env_name, root))
-            if not retain and (st is None or st.phase != "up"):
+            made = st is None or st.phase != "up"
+            if made and not provider.remains(env_name, root):
+                raise  # refused before anything was made: nothing to remove or keep
+            if not retain and made:
                 with interrupts.deferred():  # a second Ctrl-C must not leave the cleanup half done
                     provider.down(env_name, root)
                 left = provider.remains(env_name, root)
@@ -109,7 +120,7 @@ def create(
                     progress.say(f"Could not remove everything that was made: {', '.join(left)}")
                 else:
                     progress.say("Removed what was made (use --retain to keep it for inspection)")
-            elif retain:
+            elif retain and made:
                 progress.say(f"Kept what was made for inspection; remove it with `multidc down --name {env_name}`")
             raise
 
@@ -147,7 +158,7 @@ class Environment:
         try:
             return self.plan.node(dc)
         except KeyError:
-            raise NotFoundError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}") from None
+            raise TopologyError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}") from None
 
     def address(self, dc: str) -> str:
         """The DC's API as reached from this host, e.g. https://127.0.0.1:18201 (`kms` for the central KMS)."""

@@ -133,6 +133,12 @@ def up(
     click.echo(f'Use it:  eval "$(multidc env{flag})" && bao status')
 
 
+def _finite(value: float) -> float:
+    if value != value:  # NaN passes every range comparison
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 def _yes_no(value: bool | None) -> str:
     """yes/no, or `?` when the node could not be asked."""
     return "?" if value is None else "yes" if value else "no"
@@ -508,6 +514,7 @@ def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
 @click.option(
     "--duration",
     type=click.FloatRange(MIN_DURATION, MAX_DURATION),
+    callback=lambda ctx, param, value: _finite(value),
     default=10.0,
     show_default=True,
     help="Seconds of workload per scenario.",

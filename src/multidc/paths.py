@@ -165,13 +165,13 @@ def make_private_dir(path: Path) -> None:
     check_safe(path)
 
 
-def remove_env_dir(paths: EnvPaths) -> bool:
-    """Remove an environment's directory, restartably: rename it to a tombstone, then delete the tombstone. The
-    directory must lie directly inside the state root (proven from the real paths, not the name). True if it existed."""
+def retire_env_dir(paths: EnvPaths) -> Path | None:
+    """Rename an environment's directory to a tombstone in `<root>/.removing/` (one atomic step: the environment is
+    no longer there) and return the tombstone; None if there was no directory. The directory must lie directly inside
+    the state root, proven from the real paths, not the name."""
     root = paths.root.parent
-    finish_removals(root)
     if not os.path.lexists(paths.root):
-        return False
+        return None
     real_root = Path(os.path.realpath(root))
     if Path(os.path.realpath(paths.root)).parent != real_root or os.path.islink(paths.root):
         raise PrerequisiteError(f"refusing to remove {paths.root}: it does not lie inside the state root {root}")
@@ -179,9 +179,14 @@ def remove_env_dir(paths: EnvPaths) -> bool:
     make_private_dir(tombs)
     tomb = tombs / f"{paths.root.name}.{os.getpid()}.{time.time_ns()}"
     os.rename(paths.root, tomb)
-    shutil.rmtree(tomb)
-    _rmdir_if_empty(tombs)
-    return True
+    return tomb
+
+
+def remove_env_dir(paths: EnvPaths) -> bool:
+    """Remove an environment's directory restartably: retire it, then delete every tombstone. True if it existed."""
+    tomb = retire_env_dir(paths)
+    finish_removals(paths.root.parent)
+    return tomb is not None
 
 
 def _remover_alive(tombstone: str) -> bool:

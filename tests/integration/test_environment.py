@@ -208,6 +208,7 @@ def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignor
         bad.write_text(f"host_port_base: {port}\n")  # the KMS's port is the base itself: the one we hold
         out = env.run("up", "-f", str(bad), check=False)
     assert out.returncode == 2 and f"127.0.0.1:{port} is in use by another process" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # refused before anything: nothing to remove
     assert leftovers(env.name, env.state_dir) == []
 
     missing = env.run("status", check=False)

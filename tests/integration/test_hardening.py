@@ -106,6 +106,16 @@ def test_down_after_sigkill_of_up_finds_everything_from_namespaces_and_processes
     # Lose the state directory too: what is left must still be found from the namespaces and their processes.
     shutil.rmtree(env.state_dir / env.name)
     assert any(item.startswith("namespace") for item in leftovers(env.name, env.state_dir))
+    # ... and a tombstone of an earlier `down` that was killed half-way (its process is gone).
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tomb = env.state_dir / ".removing" / f"{env.name}.{gone.pid}.1"
+    (tomb / "secrets").mkdir(parents=True)
+    (tomb / "secrets" / "root-token").write_text("hvs.x")
+    # `up` removes all of it first, then comes up healthy.
+    up = env.run("up")
+    assert "Removing leftovers" in up.stderr and "is healthy" in up.stdout, up.stderr
+    assert not tomb.exists()
     down = env.run("down")
     assert "removed" in down.stdout
     assert leftovers(env.name, env.state_dir) == []
@@ -127,6 +137,9 @@ def test_a_node_started_while_the_kms_is_down_comes_back_with_the_kms(live, tmp_
     assert row[3:6] == ["down", "?", "?"], row
     node = next(n for n in env.json("status")["nodes"] if n["dc"] == "secondary")
     assert node["sealed"] is None and node["voter"] is None
+
+    unknown = env.run("env", "nowhere", check=False)
+    assert unknown.returncode == 2 and "no datacenter 'nowhere'" in unknown.stderr, unknown.stderr
 
     said = env.run("chaos", "kms-up").stdout
     assert "started secondary again" in said

@@ -61,11 +61,14 @@ def test_names_that_escape_the_state_root_are_refused_before_anything(
     assert (victim.parent / "state" / "other" / "state.json").exists()
 
 
-@pytest.mark.parametrize("name", ["../victim", "/abs/dir", "."])
+@pytest.mark.parametrize("name", ["../victim", "/abs/dir", ".", ""])
 def test_python_api_refuses_the_same_names(name: str, victim: Path) -> None:
     with pytest.raises(TopologyError, match="environment name"):
         api.attach(name)
+    with pytest.raises(TopologyError, match="environment name"):
+        api.up(name=name)  # refused before anything is made (an empty name is not "the default")
     assert (victim / "precious").exists()
+    assert sorted(p.name for p in victim.parent.joinpath("state").iterdir()) == ["other"]
 
 
 @pytest.mark.parametrize(
@@ -76,6 +79,7 @@ def test_python_api_refuses_the_same_names(name: str, victim: Path) -> None:
         (["chaos", "delay", "primary", "secondary", "-5"], "-5 is not in the range 0<="),
         (["verify", "--duration", "-5"], "--duration"),
         (["verify", "--duration", "0"], "--duration"),
+        (["verify", "--duration", "nan"], "--duration: nan is not a number"),
         (["no-such-command"], "No such command"),
         (["up", "--bogus"], "No such option"),
     ],

@@ -23,7 +23,7 @@ import hvac
 from ... import bootstrap, configure, health, locks, pki
 from ...errors import PrerequisiteError, ProviderError, TopologyError
 from ...names import is_env_name
-from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, remove_env_dir, state_root, write_private
+from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
 from ...plan import API_PORT, Node, Plan
 from ...progress import Progress
 from ...state import State, load, read_secret, write_secret
@@ -430,6 +430,7 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
     started = time.monotonic()
     namespaces.check_host()
     probe = plan_for(first_port)
+    finish_removals(probe.paths.root.parent)
     existing = load(probe.paths)
     if existing is not None and existing.phase == "up":
         if existing.topology != probe.topology.model_dump(mode="json"):
@@ -520,6 +521,9 @@ def down(env: str, root: Path | None = None) -> DownResult:
     with locks.hold(env, "down", paths.root.parent):
         owners.check(paths)
         st = load(paths)
+        # The directory goes first (renamed to a tombstone): whatever a killed `down` leaves after this point is
+        # namespaces and the processes living in them, which the next `up` or `down` finds without the directory.
+        tomb = retire_env_dir(paths)
         names = namespaces.of_environment(env)
         pids = set(processes.in_namespaces(names))
         if st is not None:
@@ -531,9 +535,9 @@ def down(env: str, root: Path | None = None) -> DownResult:
         stuck = namespaces.remove(names)
         if stuck:
             raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
-        existed = remove_env_dir(paths)
+        finish_removals(paths.root.parent)
         owners.forget(paths)
-    return DownResult(env, len(pids), names, existed)
+    return DownResult(env, len(pids), names, tomb is not None)
 
 
 def remains(env: str, root: Path | None = None) -> list[str]:

@@ -203,3 +203,19 @@ def test_kube_context_count_is_checked_before_anything(tmp_path: Path, monkeypat
     result = CliRunner().invoke(cli, ["up", "--provider", "kube", "--context", "only-one"])
     assert result.exit_code == 2 and "1 context(s) for 3 datacenters" in result.output
     assert not (tmp_path / "multidc").exists()
+
+
+class SlowKms(FakeKms):
+    """A KMS that never becomes ready: the HTTP layer gives up with a TimeoutError."""
+
+    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
+        raise TimeoutError("the KMS at http://172.19.0.9:8200 did not become active within 60s")
+
+
+def test_a_timeout_in_a_step_is_the_steps_title_and_the_reason(tmp_path: Path) -> None:
+    runner = RecordingRunner([world()])
+    orch = orchestrator(tmp_path, runner)
+    orch.kms = SlowKms()
+    with pytest.raises(ProviderError) as failed:
+        orch.up(check_tools=False)
+    assert str(failed.value) == "Preparing KMS: the KMS at http://172.19.0.9:8200 did not become active within 60s"

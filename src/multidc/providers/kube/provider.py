@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, ip_network
 from typing import Any, Protocol
 
+import hvac
+import requests
+
 from ... import bootstrap, health
 from ...errors import ProviderError
 from ...paths import EnvPaths, remove_env_dir, write_private
@@ -106,6 +109,17 @@ def kind_subnet(runner: Runner) -> IPv4Network | None:
         if net.version == 4:
             return net
     raise ProviderError("docker's kind network has no IPv4 subnet")
+
+
+def _step(title: str, action: Callable[[], object]) -> object:
+    """Run one step; whatever it raises becomes one line, the step's title and the reason (as on netns)."""
+    try:
+        return action()
+    except ProviderError as exc:
+        raise ProviderError(f"{title}: {exc}") from exc
+    except (OSError, TimeoutError, ValueError, hvac.exceptions.VaultError, requests.RequestException) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ProviderError(f"{title}: {reason}") from exc
 
 
 class Orchestrator:
@@ -401,14 +415,12 @@ class Orchestrator:
             ("Copying the primary's TLS secret", self.copy_tls),
             ("Creating other Vaults", self.create_others),
         ]
+        steps.append(("Waiting for healthy", self.wait_healthy))
+        result = None
         for title, action in steps:
             with self.progress.step(title):
-                try:
-                    action()
-                except ProviderError as exc:
-                    raise ProviderError(f"{title}: {exc}") from exc
-        with self.progress.step("Waiting for healthy"):
-            result = self.wait_healthy()
+                result = _step(title, action)
+        assert isinstance(result, health.Health)
         self.state.phase = "up"
         self.state.save(self.paths)
         return KubeResult(self.plan, result, self.progress.durations, time.monotonic() - started)

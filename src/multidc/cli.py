@@ -239,36 +239,24 @@ def _quote(value: str) -> str:
 @CONTEXTS
 def down(name: str | None, all_: bool, provider_name: str | None, contexts: tuple[str, ...]) -> None:
     """Stop every process and remove every namespace, link and file of the environment."""
+    from .providers import registry
     from .providers.netns import provider
 
     env = name or topology.DEFAULT_NAME
-    st = load(env_paths(env))
-    chosen = provider_name or (st.provider if st is not None else "netns")
-    if chosen != "netns" and not all_:
-        from .providers.kube import frontend
-
-        try:
-            removed = frontend.down(env, chosen, list(contexts) or None)
-        except MultidcError as exc:
-            fail(exc)
-        click.echo(f"{env}: removed {', '.join(removed) or 'nothing'}")
-        return
     if all_:
         for leftover in finish_removals():
             click.echo(f"{leftover}: finished removing what an interrupted `down` left")
+    # Each environment is removed by the provider that made it (its state file says), whatever --all lists.
     names = provider.environments() if all_ else [env]
     failed = 0
     for one in names:
         try:
-            result = provider.down(one)
+            click.echo(registry.down(one, provider_name, list(contexts) or None))
         except MultidcError as exc:
             if not all_:
                 fail(exc)
             failed += 1
             click.echo(f"multidc: {one}: {exc}", err=True)
-            continue
-        what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
-        click.echo(f"{one}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))")
     if all_ and not names:
         click.echo("no multidc environments on this host")
     if failed:

@@ -219,3 +219,22 @@ def test_a_timeout_in_a_step_is_the_steps_title_and_the_reason(tmp_path: Path) -
     with pytest.raises(ProviderError) as failed:
         orch.up(check_tools=False)
     assert str(failed.value) == "Preparing KMS: the KMS at http://172.19.0.9:8200 did not become active within 60s"
+
+
+def test_down_all_removes_each_environment_with_the_provider_that_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multidc.providers.netns import provider as netns
+    from multidc.state import State
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
+    kind_env = EnvPaths(tmp_path / "state" / "k1")
+    State(env="k1", topology={}, port_base=0, binary={}, provider="kind", made={"clusters": ["primary"]}).save(kind_env)
+    calls: list[str] = []
+    monkeypatch.setattr(frontend, "down", lambda env, prov, contexts=None: calls.append(f"{prov} {env}") or ["x"])
+    monkeypatch.setattr(netns, "down", lambda env, root=None: calls.append(f"netns {env}"))
+    monkeypatch.setattr(netns.namespaces, "environments_on_host", lambda: [])
+    result = CliRunner().invoke(cli, ["down", "--all"])
+    assert result.exit_code == 0, result.output
+    assert calls == ["kind k1"], calls  # never the netns teardown, which would drop the record and leave the clusters
+    assert "k1: removed x" in result.output

@@ -414,25 +414,20 @@ def _faults(name: str | None):  # type: ignore[no-untyped-def]
 
         orch = frontend.orchestrator(None, env, "kind", None)
         assert orch.state is not None
-        return KindFaults(orch.plan, orch.runner, orch.state), orch
+        return KindFaults(orch.plan, orch.runner, orch.state, orch.paths, orch.kms)
     if st is not None and st.provider != "netns":
         raise TopologyError(f"chaos is not available on the {st.provider} provider (netns and kind only)")
     from .providers.netns.faults import Faults
     from .providers.netns.provider import NetnsEnvironment
 
-    return Faults(NetnsEnvironment(existing_plan(name))), None
+    return Faults(NetnsEnvironment(existing_plan(name)))
 
 
 def _chaos(name: str | None, action: Callable[..., str], *args: object) -> None:
     env = name or topology.DEFAULT_NAME
     try:
         with locks.hold(env, "chaos", env_paths(env).root.parent):
-            faults, orch = _faults(name)
-            said = action(faults, *args)
-            if orch is not None:  # kind: record the faults, and unseal a KMS that came back
-                if action.__name__ == "kms_up_action":
-                    orch.kms.prepare(orch.state.made["kms_url"], orch.plan, orch.paths)
-                orch.state.save(orch.paths)
+            said = action(_faults(name), *args)
         click.echo(said)
     except MultidcError as exc:
         fail(exc)
@@ -480,10 +475,7 @@ def chaos_kms_down(name: str | None) -> None:
 def chaos_kms_up(name: str | None) -> None:
     """Start the central KMS again (and unseal it)."""
 
-    def kms_up_action(f: Any) -> str:
-        return str(f.kms_up())
-
-    _chaos(name, kms_up_action)
+    _chaos(name, lambda f: f.kms_up())
 
 
 @chaos.command("delay", context_settings={"ignore_unknown_options": True})  # so `-5` reads as a number, refused

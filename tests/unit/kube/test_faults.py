@@ -1,25 +1,48 @@
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network
+from pathlib import Path
 
 import pytest
 
 from multidc import topology
 from multidc.errors import FaultError
+from multidc.paths import EnvPaths
 from multidc.providers.kube.faults import KindFaults
-from multidc.providers.kube.manifests import make_kube_plan
+from multidc.providers.kube.manifests import KubePlan, make_kube_plan
 from multidc.runner import Completed, RecordingRunner
 from multidc.state import State
 
 
-def faults() -> tuple[KindFaults, RecordingRunner]:
+class FakeKms:
+    def __init__(self) -> None:
+        self.unsealed: list[str] = []
+
+    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
+        self.unsealed.append(url)
+        return "unsealer", "seal"
+
+
+def faults(paths: EnvPaths) -> tuple[KindFaults, RecordingRunner]:
     plan = make_kube_plan(topology.parse({}), "t", "kind", IPv4Network("172.18.0.0/16"))
     runner = RecordingRunner()
-    return KindFaults(plan, runner, State(env="t", topology={}, port_base=0, binary={}, provider="kind")), runner
+    state = State(env="t", topology={}, port_base=0, binary={}, provider="kind", made={"kms_url": "http://kms:8200"})
+    return KindFaults(plan, runner, state, paths, FakeKms()), runner
 
 
-def test_kind_faults_are_docker_commands_on_the_node_containers() -> None:
-    f, runner = faults()
+def test_kms_up_from_python_unseals_the_kms_and_every_fault_is_recorded(tmp_path: Path) -> None:
+    paths = EnvPaths(tmp_path / "t")
+    f, runner = faults(paths)
+    f.kms_down()
+    assert json.loads(paths.state.read_text())["faults"] == {"kms": ["down"]}
+    f.kms_up()
+    assert f.kms.unsealed == ["http://kms:8200"]  # type: ignore[union-attr]
+    assert json.loads(paths.state.read_text())["faults"] == {}
+
+
+def test_kind_faults_are_docker_commands_on_the_node_containers(tmp_path: Path) -> None:
+    f, runner = faults(EnvPaths(tmp_path / "t"))
     f.kill("primary")
     f.start("primary")
     f.pause("secondary")
@@ -44,15 +67,15 @@ def test_kind_faults_are_docker_commands_on_the_node_containers() -> None:
     assert f.state.faults == {}
 
 
-def test_unknown_dc_is_refused() -> None:
-    f, runner = faults()
+def test_unknown_dc_is_refused(tmp_path: Path) -> None:
+    f, runner = faults(EnvPaths(tmp_path / "t"))
     with pytest.raises(FaultError, match="no datacenter 'moon'"):
         f.kill("moon")
     assert runner.commands == []
 
 
-def test_kind_delay_is_netem_on_both_node_containers() -> None:
-    f, runner = faults()
+def test_kind_delay_is_netem_on_both_node_containers(tmp_path: Path) -> None:
+    f, runner = faults(EnvPaths(tmp_path / "t"))
     addresses = {
         "primary-control-plane": "172.18.0.2",
         "secondary-control-plane": "172.18.0.3",
@@ -104,8 +127,8 @@ def test_kind_delay_is_netem_on_both_node_containers() -> None:
     assert f.state.faults == {}
 
 
-def test_kind_delay_refuses_bad_input_before_running_anything() -> None:
-    f, runner = faults()
+def test_kind_delay_refuses_bad_input_before_running_anything(tmp_path: Path) -> None:
+    f, runner = faults(EnvPaths(tmp_path / "t"))
     for a, b, ms, message in [
         ("primary", "moon", 5, "no datacenter 'moon'"),
         ("primary", "primary", 5, "two different places"),

@@ -10,9 +10,11 @@ kind node image's iproute2; the host's kernel must have sch_netem, and where it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from ... import delays
 from ...errors import FaultError
+from ...paths import EnvPaths
 from ...runner import Runner
 from ...state import State
 from .manifests import KubePlan
@@ -21,11 +23,20 @@ NETWORK = "kind"
 PRIOMAP = ["priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1", "1", "1"]  # prio's default
 
 
+class KmsUnsealer(Protocol):
+    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]: ...
+
+
 @dataclass
 class KindFaults:
+    """kind faults. With `paths` (the environment's directory) every fault is recorded in the state file at once and
+    `kms_up` unseals the restarted KMS itself, so the Python API and the CLI behave alike."""
+
     plan: KubePlan
     runner: Runner
     state: State
+    paths: EnvPaths | None = None
+    kms: KmsUnsealer | None = None
 
     def _container(self, dc: str) -> str:
         for d in self.plan.dcs:
@@ -41,6 +52,11 @@ class KindFaults:
             self.state.faults[kind] = sorted(items)
         else:
             self.state.faults.pop(kind, None)
+        self._save()
+
+    def _save(self) -> None:
+        if self.paths is not None:
+            self.state.save(self.paths)
 
     def kill(self, dc: str) -> str:
         self.runner.run(["docker", "kill", self._container(dc)])
@@ -82,6 +98,7 @@ class KindFaults:
         record: dict[str, int] = self.state.faults.pop("delays", {})
         for side in delays.sides(record):
             self._shape(side, {})
+        self._save()
         if not cut and not record:
             return "no partitions or delays to heal"
         return f"reconnected {', '.join(cut) or 'nothing'}; removed {len(record)} delay(s)"
@@ -92,7 +109,11 @@ class KindFaults:
         return f"stopped the KMS container {self.plan.kms_container}"
 
     def kms_up(self) -> str:
+        """Start the KMS container; it comes back sealed, so unseal it with its key (what the seal needs)."""
         self.runner.run(["docker", "start", self.plan.kms_container])
+        if self.kms is None or self.paths is None:
+            raise FaultError("started the KMS container but cannot unseal it: no KMS client and state given")
+        self.kms.prepare(self.state.made["kms_url"], self.plan, self.paths)
         self._mark("kms", "down", False)
         return f"started the KMS container {self.plan.kms_container} and unsealed it with its key"
 
@@ -128,6 +149,7 @@ class KindFaults:
             self.state.faults["delays"] = record
         else:
             self.state.faults.pop("delays", None)
+        self._save()
         if not ms:
             return f"removed the delay between {a} and {b}"
         return f"delayed every packet between {a} and {b} by {ms} ms each way (netem in the node containers)"

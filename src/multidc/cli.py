@@ -144,7 +144,7 @@ def _yes_no(value: bool | None) -> str:
     return "?" if value is None else "yes" if value else "no"
 
 
-def _status_table(plan: Plan, result: Health) -> Table:
+def _status_table(result: Health) -> Table:
     table = Table(box=None, pad_edge=False)
     for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED"):
         table.add_column(col)
@@ -166,33 +166,29 @@ def _status_table(plan: Plan, result: Health) -> Table:
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
 def status(name: str | None, output: str) -> None:
     """Check health now: per-DC role, voter, sealed, applied index, and a verdict (exit 0 only when healthy)."""
-    from . import health
+    from .providers import registry
 
-    st = load(env_paths(name or topology.DEFAULT_NAME))
-    if st is not None and st.provider != "netns":
-        _kube_status(name or topology.DEFAULT_NAME, output)
-        return
+    env = name or topology.DEFAULT_NAME
     try:
-        plan = existing_plan(name)
-        result = health.check(plan, read_secret(plan.paths, "root-token"))
+        checked = registry.check(env)
     except MultidcError as exc:
         fail(exc)
+    result = checked.health
+    st = load(env_paths(env))
+    active = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
+    drift = _drift(checked) if not checked.configuration.is_empty() and result.healthy else None
     if output == "json":
-        st = load(plan.paths)
-        active = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
-        out = {"environment": plan.env, **result.to_dict(), "faults": active}
-        if not plan.topology.configuration.is_empty() and result.healthy:
-            out["configuration"] = _drift(plan)
+        out = {"environment": env, **result.to_dict(), "faults": active}
+        if drift is not None:
+            out["configuration"] = drift
         click.echo(json.dumps(out, indent=2))
     else:
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-        console.print(_status_table(plan, result))
-        st = load(plan.paths)
-        faults = {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
-        if faults:
-            console.print("active faults: " + "; ".join(_describe_fault(k, v) for k, v in faults.items()))
-        if not plan.topology.configuration.is_empty() and result.healthy:
-            console.print(_drift_line(plan))
+        console.print(_status_table(result))
+        if active:
+            console.print("active faults: " + "; ".join(_describe_fault(k, v) for k, v in active.items()))
+        if drift is not None:
+            console.print(_drift_line(drift))
         if result.healthy:
             console.print(f"healthy: {len(result.nodes)} voters, leader {result.leader}")
         else:
@@ -361,12 +357,17 @@ def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
             click.echo(f"  {change.action} {change.kind} {change.name}")
 
 
-def _drift(plan: Plan) -> dict[str, Any]:
-    """What the configuration holds and where the live cluster differs from it (read only)."""
-    from .providers.netns.provider import NetnsEnvironment
+def _drift(checked: Any) -> dict[str, Any]:
+    """What the configuration holds and where the live cluster differs from it, read through the leader (read only)."""
+    from . import configure
+    from .vaultapi import client
 
+    leader = next((n for n in checked.health.nodes if n.role == "leader"), None)
     try:
-        result = NetnsEnvironment(plan).configure(dry_run=True)
+        if leader is None:
+            raise ValueError("no leader to read through")
+        c = client(leader.host_url, checked.ca, checked.token, 10)
+        result = configure.apply(c, checked.configuration, dry_run=True)
     except Exception as exc:  # noqa: BLE001 - status must still print
         return {"error": str(exc)}
     return {"counts": result.counts, "in_sync": result.in_sync, "drift": [f"{c.kind} {c.name}" for c in result.changes]}
@@ -385,8 +386,7 @@ def _describe_fault(kind: str, value: Any) -> str:
     return f"{kind}: {value}"
 
 
-def _drift_line(plan: Plan) -> str:
-    found = _drift(plan)
+def _drift_line(found: dict[str, Any]) -> str:
     if "error" in found:
         return f"configuration: could not compare ({found['error']})"
     if found["in_sync"]:
@@ -648,25 +648,6 @@ def _kube_plan(
     for i, command in enumerate(commands, start=1):
         click.echo(f"#   {i:>2}. {command}")
     click.echo(stream, nl=False)
-
-
-def _kube_status(env: str, output: str) -> None:
-    from .providers.kube import frontend
-
-    try:
-        result, _ = frontend.status(env)
-    except MultidcError as exc:
-        fail(exc)
-    if output == "json":
-        click.echo(json.dumps({"environment": env, **result.to_dict()}, indent=2))
-    else:
-        for n in result.nodes:
-            click.echo(
-                f"{n.dc:<12} {n.vip:<15} {n.role:<9} voter={_yes_no(n.voter)} "
-                f"sealed={_yes_no(n.sealed)} applied={n.applied_index}"
-            )
-        click.echo("healthy" if result.healthy else "UNHEALTHY: " + "; ".join(result.problems))
-    sys.exit(0 if result.healthy else 1)
 
 
 def _kube_env(env: str, dc: str | None) -> None:

@@ -3,10 +3,14 @@ an environment with that provider."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from .. import topology
+from ..configuration import Configuration
+from ..health import Health
 from ..paths import env_paths
-from ..state import load
+from ..state import load, read_secret
 
 NAMES = ("netns", "kind", "kube")
 DEFAULT = "netns"
@@ -31,3 +35,33 @@ def down(env: str, provider: str | None = None, contexts: list[str] | None = Non
 
     removed = frontend.down(env, chosen, contexts)
     return f"{env}: removed {', '.join(removed) or 'nothing'}"
+
+
+@dataclass
+class Checked:
+    """Health now, and what status needs beside it: the configuration to compare, how to reach the servers."""
+
+    health: Health
+    configuration: Configuration
+    ca: str | None
+    token: str | None
+
+
+def check(env: str) -> Checked:
+    """Check environment `env`'s health with the provider that made it."""
+    paths = env_paths(env)
+    token = read_secret(paths, "root-token")
+    if recorded(env) == "netns":
+        from .. import health
+        from ..api import existing_plan
+
+        plan = existing_plan(env)
+        ca = str(plan.paths.ca_cert) if plan.topology.tls else None
+        return Checked(health.check(plan, token), plan.topology.configuration, ca, token)
+    from .kube import frontend
+
+    result, _ = frontend.status(env)
+    st = load(paths)
+    assert st is not None
+    config = topology.parse(st.topology, str(paths.state)).configuration
+    return Checked(result, config, str(paths.ca_cert) if paths.ca_cert.exists() else None, token)

@@ -238,3 +238,27 @@ def test_down_all_removes_each_environment_with_the_provider_that_made_it(
     assert result.exit_code == 0, result.output
     assert calls == ["kind k1"], calls  # never the netns teardown, which would drop the record and leave the clusters
     assert "k1: removed x" in result.output
+
+
+def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multidc.state import State
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
+    paths = EnvPaths(tmp_path / "state" / "k2")
+    State(env="k2", topology={}, port_base=0, binary={}, provider="kind", faults={"stopped": ["tertiary"]}).save(paths)
+    nodes = [
+        health.NodeStatus("primary", "172.19.1.128", "https://172.19.1.128:8200", True, True, False, "leader", True),
+        health.NodeStatus("tertiary", "172.19.3.128", "https://172.19.3.128:8200", role="down", error="no answer"),
+    ]
+    result = health.Health(healthy=False, nodes=nodes, problems=["tertiary: not reachable"], leader="primary")
+    monkeypatch.setattr(frontend, "status", lambda env: (result, []))
+    out = CliRunner().invoke(cli, ["status", "--name", "k2"])
+    assert out.exit_code == 1
+    lines = out.output.splitlines()
+    assert lines[0].split() == ["DC", "VIP", "HOST", "URL", "ROLE", "VOTER", "SEALED", "APPLIED"], lines
+    assert lines[2].split()[:6] == ["tertiary", "172.19.3.128", "https://172.19.3.128:8200", "down", "?", "?"]
+    assert "active faults: stopped: tertiary" in out.output and "  - tertiary: not reachable" in out.output
+    as_json = json.loads(CliRunner().invoke(cli, ["status", "--name", "k2", "-o", "json"]).output)
+    assert as_json["faults"] == {"stopped": ["tertiary"]} and as_json["nodes"][1]["sealed"] is None

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .topology import RAFT_TUNING
+from .topology import RAFT_TUNING, ServerSettings
 
 if TYPE_CHECKING:
     from .plan import Node, Plan
+
+
+def raft_tuning(settings: ServerSettings) -> dict[str, Any]:
+    """The raft stanza's tuning, on every provider: the test-environment defaults, then the topology's `server.raft`."""
+    return {**RAFT_TUNING, **{k: v for k, v in settings.raft.model_dump().items() if v is not None}}
 
 
 def _listener(plan: Plan, node: Node) -> dict[str, Any]:
@@ -35,8 +40,7 @@ def _common(plan: Plan, node: Node) -> dict[str, Any]:
 def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
     """A DC node: raft storage, retry_join to every other DC's VIP, and the transit seal in transit mode."""
     settings = plan.topology.server
-    raft: dict[str, Any] = {"path": str(node.paths.data), "node_id": node.name, **RAFT_TUNING}
-    raft |= {k: v for k, v in settings.raft.model_dump().items() if v is not None}
+    raft: dict[str, Any] = {"path": str(node.paths.data), "node_id": node.name, **raft_tuning(settings)}
     joins = []
     for other in plan.nodes:
         if other is node:

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from multidc import health, topology
 from multidc.cli import cli
 from multidc.errors import PrerequisiteError, ProviderError
+from multidc.health import Endpoint
 from multidc.paths import EnvPaths
 from multidc.providers.kube import frontend, prereqs, provider
 from multidc.providers.kube.manifests import KubePlan, documents
@@ -32,6 +33,9 @@ class FakeKms:
     def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
         self.endpoints = endpoints
         return health.Health(healthy=True, nodes=[])
+
+    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
+        self.autopilot = (endpoint.dc, plan.topology.autopilot.model_dump())
 
 
 def world(existing_clusters: str = "", container_exists: bool = False, fail_cluster: str | None = None):  # type: ignore[no-untyped-def]
@@ -262,3 +266,20 @@ def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
     assert "active faults: stopped: tertiary" in out.output and "  - tertiary: not reachable" in out.output
     as_json = json.loads(CliRunner().invoke(cli, ["status", "--name", "k2", "-o", "json"]).output)
     assert as_json["faults"] == {"stopped": ["tertiary"]} and as_json["nodes"][1]["sealed"] is None
+
+
+def test_raft_tuning_and_autopilot_reach_the_vaults_as_on_netns(tmp_path: Path) -> None:
+    runner = RecordingRunner([world()])
+    data = {
+        "server": {"raft": {"snapshot_threshold": 1234, "autopilot_reconcile_interval": "2s"}},
+        "autopilot": {"server_stabilization_time": "3s"},
+    }
+    orch = orchestrator(tmp_path, runner, data)
+    orch.up(check_tools=False)
+    crs = [documents(i)[0] for i in runner.inputs if i and "kind: Vault" in i]
+    for cr in crs:
+        raft = cr["spec"]["config"]["storage"]["raft"]
+        assert raft["snapshot_threshold"] == 1234 and raft["autopilot_reconcile_interval"] == "2s", raft
+        assert raft["performance_multiplier"] == 1 and raft["path"] == "/vault/file"
+    dc, autopilot = orch.kms.autopilot  # type: ignore[attr-defined]
+    assert dc == "primary" and autopilot["server_stabilization_time"] == "3s"

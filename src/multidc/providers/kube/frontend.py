@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ... import health, locks, topology
 from ...errors import NotFoundError
+from ...health import Endpoint
 from ...paths import EnvPaths, env_paths
 from ...progress import Progress
 from ...runner import Completed, RecordingRunner, Runner, SubprocessRunner
@@ -66,6 +67,9 @@ class DryKms:
 
     def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
         return health.Health(healthy=True, nodes=[])
+
+    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
+        return None
 
 
 def dry_responders(plan: KubePlan) -> list:  # type: ignore[type-arg]

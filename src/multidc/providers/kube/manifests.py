@@ -18,6 +18,7 @@ from jinja2 import Environment, StrictUndefined
 
 from ... import addressing
 from ...errors import TopologyError
+from ...serverconfig import raft_tuning
 from ...topology import Topology
 from . import versions
 
@@ -137,7 +138,7 @@ def vault_config(plan: KubePlan, dc: KubeDC, seal: dict[str, Any] | None) -> dic
     """The `config` of a Vault CR: raft storage, TLS listener from the operator's certificate, addresses on the VIP."""
     host = dc.vip or f"{dc.cr_name}.{NAMESPACE}"
     config: dict[str, Any] = {
-        "storage": {"raft": {"path": "/vault/file", "performance_multiplier": 1}},
+        "storage": {"raft": {"path": "/vault/file", **raft_tuning(plan.topology.server)}},
         "listener": {
             "tcp": {
                 "address": "0.0.0.0:8200",

@@ -22,6 +22,7 @@ import requests
 
 from ... import bootstrap, health
 from ...errors import ProviderError
+from ...health import Endpoint
 from ...paths import EnvPaths, remove_env_dir, write_private
 from ...progress import Progress
 from ...runner import Runner
@@ -45,6 +46,10 @@ class KmsApi(Protocol):
     def root_token(self, url: str, paths: EnvPaths) -> str | None: ...
 
     def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health: ...
+
+    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
+        """Apply the topology's autopilot section through one DC (it has no config-file form)."""
+        ...
 
 
 class HvacKms:
@@ -85,6 +90,9 @@ class HvacKms:
 
     def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
         return health.check_endpoints(endpoints, ca, token)
+
+    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
+        bootstrap.configure_cluster(client(endpoint.url, ca, token, 10), plan.topology.autopilot)
 
 
 @dataclass
@@ -371,6 +379,12 @@ class Orchestrator:
                 raise ProviderError(f"not healthy after {timeout:.0f}s: {'; '.join(result.problems)}")
             time.sleep(self.wait)
 
+    def configure_autopilot(self) -> None:
+        """The topology's `autopilot:` section, as on netns (the operator knows nothing of it)."""
+        eps = self.endpoints()
+        ca = str(self.paths.ca_cert) if self.paths.ca_cert.exists() else None
+        self.kms.configure_cluster(eps[0], ca, read_secret(self.paths, "root-token"), self.plan)
+
     def endpoints(self) -> list[health.Endpoint]:
         made = self.state.made if self.state else {}
         eps = []
@@ -416,11 +430,13 @@ class Orchestrator:
             ("Creating other Vaults", self.create_others),
         ]
         steps.append(("Waiting for healthy", self.wait_healthy))
+        steps.append(("Configuring autopilot", self.configure_autopilot))
         result = None
         for title, action in steps:
             with self.progress.step(title):
-                result = _step(title, action)
-        assert isinstance(result, health.Health)
+                done = _step(title, action)
+                result = done if isinstance(done, health.Health) else result
+        assert result is not None
         self.state.phase = "up"
         self.state.save(self.paths)
         return KubeResult(self.plan, result, self.progress.durations, time.monotonic() - started)

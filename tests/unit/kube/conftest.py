@@ -3,18 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-SCHEMAS = Path(__file__).resolve().parents[4] / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"  # upstream copies, provenance in its README
 
 
 def crd_schema(relative: str) -> dict[str, Any]:
-    """The openAPIV3Schema of an upstream CRD in ../shared/schemas (skips when that folder is absent)."""
-    path = SCHEMAS / relative
-    if not path.exists():
-        pytest.skip(f"upstream CRD schemas not found at {SCHEMAS} (the shared folder beside the checkout)")
-    crd = yaml.safe_load(path.read_text())
+    """The openAPIV3Schema of an upstream CRD kept in tests/schemas."""
+    crd = yaml.safe_load((SCHEMAS / relative).read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
 
 

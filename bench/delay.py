@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=20)
     args = parser.parse_args()
     with multidc.up(name="benchdly") as env:
-        plan = env.plan
+        plan = env.running.plan  # type: ignore[attr-defined]  # netns: the namespaces to measure from
         a, b = plan.node("primary"), plan.node("secondary")
         target = str(b.vip)
         floor = connect_median(a.namespace, target, args.runs)

@@ -1,4 +1,5 @@
-"""The Python face of multidc: `with multidc.up(...) as env:` and `multidc.attach(name)`. The CLI is built on this.
+"""The Python face of multidc: `with multidc.up(...) as env:` and `multidc.attach(name)`, on every provider. The CLI,
+the pytest plugin and verify are built on this.
 
 import multidc
 with multidc.up("topology.yaml", name="t1") as env:
@@ -8,258 +9,259 @@ with multidc.up("topology.yaml", name="t1") as env:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import hvac
 
-from . import binaries, health, interrupts, locks
+from . import configure, health, interrupts, locks
 from . import topology as topo_mod
-from .errors import MultidcError, NotFoundError, TopologyError
+from .configuration import Configuration
+from .errors import MultidcError, NotFoundError
+from .names import check_env_name_or_raise
 from .paths import env_paths
-from .plan import DEFAULT_PORT_BASE, Node, Plan, check_env_name_or_raise, make_plan
 from .progress import Progress
-from .state import load, read_secret
+from .providers import registry
+from .providers.base import Faults, Request, Running, UpOutcome
+from .state import load
 from .vaultapi import client
-
-if TYPE_CHECKING:
-    from .providers.netns.provider import NetnsEnvironment
 
 TopologyLike = str | Path | topo_mod.Topology | dict[str, Any] | None
 
-
-def _topology(topology: TopologyLike, env: str) -> tuple[topo_mod.Topology, str, str | None]:
-    """(topology, where it came from, the server binary recorded for an existing environment)."""
-    if isinstance(topology, topo_mod.Topology):
-        return topology, "topology", None
-    if isinstance(topology, dict):
-        return topo_mod.parse(topology, "topology"), "topology", None
-    if topology is None:
-        existing = load(env_paths(env))
-        if existing is not None:
-            # `up` again without a topology means "the same environment": its recorded topology and server.
-            return topo_mod.parse(existing.topology, str(env_paths(env).state)), "topology", existing.binary["path"]
-        return topo_mod.Topology(), "topology", None
-    return topo_mod.load(topology), str(topology), None
+UP_WAIT = 600.0  # seconds a second `up` of the same name waits for the first to finish
 
 
-def _given(name: str | None) -> str | None:
-    """A name the caller gave, checked (an empty one is refused, not taken for the default); None if none was."""
-    if name is None:
-        return None
-    return check_env_name_or_raise(name)
+def resolve(request: Request) -> Request:
+    """The request with its topology read and validated once for every provider: a file, a Topology, a dict, or none
+    (then the recorded one of an existing environment, with its server binary, else the seed's defaults); and with
+    the environment's name: the one given, else the topology's, else `multidc`."""
+    given = request.topology
+    if request.name is not None:
+        check_env_name_or_raise(request.name)  # an empty name is refused, not taken for the default
+    binary = request.server_binary
+    if isinstance(given, topo_mod.Topology):
+        topo, source = given, "topology"
+    elif isinstance(given, dict):
+        topo, source = topo_mod.parse(given, "topology"), "topology"
+    elif given is None:
+        env = request.name or topo_mod.DEFAULT_NAME
+        st = load(env_paths(env))
+        if st is not None:  # `up` again without a topology means "the same environment"
+            topo, source = topo_mod.parse(st.topology, str(env_paths(env).state)), "topology"
+            binary = binary or st.binary.get("path")
+        else:
+            topo, source = topo_mod.Topology(), "topology"
+    else:
+        topo, source = topo_mod.load(given), str(given)
+    name = request.name or topo.name or topo_mod.DEFAULT_NAME
+    return replace(request, topology=topo, name=name, server_binary=binary, source=source)
 
 
-def planner(
-    topology: TopologyLike, name: str | None, server_binary: str | None
-) -> tuple[Callable[[int], Plan], int, bool]:
-    """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
-    topo, source, recorded = _topology(
-        topology,
-        _given(name) or (topology.name if isinstance(topology, topo_mod.Topology) else None) or topo_mod.DEFAULT_NAME,
-    )
-    binary = binaries.resolve(server_binary or recorded or topo.server_binary)
-
-    def plan_for(base: int) -> Plan:
-        return make_plan(topo, binary, name, port_base=base, source=source)
-
-    first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
-    return plan_for, first.port_base, topo.host_port_base is not None
-
-
-def existing_plan(name: str | None) -> Plan:
-    """The plan of an environment that `up` created, from its state file."""
-    env = _given(name) or topo_mod.DEFAULT_NAME
-    paths = env_paths(env)
-    st = load(paths)
-    if st is None:
-        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
-    if st.provider != "netns":
-        raise NotFoundError(f"environment {env!r} runs on the {st.provider} provider; the Python API drives netns")
-    topo = topo_mod.parse(st.topology, str(paths.state))
-    binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
-    return make_plan(topo, binary, env, port_base=st.port_base)
-
-
-UP_WAIT = 300.0  # seconds a second `up` of the same name waits for the first to finish
+def plan(request: Request, provider: str | None = None) -> Any:
+    """What `up` would make (a Planned: `text()` and `to_dict()`); touches nothing."""
+    request = resolve(request)
+    assert request.name is not None
+    return registry.of(request.name, provider).plan(request)
 
 
 def create(
-    topology: TopologyLike = None,
-    name: str | None = None,
-    server_binary: str | None = None,
-    progress: Progress | None = None,
-    retain: bool = False,
-) -> Any:
-    """Bring an environment up (or back) and return the provider's UpResult; on failure remove what was made.
+    request: Request, provider: str | None = None, progress: Progress | None = None, retain: bool = False
+) -> UpOutcome:
+    """Bring an environment up (or back) and return once healthy; on failure remove what was made (unless `retain`).
 
     Holds the environment's lock: a second `up` of the same name waits for the first, then finds it up."""
-    from .providers.netns import provider
-
     progress = progress or Progress(quiet=True)
-    plan_for, first, explicit = planner(topology, name, server_binary)
-    env_name = plan_for(first).env
-    root = plan_for(first).paths.root.parent
-    with locks.hold(env_name, "up", root, wait=UP_WAIT, on_wait=progress.say):
-        if topology is None:  # another `up` may have recorded this environment while we waited
-            plan_for, first, explicit = planner(topology, name, server_binary)
+    first = resolve(request)
+    env = first.name
+    assert env is not None
+    chosen = registry.of(env, provider)
+    root = env_paths(env).root.parent
+    with locks.hold(env, "up", root, wait=UP_WAIT, on_wait=progress.say):
+        # another `up` may have recorded this environment while we waited
+        request = resolve(request) if request.topology is None else first
         try:
-            return provider.up(plan_for, first, explicit, progress)
+            return chosen.up(request, progress, retain)
         except (MultidcError, KeyboardInterrupt):
-            st = load(env_paths(env_name, root))
+            st = load(env_paths(env, root))
             made = st is None or st.phase != "up"
-            if made and not provider.remains(env_name, root):
+            if made and not chosen.remains(env):
                 raise  # refused before anything was made: nothing to remove or keep
             if not retain and made:
                 with interrupts.deferred():  # a second Ctrl-C must not leave the cleanup half done
-                    provider.down(env_name, root)
-                left = provider.remains(env_name, root)
+                    try:
+                        chosen.down(env)
+                    except MultidcError as exc:
+                        progress.say(f"Could not remove what was made: {exc}")
+                left = chosen.remains(env)
                 if left:
                     progress.say(f"Could not remove everything that was made: {', '.join(left)}")
                 else:
                     progress.say("Removed what was made (use --retain to keep it for inspection)")
             elif retain and made:
-                progress.say(f"Kept what was made for inspection; remove it with `multidc down --name {env_name}`")
+                progress.say(f"Kept what was made for inspection; remove it with `multidc down --name {env}`")
             raise
 
 
 class Environment:
-    """A running multidc environment. A context manager: leaving the `with` block removes it unless `keep`."""
+    """A running multidc environment, on any provider. A context manager: leaving the `with` block removes it unless
+    `keep`."""
 
-    def __init__(self, plan: Plan, keep: bool = False) -> None:
-        self.plan = plan
+    def __init__(self, running: Running, keep: bool = False) -> None:
+        self.running = running
         self.keep = keep
-        self._faults: Any = None
 
     # --- what it is
 
     @property
     def name(self) -> str:
-        return self.plan.env
+        return self.running.name
+
+    @property
+    def provider(self) -> str:
+        return self.running.provider
 
     @property
     def datacenters(self) -> list[str]:
-        return [n.name for n in self.plan.nodes]
+        return self.running.datacenters
+
+    @property
+    def primary(self) -> str:
+        return self.datacenters[0]
 
     @property
     def ca_cert(self) -> str | None:
         """Path of the environment's CA certificate (None with `tls: false`)."""
-        return str(self.plan.paths.ca_cert) if self.plan.topology.tls else None
+        return self.running.ca_cert
 
     @property
     def root_token(self) -> str:
-        return read_secret(self.plan.paths, "root-token") or ""
+        return self.running.token(self.primary) or ""
 
-    def _node(self, dc: str) -> Node:
-        if dc == "kms":
-            return self.plan.kms
-        try:
-            return self.plan.node(dc)
-        except KeyError:
-            raise TopologyError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}") from None
+    @property
+    def configuration(self) -> Configuration:
+        return self.running.configuration
 
     def address(self, dc: str) -> str:
         """The DC's API as reached from this host, e.g. https://127.0.0.1:18201 (`kms` for the central KMS)."""
-        return self.plan.host_url(self._node(dc))
+        return self.running.address(dc)
 
     def vip(self, dc: str) -> str:
-        return str(self._node(dc).service_address)
+        return self.running.vip(dc)
 
     def client(self, dc: str, timeout: float = 10.0) -> hvac.Client:
         """An hvac client for the DC, authenticated with the root token, verifying TLS with the environment's CA."""
-        token = read_secret(self.plan.paths, "kms-root-token") if dc == "kms" else self.root_token
-        return client(self.address(dc), self.ca_cert, token, timeout)
+        return client(self.address(dc), self.running.ca_for(dc), self.running.token(dc), timeout)
 
     def exports(self, dc: str | None = None) -> dict[str, str]:
         """BAO_*/VAULT_* variables for the DC (default: the first), as `multidc env` prints them."""
-        dc = dc or self.datacenters[0]
-        token = read_secret(self.plan.paths, "kms-root-token") if dc == "kms" else self.root_token
-        values = {"ADDR": self.address(dc), "TOKEN": token or ""}
-        if self.ca_cert:
-            values["CACERT"] = self.ca_cert
+        dc = dc or self.primary
+        values = {"ADDR": self.address(dc), "TOKEN": self.running.token(dc) or ""}
+        ca = self.running.ca_for(dc)
+        if ca:
+            values["CACERT"] = ca
         return {f"{prefix}{k}": v for prefix in ("BAO_", "VAULT_") for k, v in values.items()}
 
     # --- how it is
 
     def status(self, probe_write: bool = True) -> health.Health:
         """Health now: a healthy flag, problems, and per DC role, voter, sealed, applied index."""
-        return health.check(self.plan, self.root_token, probe_write=probe_write)
+        return self.running.status(probe_write=probe_write)
 
-    def leader(self) -> str | None:
+    def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now (asked through every DC until one knows)."""
-        return self._netns().leader()
+        return self.running.leader(timeout)
 
     def wait_healthy(self, timeout: float = 60.0) -> health.Health:
-        return self._netns().wait_healthy(timeout)
+        return self.running.wait_healthy(timeout)
+
+    def active_faults(self) -> dict[str, Any]:
+        """The faults in force, as the state file records them (what `status` lists)."""
+        st = load(env_paths(self.name, self.running.root))
+        return {k: v for k, v in (st.faults if st else {}).items() if k != "cuts"}
+
+    def drift(self, configuration: Configuration | None = None) -> dict[str, Any]:
+        """What the configuration holds and where the live cluster differs, read through the leader (read only)."""
+        try:
+            c = self.client(self.leader() or self.primary)
+            result = configure.apply(c, configuration or self.configuration, dry_run=True)
+        except Exception as exc:  # noqa: BLE001 - status must still print
+            return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        return {
+            "counts": result.counts,
+            "in_sync": result.in_sync,
+            "drift": [f"{c.kind} {c.name}" for c in result.changes],
+        }
+
+    def configure(self, configuration: Configuration | None = None, dry_run: bool = False) -> configure.Result:
+        """Apply the configuration (default: the recorded one) through the leader; idempotent. A new one given is
+        recorded as the environment's, so `status` compares against it."""
+        with locks.hold(self.name, "configure", self.running.root):
+            wanted = configuration or self.configuration
+            c = self.client(self.leader() or self.primary)
+            result = configure.apply(c, wanted, dry_run=dry_run)
+            if not dry_run:
+                paths = env_paths(self.name, self.running.root)
+                st = load(paths)
+                if st is not None:
+                    st.made["configuration"] = result.counts
+                    st.topology["configuration"] = wanted.model_dump(mode="json")
+                    st.save(paths)
+            return result
 
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
-        """The last lines of every server's log (DCs and the KMS)."""
-        out = {}
-        for node in [*self.plan.nodes, self.plan.kms]:
-            try:
-                text = node.paths.log.read_text(errors="replace").splitlines()
-            except FileNotFoundError:
-                text = []
-            out[node.name] = text[-lines:]
-        return out
+        """The last lines of every server's log (DCs and the KMS where the provider has it)."""
+        return self.running.logs(lines)
 
     # --- breaking it
 
-    def _netns(self) -> NetnsEnvironment:
-        from .providers.netns.provider import NetnsEnvironment
-
-        return NetnsEnvironment(self.plan)
-
     @property
-    def faults(self) -> Any:
-        from .providers.netns.faults import Faults
+    def faults(self) -> Faults:
+        """The provider's fault injector, on the environment's state as it is now. It holds no lock: keep one object
+        for a run of faults (as verify does, under the lock), or use the methods below, which take the lock."""
+        return registry.of(self.name).attach(self.name).faults()
 
-        return Faults(self._netns())
-
-    def _fault(self, action: str, *args: Any) -> str:
+    def fault(self, action: str, *args: Any) -> str:
         """Apply a fault while holding the environment's lock (state loaded inside it, so nothing is lost)."""
-        with locks.hold(self.name, f"chaos {action}", self.plan.paths.root.parent):
+        with locks.hold(self.name, f"chaos {action}", self.running.root):
             return str(getattr(self.faults, action.replace("-", "_"))(*args))
 
     def kill(self, dc: str) -> str:
-        return self._fault("kill", dc)
+        return self.fault("kill", dc)
 
     def stop(self, dc: str) -> str:
-        return self._fault("stop", dc)
+        return self.fault("stop", dc)
 
     def start(self, dc: str) -> str:
-        return self._fault("start", dc)
+        return self.fault("start", dc)
 
     def pause(self, dc: str) -> str:
-        return self._fault("pause", dc)
+        return self.fault("pause", dc)
 
     def resume(self, dc: str) -> str:
-        return self._fault("resume", dc)
+        return self.fault("resume", dc)
 
     def partition(self, group: list[str]) -> str:
-        return self._fault("partition", list(group))
+        return self.fault("partition", list(group))
 
     def heal(self) -> str:
-        return self._fault("heal")
+        return self.fault("heal")
 
     def kms_down(self) -> str:
-        return self._fault("kms-down")
+        return self.fault("kms-down")
 
     def kms_up(self) -> str:
-        return self._fault("kms-up")
+        return self.fault("kms-up")
 
     def delay(self, a: str, b: str, ms: int) -> str:
         """Hold every packet between a and b (DC names or "kms") back by ms each way; 0 removes it; heal() too."""
-        return self._fault("delay", a, b, ms)
+        return self.fault("delay", a, b, ms)
 
     # --- removing it
 
-    def down(self) -> None:
-        from .providers.netns import provider
-
-        provider.down(self.name, self.plan.paths.root.parent)
+    def down(self) -> str:
+        return registry.of(self.name).down(self.name)
 
     def __enter__(self) -> Environment:
         return self
@@ -269,22 +271,34 @@ class Environment:
             self.down()
 
     def __repr__(self) -> str:
-        return f"<multidc.Environment {self.name!r} {', '.join(self.datacenters)}>"
+        return f"<multidc.Environment {self.name!r} ({self.provider}) {', '.join(self.datacenters)}>"
 
 
 def up(
-    topology: TopologyLike = None, *, name: str | None = None, keep: bool = False, server_binary: str | None = None
+    topology: TopologyLike = None,
+    *,
+    name: str | None = None,
+    keep: bool = False,
+    server_binary: str | None = None,
+    provider: str | None = None,
+    contexts: list[str] | None = None,
 ) -> Environment:
     """Bring an environment up and return it once healthy: a topology file, a Topology, a dict, or the seed's defaults.
 
     Use it as a context manager (`with multidc.up() as env:`) so it is removed on leaving the block, also on an
     exception or Ctrl-C, unless `keep=True`.
     """
-    result = create(topology, name, server_binary)
-    return Environment(result.plan, keep=keep)
+    request = Request(topology, name, server_binary, list(contexts or []))
+    outcome = create(request, provider)
+    return attach(outcome.env, keep=keep)
 
 
 def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True) -> Environment:
-    """The Environment of one that is already up (made by the CLI or another process). It is kept on leaving a
-    `with` block unless keep=False."""
-    return Environment(existing_plan(name), keep=keep)
+    """The Environment of one that is already up (made by the CLI or another process), whatever its provider. It is
+    kept on leaving a `with` block unless keep=False."""
+    env = check_env_name_or_raise(name)
+    made = registry.recorded(env)
+    if made is None:
+        paths = env_paths(env)
+        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
+    return Environment(registry.get(made).attach(env), keep=keep)

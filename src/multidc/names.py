@@ -46,3 +46,13 @@ def is_env_name(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_env_name_or_raise(name: str) -> str:
+    """check_env_name for the API: the refusal as a TopologyError (one line, exit 2)."""
+    from .errors import TopologyError
+
+    try:
+        return check_env_name(name)
+    except ValueError as exc:
+        raise TopologyError(f"--name: {exc}") from None

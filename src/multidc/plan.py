@@ -12,8 +12,7 @@ from typing import Any
 
 from . import addressing, serverconfig
 from .binaries import ServerBinary
-from .errors import TopologyError
-from .names import check_env_name
+from .names import check_env_name_or_raise
 from .paths import EnvPaths, NodePaths, env_paths
 from .topology import DEFAULT_NAME, Topology
 
@@ -198,10 +197,3 @@ def make_plan(
         port_base=base,
         transit_key=f"{env}-autounseal" if topology.unseal == "transit" else "",
     )
-
-
-def check_env_name_or_raise(name: str) -> str:
-    try:
-        return check_env_name(name)
-    except ValueError as exc:
-        raise TopologyError(f"--name: {exc}") from None

@@ -5,9 +5,10 @@
 
 `multidc_env` is the session's environment (created on first use, removed when the session ends). A module marked
 `@pytest.mark.multidc(topology=PATH_OR_DICT)` gets an environment of its own, one per distinct topology. Options:
---multidc-topology PATH, --multidc-name NAME, --multidc-keep (leave it running), --multidc-reuse (attach to a running
-environment of that name instead of creating one). Where the host cannot run the embedded provider (not root, no
-network namespaces, no server binary) tests using the fixture are skipped with the reason.
+--multidc-topology PATH, --multidc-name NAME, --multidc-provider netns|kind|kube, --multidc-keep (leave it running),
+--multidc-reuse (attach to a running environment of that name, whatever its provider, instead of creating one). Where
+the host cannot run the provider (netns: not root, no network namespaces, no server binary; kind: docker, kind,
+kubectl, helm) tests using the fixture are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("multidc", "multi-DC Vault/OpenBao environments")
     group.addoption("--multidc-topology", default=None, help="Topology file for the multidc_env fixture.")
     group.addoption("--multidc-name", default=None, help=f"Environment name (default: {DEFAULT_NAME}).")
+    group.addoption(
+        "--multidc-provider", default=None, help="Provider for new environments: netns (default), kind or kube."
+    )
     group.addoption("--multidc-keep", action="store_true", help="Leave the environment(s) running after the session.")
     group.addoption(
         "--multidc-reuse",
@@ -45,13 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _host_problem() -> str | None:
-    from . import binaries
-    from .providers.netns import namespaces
+def _host_problem(provider: str | None) -> str | None:
+    from .providers import registry
 
     try:
-        namespaces.check_host()
-        binaries.resolve(None)
+        registry.get(provider or registry.DEFAULT).check_host()
     except PrerequisiteError as exc:
         return f"multidc cannot run here: {exc}"
     return None
@@ -65,6 +67,7 @@ class Registry:
         self.base = config.getoption("--multidc-name") or DEFAULT_NAME
         self.keep = bool(config.getoption("--multidc-keep"))
         self.reuse = bool(config.getoption("--multidc-reuse"))
+        self.provider: str | None = config.getoption("--multidc-provider")
         self.envs: dict[str, Environment] = {}
         self.names: dict[str, str] = {}
         self.failures: dict[str, str] = {}
@@ -77,7 +80,7 @@ class Registry:
         return str(Path(topology).resolve())
 
     def get(self, topology: Any) -> Environment:
-        problem = _host_problem()
+        problem = _host_problem(self.provider)
         if problem:
             pytest.skip(problem)
         key = self.key(topology)
@@ -102,7 +105,7 @@ class Registry:
             else:
                 env.wait_healthy()
                 return env
-        return up(topology, name=name, keep=self.keep)
+        return up(topology, name=name, keep=self.keep, provider=self.provider)
 
     def close(self) -> None:
         for env in self.envs.values():

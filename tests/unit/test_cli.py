@@ -53,7 +53,7 @@ def test_not_root_is_refused_before_anything(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_status_describes_active_faults_for_people() -> None:
-    from multidc.cli import _describe_fault
+    from multidc.cli.render import describe_fault as _describe_fault
 
     assert _describe_fault("partitions", [["tertiary"], ["kms", "primary"]]) == "partitions: tertiary | kms,primary"
     assert _describe_fault("delays", {"primary,tertiary": 40}) == "delays: primary-tertiary +40 ms"

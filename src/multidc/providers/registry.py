@@ -1,67 +1,68 @@
-"""The one place a provider's name is read: which provider made an environment (its state file says), and removing
-an environment with that provider."""
+"""The one place a provider's name is read: the providers by name, and which one made an existing environment (its
+state file says)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from .. import topology
-from ..configuration import Configuration
-from ..health import Health
-from ..paths import env_paths
-from ..state import load, read_secret
+from ..errors import TopologyError
+from ..names import is_env_name
+from ..paths import env_paths, finish_removals, state_root
+from ..state import load
+from .base import Provider
 
-NAMES = ("netns", "kind", "kube")
 DEFAULT = "netns"
+NAMES = ("netns", "kind", "kube")
+PROVIDERS: dict[str, Provider] = {}  # filled on first use; tests put recording providers here
 
 
-def recorded(env: str, root: Path | None = None) -> str:
-    """The provider that made environment `env` (netns when there is no state file: leftovers are namespaces)."""
+def get(name: str) -> Provider:
+    """The provider called `name` (netns, kind, kube)."""
+    if name not in PROVIDERS and name in NAMES:
+        PROVIDERS.setdefault(name, _builtin(name))
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise TopologyError(f"--provider: unknown {name!r}; choose one of: {', '.join(NAMES)}") from None
+
+
+def _builtin(name: str) -> Provider:
+    if name == "netns":
+        from .netns.provider import NetnsProvider
+
+        return NetnsProvider()
+    from .kube.manifests import KIND, KUBE
+    from .kube.provider import KubeProvider
+
+    return KubeProvider(KIND if name == "kind" else KUBE)
+
+
+def recorded(env: str, root: Path | None = None) -> str | None:
+    """The name of the provider that made environment `env` (None when there is no state file)."""
     st = load(env_paths(env, root))
-    return st.provider if st is not None else DEFAULT
+    return st.provider if st is not None else None
 
 
-def down(env: str, provider: str | None = None, contexts: list[str] | None = None) -> str:
-    """Remove environment `env` with the provider that made it (or the one named); returns one line for people."""
-    chosen = provider or recorded(env)
-    if chosen == "netns":
-        from .netns import provider as netns
-
-        result = netns.down(env)
-        what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
-        return f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))"
-    from .kube import frontend
-
-    removed = frontend.down(env, chosen, contexts)
-    return f"{env}: removed {', '.join(removed) or 'nothing'}"
+def of(env: str, asked: str | None = None) -> Provider:
+    """The provider of environment `env`: the one that made it, else the one asked for, else netns (leftovers of a
+    crashed netns `up` have no state file). Asking for another one than made it is refused."""
+    made = recorded(env)
+    if made is not None and asked is not None and asked != made:
+        raise TopologyError(
+            f"--provider: environment {env!r} was made by the {made} provider, not {asked}; leave --provider out, or "
+            f"`multidc down --name {env}` first"
+        )
+    return get(made or asked or DEFAULT)
 
 
-@dataclass
-class Checked:
-    """Health now, and what status needs beside it: the configuration to compare, how to reach the servers."""
-
-    health: Health
-    configuration: Configuration
-    ca: str | None
-    token: str | None
-
-
-def check(env: str) -> Checked:
-    """Check environment `env`'s health with the provider that made it."""
-    paths = env_paths(env)
-    token = read_secret(paths, "root-token")
-    if recorded(env) == "netns":
-        from .. import health
-        from ..api import existing_plan
-
-        plan = existing_plan(env)
-        ca = str(plan.paths.ca_cert) if plan.topology.tls else None
-        return Checked(health.check(plan, token), plan.topology.configuration, ca, token)
-    from .kube import frontend
-
-    result, _ = frontend.status(env)
-    st = load(paths)
-    assert st is not None
-    config = topology.parse(st.topology, str(paths.state)).configuration
-    return Checked(result, config, str(paths.ca_cert) if paths.ca_cert.exists() else None, token)
+def environments(root: Path | None = None) -> list[str]:
+    """Every environment on this host: with a state directory (complete or not), or found by a provider without one
+    (netns: namespaces). Finishes the removals an interrupted `down` left behind."""
+    base = root or state_root()
+    finish_removals(base)
+    found: set[str] = set()
+    if base.is_dir():
+        found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
+    for name in NAMES:
+        found |= set(get(name).environments())
+    return sorted(found)

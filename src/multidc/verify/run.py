@@ -8,13 +8,13 @@ import threading
 import time
 from pathlib import Path
 
-from .. import checker
+from .. import checker, pipeline
+from ..api import Environment
 from ..errors import StartFailed
 from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
-from ..providers.netns.faults import Faults
-from ..providers.netns.provider import NetnsEnvironment
+from ..providers.base import Faults
 from ..vaultapi import client, get
 from .report import ScenarioResult, Window, timeline_svg
 from .scenarios import SCENARIOS, Scenario, Step
@@ -35,7 +35,7 @@ CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition"
 class LeaderWatch(threading.Thread):
     """Samples which DC leads, through every DC, and records each change."""
 
-    def __init__(self, env: NetnsEnvironment, recorder: Recorder, stop: threading.Event) -> None:
+    def __init__(self, env: Environment, recorder: Recorder, stop: threading.Event) -> None:
         super().__init__(daemon=True, name="leader-watch")
         self.env, self.recorder, self.stop_event = env, recorder, stop
         self.changes: list[tuple[float, str]] = []
@@ -54,7 +54,7 @@ class LeaderWatch(threading.Thread):
 
 
 def run_scenario(
-    env: NetnsEnvironment,
+    env: Environment,
     scenario: Scenario,
     duration: float,
     report: Path | None = None,
@@ -63,14 +63,14 @@ def run_scenario(
     progress: Progress | None = None,
 ) -> ScenarioResult:
     progress = progress or Progress(quiet=True)
-    plan = env.plan
     env.wait_healthy()
-    token = env.root_token() or ""
-    faults = Faults(env)
+    token = env.root_token
+    faults = env.faults
+    dcs = env.datacenters
     recorder = Recorder()
     workload = Workload(
-        endpoints={n.name: plan.host_url(n) for n in plan.nodes},
-        ca=env.ca,
+        endpoints={dc: env.address(dc) for dc in dcs},
+        ca=env.ca_cert,
         token=token,
         keys=[f"k{i}" for i in range(1, keys + 1)],
         prefix=f"multidc-verify/{scenario.name}-{time.time_ns()}",
@@ -79,9 +79,9 @@ def run_scenario(
     )
     stop = threading.Event()
     watch = LeaderWatch(env, recorder, stop)
-    leader = watch.current() or plan.primary.name
-    follower = next(n.name for n in plan.nodes if n.name != leader) if len(plan.nodes) > 1 else leader
-    targets = {"leader": leader, "follower": follower, "primary": plan.primary.name, "": ""}
+    leader = watch.current() or env.primary
+    follower = next(dc for dc in dcs if dc != leader) if len(dcs) > 1 else leader
+    targets = {"leader": leader, "follower": follower, "primary": env.primary, "": ""}
     windows: list[Window] = []
     problems: list[str] = []
     checks: dict[str, object] = {}
@@ -105,7 +105,7 @@ def run_scenario(
                     if waited is None:
                         problems.append(f"{target} was not back and unsealed {BACK_TIMEOUT:.0f}s after the KMS was")
                     continue
-                _apply(faults, step, target)
+                _apply(faults, step, target, dcs)
             except StartFailed as exc:
                 # Expected under transit while the KMS is down: the server exits, and kms-up starts it again.
                 checks[f"{target}_start_while_kms_down"] = f"exited at once: {exc}"[:300]
@@ -135,8 +135,8 @@ def run_scenario(
                 w.end = recorder.now()
     final = workload._new_process("final")
     if healthy:
-        leader_now = watch.current() or plan.primary.name
-        c = client(plan.host_url(plan.node(leader_now)), env.ca, token, timeout=5)
+        leader_now = watch.current() or env.primary
+        c = client(env.address(leader_now), env.ca_cert, token, timeout=5)
         for key in workload.keys:
             at = recorder.now()
             try:
@@ -171,10 +171,9 @@ def run_scenario(
     return result
 
 
-def _apply(faults: Faults, step: Step, target: str) -> None:
+def _apply(faults: Faults, step: Step, target: str, dcs: list[str]) -> None:
     action = step.action
     if action == "delay-all":
-        dcs = [n.name for n in faults.env.plan.nodes]
         for i, a in enumerate(dcs):
             for b in dcs[i + 1 :]:
                 faults.delay(a, b, step.ms)
@@ -190,9 +189,9 @@ def _apply(faults: Faults, step: Step, target: str) -> None:
         getattr(faults, action)(target)
 
 
-def seal_state(env: NetnsEnvironment, dc: str, timeout: float = 1.0) -> str:
+def seal_state(env: Environment, dc: str, timeout: float = 1.0) -> str:
     """`unsealed`, `sealed` (it answers, and is sealed) or `down` (no answer: not running, or not listening)."""
-    c = client(env.plan.host_url(env.plan.node(dc)), env.ca, timeout=timeout)
+    c = client(env.address(dc), env.ca_cert, timeout=timeout)
     try:
         code, body = get(c, "/v1/sys/seal-status")
     except Exception:  # noqa: BLE001 - not answering is its own state
@@ -202,29 +201,23 @@ def seal_state(env: NetnsEnvironment, dc: str, timeout: float = 1.0) -> str:
     return "sealed" if body.get("sealed", True) else "unsealed"
 
 
-def wait_unsealed(env: NetnsEnvironment, dc: str, timeout: float) -> float | None:
+def wait_unsealed(env: Environment, dc: str, timeout: float) -> float | None:
     """Seconds until the DC's server answers unsealed (None if not within timeout)."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if seal_state(env, dc) == "unsealed":
-            return round(time.monotonic() - start, 3)
-        time.sleep(0.1)
-    return None
+    try:
+        pipeline.wait_until(lambda: seal_state(env, dc) == "unsealed", timeout, f"{dc} unsealed")
+    except TimeoutError:
+        return None
+    return round(time.monotonic() - start, 3)
 
 
-def _heal(env: NetnsEnvironment, faults: Faults, problems: list[str]) -> tuple[bool, float]:
-    """Undo every fault (heal cuts, resume paused, restart what is not running) and wait for healthy."""
+def _heal(env: Environment, faults: Faults, problems: list[str]) -> tuple[bool, float]:
+    """Undo every fault (the provider's `clear`: heal, resume, start what is down) and wait for healthy."""
     start = time.monotonic()
-    assert env.state is not None
-    faults.heal()
-    for dc in list(env.state.faults.get("paused", [])):
-        try:
-            faults.resume(dc)
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"resume {dc}: {exc}")
-    env.reconcile()  # the KMS, and nodes that were killed or exited
-    env.state.faults = {}
-    env._save()
+    try:
+        problems += faults.clear()
+    except Exception as exc:  # noqa: BLE001 - then healthy will not follow, and says why
+        problems.append(f"undoing the faults: {exc}")
     try:
         env.wait_healthy(timeout=90)
     except Exception as exc:  # noqa: BLE001
@@ -234,14 +227,14 @@ def _heal(env: NetnsEnvironment, faults: Faults, problems: list[str]) -> tuple[b
 
 
 def verify(
-    env: NetnsEnvironment, names: list[str], duration: float, report: Path | None, progress: Progress
+    env: Environment, names: list[str], duration: float, report: Path | None, progress: Progress
 ) -> list[ScenarioResult]:
     results = []
     for name in names:
         results.append(run_scenario(env, SCENARIOS[name], duration, report, progress=progress))
     if report is not None:
         summary = {
-            "environment": env.plan.env,
+            "environment": env.name,
             "passed": all(r.passed for r in results),
             "scenarios": [r.to_dict() for r in results],
         }

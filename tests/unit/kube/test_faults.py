@@ -10,7 +10,7 @@ from multidc import topology
 from multidc.errors import FaultError
 from multidc.paths import EnvPaths
 from multidc.providers.kube.faults import KindFaults
-from multidc.providers.kube.manifests import KubePlan, make_kube_plan
+from multidc.providers.kube.manifests import KIND, KubePlan, make_kube_plan
 from multidc.runner import Completed, RecordingRunner
 from multidc.state import State
 
@@ -25,7 +25,7 @@ class FakeKms:
 
 
 def faults(paths: EnvPaths) -> tuple[KindFaults, RecordingRunner]:
-    plan = make_kube_plan(topology.parse({}), "t", "kind", IPv4Network("172.18.0.0/16"))
+    plan = make_kube_plan(topology.parse({}), "t", KIND, IPv4Network("172.18.0.0/16"))
     runner = RecordingRunner()
     state = State(env="t", topology={}, port_base=0, binary={}, provider="kind", made={"kms_url": "http://kms:8200"})
     return KindFaults(plan, runner, state, paths, FakeKms()), runner

@@ -12,7 +12,7 @@ import pytest
 from multidc import topology
 from multidc.errors import TopologyError
 from multidc.providers.kube import manifests
-from multidc.providers.kube.provider import rendered
+from multidc.providers.kube.orchestrator import rendered
 
 from .conftest import crd_schema, unknown_fields
 
@@ -26,7 +26,7 @@ K8S_VERSION = "1.33.0"
 
 def kind_plan(data: dict[str, Any] | None = None, subnet: str | None = "172.18.0.0/16") -> manifests.KubePlan:
     topo = topology.parse(data or {})
-    return manifests.make_kube_plan(topo, "t", "kind", IPv4Network(subnet) if subnet else None)
+    return manifests.make_kube_plan(topo, "t", manifests.KIND, IPv4Network(subnet) if subnet else None)
 
 
 def all_docs(plan: manifests.KubePlan) -> list[dict[str, Any]]:
@@ -48,7 +48,7 @@ def test_custom_resources_validate_against_upstream_crds(unseal: str) -> None:
 
 
 def test_core_objects_validate_against_kubernetes_schemas() -> None:
-    plan = manifests.make_kube_plan(topology.parse({}), "t", "kube", None, contexts=["a", "b", "c"])
+    plan = manifests.make_kube_plan(topology.parse({}), "t", manifests.KUBE, None, contexts=["a", "b", "c"])
     docs = all_docs(plan) + manifests.documents(manifests.kms_manifest(plan))
     core = [d for d in docs if d["kind"] not in CRDS and d["kind"] != "Cluster"]
     kinds = {d["kind"] for d in core}
@@ -120,16 +120,16 @@ def test_kv_mode_has_no_seal_and_image_is_selectable() -> None:
 
 def test_kube_needs_one_context_per_datacenter() -> None:
     with pytest.raises(TopologyError, match="2 context\\(s\\) for 3 datacenters"):
-        manifests.make_kube_plan(topology.parse({}), "t", "kube", None, contexts=["a", "b"])
+        manifests.make_kube_plan(topology.parse({}), "t", manifests.KUBE, None, contexts=["a", "b"])
 
 
 def test_kube_without_metallb_leaves_lb_ip_to_the_cluster() -> None:
-    plan = manifests.make_kube_plan(topology.parse({}), "t", "kube", None, contexts=["a", "b", "c"])
+    plan = manifests.make_kube_plan(topology.parse({}), "t", manifests.KUBE, None, contexts=["a", "b", "c"])
     assert not plan.install_metallb and plan.dcs[0].vip is None
     vault = next(d for d in all_docs(plan) if d["kind"] == "Vault")
     assert "loadBalancerIP" not in vault["spec"]
     with_pools = manifests.make_kube_plan(
-        topology.parse({"kube": {"install_metallb": True}}), "t", "kube", None, contexts=["a", "b", "c"]
+        topology.parse({"kube": {"install_metallb": True}}), "t", manifests.KUBE, None, contexts=["a", "b", "c"]
     )
     assert with_pools.dcs[2].vip == "172.18.3.128"
 
@@ -138,7 +138,7 @@ def test_configuration_goes_into_every_vault_cr() -> None:
     from pathlib import Path
 
     example = topology.load(Path(__file__).resolve().parents[3] / "examples" / "configured.yaml")
-    plan = manifests.make_kube_plan(example, "t", "kind", IPv4Network("172.18.0.0/16"))
+    plan = manifests.make_kube_plan(example, "t", manifests.KIND, IPv4Network("172.18.0.0/16"))
     vaults = [d for d in all_docs(plan) if d["kind"] == "Vault"]
     for vault in vaults:
         external = vault["spec"]["externalConfig"]

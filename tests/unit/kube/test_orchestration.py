@@ -14,8 +14,10 @@ from multidc.cli import cli
 from multidc.errors import PrerequisiteError, ProviderError
 from multidc.health import Endpoint
 from multidc.paths import EnvPaths
-from multidc.providers.kube import frontend, prereqs, provider
-from multidc.providers.kube.manifests import KubePlan, documents
+from multidc.providers import registry
+from multidc.providers.kube import orchestrator as orchestration
+from multidc.providers.kube import prereqs, provider
+from multidc.providers.kube.manifests import KIND, KubePlan, documents
 from multidc.runner import Completed, RecordingRunner
 
 
@@ -75,10 +77,10 @@ def world(existing_clusters: str = "", container_exists: bool = False, fail_clus
     return answer
 
 
-def orchestrator(tmp_path: Path, runner: RecordingRunner, data: dict | None = None) -> provider.Orchestrator:  # type: ignore[type-arg]
+def orchestrator(tmp_path: Path, runner: RecordingRunner, data: dict | None = None) -> orchestration.Orchestrator:  # type: ignore[type-arg]
     topo = topology.parse(data or {})
-    plan_for = provider.plan_factory(topo, "t", "kind", None, "topology")
-    return provider.Orchestrator(plan_for, runner, EnvPaths(tmp_path / "t"), kms=FakeKms(), wait=0)
+    plan_for = orchestration.plan_factory(topo, "t", KIND, None, "topology")
+    return orchestration.Orchestrator(plan_for, runner, EnvPaths(tmp_path / "t"), kms=FakeKms(), wait=0)
 
 
 def index(commands: list[str], needle: str) -> int:
@@ -166,7 +168,7 @@ def test_missing_tools_are_listed_with_how_to_get_them(monkeypatch: pytest.Monke
     monkeypatch.setattr(prereqs.shutil, "which", lambda tool: "/usr/bin/kubectl" if tool == "kubectl" else None)
     runner = RecordingRunner([lambda argv, _i: Completed(argv, 0, "Client Version: v1.32.4\n")])
     with pytest.raises(PrerequisiteError) as info:
-        prereqs.check(runner, "kind")
+        prereqs.check(runner, KIND)
     text = str(info.value)
     for tool in ("docker: not found", "kind: not found", "helm: not found"):
         assert tool in text
@@ -177,7 +179,7 @@ def test_plan_command_renders_files_and_commands_without_docker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(frontend.shutil, "which", lambda _tool: None)
+    monkeypatch.setattr(provider.shutil, "which", lambda _tool: None)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["plan", "--provider", "kind", "--out-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -191,7 +193,7 @@ def test_plan_command_renders_files_and_commands_without_docker(
 
 def test_plan_stream_is_yaml_with_the_commands_as_comments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
-    monkeypatch.setattr(frontend.shutil, "which", lambda _tool: None)
+    monkeypatch.setattr(provider.shutil, "which", lambda _tool: None)
     result = CliRunner().invoke(
         cli, ["plan", "--provider", "kube", "--context", "a", "--context", "b", "--context", "c"]
     )
@@ -225,6 +227,11 @@ def test_a_timeout_in_a_step_is_the_steps_title_and_the_reason(tmp_path: Path) -
     assert str(failed.value) == "Preparing KMS: the KMS at http://172.19.0.9:8200 did not become active within 60s"
 
 
+def recording_kind(monkeypatch: pytest.MonkeyPatch, runner: RecordingRunner, kms: FakeKms) -> None:
+    """The kind provider as the registry hands it out, with every command recorded and a fake KMS/API."""
+    monkeypatch.setitem(registry.PROVIDERS, "kind", provider.KubeProvider(KIND, runner, kms))
+
+
 def test_down_all_removes_each_environment_with_the_provider_that_made_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,14 +241,28 @@ def test_down_all_removes_each_environment_with_the_provider_that_made_it(
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
     kind_env = EnvPaths(tmp_path / "state" / "k1")
     State(env="k1", topology={}, port_base=0, binary={}, provider="kind", made={"clusters": ["primary"]}).save(kind_env)
+    runner = RecordingRunner()
+    recording_kind(monkeypatch, runner, FakeKms())
     calls: list[str] = []
-    monkeypatch.setattr(frontend, "down", lambda env, prov, contexts=None: calls.append(f"{prov} {env}") or ["x"])
     monkeypatch.setattr(netns, "down", lambda env, root=None: calls.append(f"netns {env}"))
     monkeypatch.setattr(netns.namespaces, "environments_on_host", lambda: [])
     result = CliRunner().invoke(cli, ["down", "--all"])
     assert result.exit_code == 0, result.output
-    assert calls == ["kind k1"], calls  # never the netns teardown, which would drop the record and leave the clusters
-    assert "k1: removed x" in result.output
+    assert calls == []  # never the netns teardown, which would drop the record and leave the clusters
+    assert (
+        "kind delete cluster --name primary" in runner.commands and "docker rm -f k1-central-vault" in runner.commands
+    )
+    assert "k1: removed cluster primary" in result.output and not kind_env.root.exists()
+
+
+class HealthKms(FakeKms):
+    def __init__(self, result: health.Health) -> None:
+        super().__init__()
+        self.result = result
+
+    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+        self.endpoints = endpoints
+        return self.result
 
 
 def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
@@ -257,7 +278,7 @@ def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
         health.NodeStatus("tertiary", "172.19.3.128", "https://172.19.3.128:8200", role="down", error="no answer"),
     ]
     result = health.Health(healthy=False, nodes=nodes, problems=["tertiary: not reachable"], leader="primary")
-    monkeypatch.setattr(frontend, "status", lambda env: (result, []))
+    recording_kind(monkeypatch, RecordingRunner(), HealthKms(result))
     out = CliRunner().invoke(cli, ["status", "--name", "k2"])
     assert out.exit_code == 1
     lines = out.output.splitlines()

@@ -117,6 +117,20 @@ class KindFaults:
         self._mark("kms", "down", False)
         return f"started the KMS container {self.plan.kms_container} and unsealed it with its key"
 
+    def clear(self) -> list[str]:
+        """Undo every fault: reconnect and remove delays, unpause, start what was stopped, the KMS up."""
+        problems: list[str] = []
+        undo = [("heal", None)]
+        undo += [("resume", dc) for dc in self.state.faults.get("paused", [])]
+        undo += [("start", dc) for dc in self.state.faults.get("stopped", [])]
+        undo += [("kms_up", None)] if self.state.faults.get("kms") else []
+        for action, dc in undo:
+            try:
+                getattr(self, action)(*([dc] if dc else []))
+            except Exception as exc:  # noqa: BLE001 - every other undo is still tried
+                problems.append(f"{action.replace('_', '-')} {dc or ''}".strip() + f": {exc}")
+        return problems
+
     # --- latency: netem inside the node containers (they share the host's kernel, which must have sch_netem)
 
     def _places(self) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.resources import files
 from ipaddress import IPv4Network
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from jinja2 import Environment, StrictUndefined
@@ -22,7 +22,22 @@ from ...serverconfig import raft_tuning
 from ...topology import Topology
 from . import versions
 
-Provider = Literal["kind", "kube"]
+
+@dataclass(frozen=True)
+class Flavour:
+    """How the kind and kube providers differ; everything else they share.
+
+    kind makes a kind cluster per DC (context kind-<dc>), reads the subnet of docker's `kind` network, installs MetalLB,
+    runs the KMS as a docker container and can break nodes through docker; kube uses the clusters of the contexts given
+    and runs the KMS in the primary cluster."""
+
+    name: str
+    makes_clusters: bool
+    tools: tuple[str, ...]
+
+
+KIND = Flavour("kind", makes_clusters=True, tools=("docker", "kind", "kubectl", "helm"))
+KUBE = Flavour("kube", makes_clusters=False, tools=("kubectl", "helm"))
 NAMESPACE = "default"
 KMS_NAMESPACE = "multidc-kms"
 UNSEAL_KEYS_PATH = "secret/data/vault-unseal-keys"
@@ -62,7 +77,7 @@ class KubeDC:
 
 @dataclass(frozen=True)
 class KubePlan:
-    provider: Provider
+    flavour: Flavour
     env: str
     topology: Topology
     subnet: IPv4Network
@@ -72,6 +87,10 @@ class KubePlan:
     kms_container: str
     install_metallb: bool = True
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def provider(self) -> str:
+        return self.flavour.name
 
     @property
     def primary(self) -> KubeDC:
@@ -86,7 +105,7 @@ class KubePlan:
 def make_kube_plan(
     topology: Topology,
     env: str,
-    provider: Provider,
+    flavour: Flavour,
     subnet: IPv4Network | None,
     contexts: list[str] | None = None,
     install_metallb: bool | None = None,
@@ -95,7 +114,7 @@ def make_kube_plan(
     """Plan the clusters: kind makes one per DC (context kind-<dc>); kube uses the contexts given, one per DC."""
     notes = []
     contexts = contexts or topology.kube.contexts or []
-    if provider == "kube" and len(contexts) != len(topology.datacenters):
+    if not flavour.makes_clusters and len(contexts) != len(topology.datacenters):
         raise TopologyError(
             f"{source}: kube.contexts: {len(contexts)} context(s) for {len(topology.datacenters)} datacenters; "
             "give one --context (or kube.contexts entry) per datacenter, in datacenter order"
@@ -105,10 +124,10 @@ def make_kube_plan(
         notes.append(f"docker is not available: using the topology's network {subnet} as the kind subnet")
         subnet_source = "topology network"
     else:
-        subnet_source = "docker network inspect kind" if provider == "kind" else "given"
+        subnet_source = "docker network inspect kind" if flavour.makes_clusters else "given"
     if install_metallb is None:
         install_metallb = topology.kube.install_metallb
-    metallb = provider == "kind" if install_metallb is None else install_metallb
+    metallb = flavour.makes_clusters if install_metallb is None else install_metallb
     pools: dict[str, str | None] = {dc.name: None for dc in topology.datacenters}
     vips: dict[str, str | None] = dict(pools)
     if metallb:
@@ -117,10 +136,10 @@ def make_kube_plan(
         vips = {k: str(v) for k, v in sites.vips.items()}
     dcs = []
     for i, dc in enumerate(topology.datacenters, start=1):
-        context = f"kind-{dc.name}" if provider == "kind" else contexts[i - 1]
+        context = f"kind-{dc.name}" if flavour.makes_clusters else contexts[i - 1]
         dcs.append(KubeDC(dc.name, i, dc.name, context, pools[dc.name], vips[dc.name]))
     image = topology.kube.image or versions.OPENBAO_IMAGE
-    return KubePlan(provider, env, topology, subnet, subnet_source, dcs, image, f"{env}-central-vault", metallb, notes)
+    return KubePlan(flavour, env, topology, subnet, subnet_source, dcs, image, f"{env}-central-vault", metallb, notes)
 
 
 def kms_config(api_addr: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import shutil
 
 from ...errors import PrerequisiteError
 from ...runner import Runner
+from .manifests import Flavour
 
 TOOLS: dict[str, tuple[list[str], str]] = {
     "docker": (["docker", "version", "--format", "{{.Server.Version}}"], "install Docker Engine and start it"),
@@ -15,15 +16,11 @@ TOOLS: dict[str, tuple[list[str], str]] = {
 }
 
 
-def needed(provider: str) -> list[str]:
-    return ["docker", "kind", "kubectl", "helm"] if provider == "kind" else ["kubectl", "helm"]
-
-
-def check(runner: Runner, provider: str) -> dict[str, str]:
+def check(runner: Runner, flavour: Flavour) -> dict[str, str]:
     """Versions of every needed tool; raise one PrerequisiteError listing every missing or broken one."""
     found: dict[str, str] = {}
     missing: list[str] = []
-    for tool in needed(provider):
+    for tool in flavour.tools:
         argv, how = TOOLS[tool]
         if shutil.which(tool) is None:
             missing.append(f"{tool}: not found on PATH; {how}")
@@ -36,7 +33,7 @@ def check(runner: Runner, provider: str) -> dict[str, str]:
     if missing:
         have = ", ".join(f"{k} {v}" for k, v in found.items())
         raise PrerequisiteError(
-            f"--provider {provider} needs {', '.join(needed(provider))}; "
+            f"--provider {flavour.name} needs {', '.join(flavour.tools)}; "
             + "; ".join(missing)
             + (f" (found: {have})" if have else "")
         )

@@ -1,506 +1,313 @@
-"""The kind and kube providers: the seed's pipeline as named steps, every command through one Runner.
-
-kind: Checking prerequisites, Creating clusters, Reading the kind network, Installing MetalLB, Starting central KMS,
-Preparing KMS, Installing vault-operator, Creating primary Vault, Copying the primary's TLS secret, Creating other
-Vaults, Waiting for healthy. kube skips the cluster creation, installs MetalLB only when asked, and runs the KMS as a
-Deployment in the primary cluster (or uses the URL given).
-"""
+"""The kind and kube providers behind the common interface: plan (a dry run through a recording runner), up, attach,
+down. Everything runs through one Runner (real: subprocess; tests and `plan`: a recording one) and one KmsApi."""
 
 from __future__ import annotations
 
-import base64
 import json
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import shutil
+import tempfile
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, ip_network
-from typing import Any, Protocol
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
 
-import hvac
-import requests
-
-from ... import bootstrap, health
-from ...errors import ProviderError
+from ... import health, locks, topology
+from ...configuration import Configuration
+from ...errors import FaultError, NotFoundError, TopologyError
 from ...health import Endpoint
-from ...paths import EnvPaths, remove_env_dir, write_private
+from ...paths import EnvPaths, env_paths
 from ...progress import Progress
-from ...runner import Runner
-from ...state import State, load, read_secret, write_secret
-from ...topology import Topology
-from ...vaultapi import client
-from . import manifests, prereqs, versions
-from .manifests import KMS_NAMESPACE, NAMESPACE, KubeDC, KubePlan
-
-POD_TIMEOUT = "300s"
-APPLY_RETRIES = 30  # MetalLB's webhook answers a while after its controller is available
+from ...runner import Completed, RecordingRunner, Runner, SubprocessRunner
+from ...state import load, read_secret
+from ..base import Request, Row, UpOutcome
+from . import manifests, prereqs
+from .faults import KindFaults
+from .manifests import Flavour, KubePlan
+from .orchestrator import KmsApi, Orchestrator, kind_subnet, plan_factory, rendered
 
 
-class KmsApi(Protocol):
-    """What the orchestration needs from the central KMS and the Vaults' API (real: hvac; tests: a fake)."""
+class DryKms:
+    """Stands in for the KMS during `plan`: placeholder tokens, no health check."""
 
     def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
-        """Initialise, unseal and prepare the KMS; return (token for unsealConfig, token for the transit seal)."""
-        ...
-
-    def root_token(self, url: str, paths: EnvPaths) -> str | None: ...
-
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health: ...
-
-    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
-        """Apply the topology's autopilot section through one DC (it has no config-file form)."""
-        ...
-
-
-class HvacKms:
-    """The real KMS preparation, over HTTP from this machine to the container/Service address."""
-
-    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
-        c = client(url, None)
-        bootstrap.wait_listening(c, 120)
-        status = c.sys.read_seal_status()
-        if not status["initialized"]:
-            result = bootstrap.start_kms(c)
-            write_secret(paths, "kms-unseal-key", result.keys[0])
-            write_secret(paths, "kms-root-token", result.root_token)
-        elif status["sealed"]:
-            bootstrap.unseal(c, [read_secret(paths, "kms-unseal-key") or ""])
-        c.token = read_secret(paths, "kms-root-token")
-        bootstrap.wait_active(c, 60)
-        unsealer = read_secret(paths, "unsealer-token") or bootstrap.prepare_kv(c, plan.env)
-        write_secret(paths, "unsealer-token", unsealer)
-        seal = None
-        if plan.topology.unseal == "transit":
-            seal = read_secret(paths, "seal-token") or bootstrap.prepare_transit(c, f"{plan.env}-autounseal")
-            write_secret(paths, "seal-token", seal)
-        return unsealer, seal
+        return "<unsealer-token>", "<seal-token>" if plan.topology.unseal == "transit" else None
 
     def root_token(self, url: str, paths: EnvPaths) -> str | None:
-        c = client(url, None, read_secret(paths, "kms-root-token"))
-        for path in ("vault-unseal-keys", "vault-unseal-keys/vault-root"):
-            try:
-                data = c.secrets.kv.v2.read_secret_version(
-                    path=path, mount_point="secret", raise_on_deleted_version=True
-                )["data"]["data"]
-            except Exception:
-                continue
-            if "vault-root" in data:
-                return str(data["vault-root"])
         return None
 
     def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
-        return health.check_endpoints(endpoints, ca, token)
+        return health.Health(healthy=True, nodes=[])
 
     def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
-        bootstrap.configure_cluster(client(endpoint.url, ca, token, 10), plan.topology.autopilot)
+        return None
+
+
+def dry_responders(plan: KubePlan) -> list:  # type: ignore[type-arg]
+    """Plausible answers for read-only commands so the orchestration can run without docker or a cluster."""
+    from ... import addressing
+
+    kms_ip = str(addressing.allocate(plan.topology.model_copy(update={"network": plan.subnet})).kms)
+
+    def answer(argv: tuple[str, ...], _input: str | None) -> Completed | None:
+        joined = " ".join(argv)
+        if argv[:3] == ("docker", "network", "inspect"):
+            return Completed(argv, 0, json.dumps([{"Subnet": str(plan.subnet)}]))
+        if argv[:2] == ("docker", "inspect") and "--format" not in argv:
+            return Completed(argv, 1, "", "Error: No such object")
+        if argv[:2] == ("docker", "inspect"):
+            return Completed(argv, 0, kms_ip + "\n")
+        if "get secret" in joined:
+            return Completed(
+                argv,
+                0,
+                json.dumps(
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": plan.primary.tls_secret}, "data": {}}
+                ),
+            )
+        if "jsonpath={.status.loadBalancer.ingress[0].ip}" in joined:
+            return Completed(argv, 0, "<load-balancer-ip>")
+        return None
+
+    return [answer]
 
 
 @dataclass
-class KubeResult:
+class KubePlanned:
+    """What `plan --provider kind|kube` shows: the manifests and the ordered command list `up` would run."""
+
     plan: KubePlan
-    health: health.Health | None
-    durations: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    stream: str
+    commands: list[str]
+    out_dir: str | None = None
+    notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.plan.env,
+            "provider": self.plan.provider,
+            "subnet": str(self.plan.subnet),
+            "notes": self.notes,
+            "commands": self.commands,
+            "manifests": manifests.documents(self.stream),
+        }
 
-def kind_subnet(runner: Runner) -> IPv4Network | None:
-    """The IPv4 subnet of docker's `kind` network, or None when it does not exist."""
-    done = runner.run(["docker", "network", "inspect", "kind", "--format", "{{json .IPAM.Config}}"], check=False)
-    if done.returncode != 0:
-        return None
-    try:
-        configs = json.loads(done.stdout or "[]")
-    except ValueError:
-        raise ProviderError(f"cannot read the kind network's subnet from: {done.stdout[:200]!r}") from None
-    for entry in configs or []:
-        net = ip_network(entry.get("Subnet", ""), strict=False)
-        if net.version == 4:
-            return net
-    raise ProviderError("docker's kind network has no IPv4 subnet")
-
-
-def _step(title: str, action: Callable[[], object]) -> object:
-    """Run one step; whatever it raises becomes one line, the step's title and the reason (as on netns)."""
-    try:
-        return action()
-    except ProviderError as exc:
-        raise ProviderError(f"{title}: {exc}") from exc
-    except (OSError, TimeoutError, ValueError, hvac.exceptions.VaultError, requests.RequestException) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ProviderError(f"{title}: {reason}") from exc
-
-
-class Orchestrator:
-    """One `up` or `down` of a Kubernetes environment."""
-
-    def __init__(
-        self,
-        plan_for: Callable[[IPv4Network | None], KubePlan],
-        runner: Runner,
-        paths: EnvPaths,
-        kms: KmsApi | None = None,
-        progress: Progress | None = None,
-        wait: float = 2.0,
-    ) -> None:
-        self.plan_for = plan_for
-        self.plan = plan_for(None)
-        self.runner = runner
-        self.paths = paths
-        self.kms = kms or HvacKms()
-        self.progress = progress or Progress(quiet=True)
-        self.wait = wait  # seconds between polls
-        self.state = load(paths)
-
-    # --- helpers
-
-    def kubectl(self, dc: KubeDC, *args: str, input: str | None = None, check: bool = True) -> Any:
-        return self.runner.run(["kubectl", "--context", dc.context, *args], input=input, check=check, timeout=600)
-
-    def _made(self, key: str, value: Any) -> None:
-        assert self.state is not None
-        self.state.made[key] = value
-        self.state.save(self.paths)
-
-    def _apply_retrying(self, dc: KubeDC, text: str, what: str) -> None:
-        last = ""
-        for _ in range(APPLY_RETRIES):
-            done = self.kubectl(dc, "apply", "-f", "-", input=text, check=False)
-            if done.returncode == 0:
-                return
-            last = done.reason()
-            time.sleep(self.wait)
-        raise ProviderError(f"applying {what} to {dc.context} failed: {last}")
-
-    # --- steps
-
-    def create_clusters(self) -> None:
-        existing = set(self.runner.run(["kind", "get", "clusters"]).stdout.split())
-        todo = [dc for dc in self.plan.dcs if dc.cluster not in existing]
-        made: list[str] = list((self.state.made.get("clusters") if self.state else None) or [])
-
-        def create(dc: KubeDC) -> None:
-            config = manifests.kind_cluster(self.plan, dc)
-            done = self.runner.run(
-                ["kind", "create", "cluster", "--name", dc.cluster, "--config", "-"],
-                input=config,
-                check=False,
-                timeout=900,
-            )
-            if done.returncode != 0:
-                raise ProviderError(f"creating kind cluster {dc.cluster!r} failed: {done.reason()}")
-            made.append(dc.cluster)
-            self._made("clusters", sorted(set(made)))
-
-        # The first creation makes docker's kind network; the rest can then run in parallel safely.
-        if todo:
-            create(todo[0])
-        with ThreadPoolExecutor(max_workers=max(1, len(todo) - 1)) as pool:
-            errors = [f.exception() for f in [pool.submit(create, dc) for dc in todo[1:]]]
-        failed = [e for e in errors if e is not None]
-        if failed:
-            raise failed[0]
-
-    def read_network(self) -> None:
-        subnet = kind_subnet(self.runner) if self.plan.provider == "kind" else None
-        self.plan = self.plan_for(subnet)
-        self._made("subnet", str(self.plan.subnet))
-
-    def install_metallb(self) -> None:
-        if not self.plan.install_metallb:
-            return
-        for dc in self.plan.dcs:
-            self.kubectl(dc, "apply", "-f", versions.METALLB_MANIFEST)
-        for dc in self.plan.dcs:
-            self.kubectl(
-                dc,
-                "-n",
-                "metallb-system",
-                "wait",
-                "--for=condition=available",
-                "deployment/controller",
-                f"--timeout={POD_TIMEOUT}",
-            )
-            self._apply_retrying(dc, manifests.metallb(self.plan, dc), "the MetalLB pool")
-
-    def start_kms(self) -> None:
+    def text(self) -> str:
+        if self.out_dir:
+            return f"wrote the manifests and commands.txt to {self.out_dir}\n"
         plan = self.plan
-        if plan.provider == "kube":
-            self._start_kms_in_cluster()
-            return
-        name = plan.kms_container
-        if self.runner.run(["docker", "inspect", name], check=False).returncode != 0:
-            config_path = self.paths.root / "central-vault" / "config.json"
-            write_private(config_path, json.dumps(manifests.kms_config("http://central-vault:8200"), indent=2))
-            config_path.parent.chmod(0o755)
-            config_path.chmod(0o644)
-            self.runner.run(
-                [
-                    "docker",
-                    "run",
-                    "-d",
-                    "--name",
-                    name,
-                    "--network",
-                    "kind",
-                    "--hostname",
-                    "central-vault",
-                    "--label",
-                    f"multidc.io/environment={plan.env}",
-                    "-v",
-                    f"{config_path.parent}:/config:ro",
-                    "-v",
-                    f"{name}-data:/data",
-                    plan.image,
-                    "server",
-                    "-config=/config/config.json",
-                ]
-            )
-            self._made("container", name)
-        address = self.runner.run(
-            ["docker", "inspect", name, "--format", "{{.NetworkSettings.Networks.kind.IPAddress}}"]
-        ).stdout.strip()
-        if not address:
-            raise ProviderError(f"container {name} has no address on docker's kind network")
-        self._made("kms_url", f"http://{address}:8200")
+        lines = [f"# multidc plan --provider {plan.provider}: subnet {plan.subnet} ({plan.subnet_source})"]
+        lines.append("# commands, in order:")
+        lines += [f"#   {i:>2}. {command}" for i, command in enumerate(self.commands, start=1)]
+        return "\n".join(lines) + "\n" + self.stream
 
-    def _start_kms_in_cluster(self) -> None:
-        given = self.plan.topology.kube.kms_url
-        if given:
-            self._made("kms_url", given)
-            return
-        primary = self.plan.primary
-        self.kubectl(primary, "apply", "-f", "-", input=manifests.kms_manifest(self.plan))
-        self._made("kms_in_cluster", primary.context)
-        self.kubectl(
-            primary,
-            "-n",
-            KMS_NAMESPACE,
-            "wait",
-            "--for=condition=available",
-            "deployment/central-vault",
-            f"--timeout={POD_TIMEOUT}",
-        )
-        ip = self._service_ip(primary, "central-vault", KMS_NAMESPACE)
-        self._made("kms_url", f"http://{ip}:8200")
 
-    def _service_ip(self, dc: KubeDC, service: str, namespace: str) -> str:
-        for _ in range(int(300 / max(self.wait, 0.01)) if self.wait else 1):
-            out = self.kubectl(
-                dc,
-                "-n",
-                namespace,
-                "get",
-                "service",
-                service,
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[0].ip}",
-                check=False,
-            )
-            if out.returncode == 0 and out.stdout.strip():
-                return str(out.stdout.strip())
-            time.sleep(self.wait)
-        raise ProviderError(f"service {namespace}/{service} in {dc.context} got no LoadBalancer IP")
-
-    def prepare_kms(self) -> None:
-        assert self.state is not None
-        unsealer, seal = self.kms.prepare(self.state.made["kms_url"], self.plan, self.paths)
-        self._tokens = (unsealer, seal)
-
-    def install_operator(self) -> None:
-        for dc in self.plan.dcs:
-            self.runner.run(
-                [
-                    "helm",
-                    "upgrade",
-                    "--install",
-                    "vault-operator",
-                    versions.VAULT_OPERATOR_CHART,
-                    "--version",
-                    versions.VAULT_OPERATOR_VERSION,
-                    "--kube-context",
-                    dc.context,
-                    "--wait",
-                ],
-                timeout=900,
-            )
-            self.kubectl(dc, "apply", "-f", "-", input=manifests.rbac())
-        self._made("operator", [dc.context for dc in self.plan.dcs])
-
-    def _vault(self, dc: KubeDC, leader: str | None) -> None:
-        assert self.state is not None
-        unsealer, seal = self._tokens
-        cr = manifests.vault_cr(self.plan, dc, self.state.made["kms_url"], unsealer, seal, leader)
-        write_private(self.paths.root / "manifests" / f"vault-{dc.name}.yaml", cr)
-        self.kubectl(dc, "apply", "-f", "-", input=cr)
-        for _ in range(int(120 / max(self.wait, 0.01)) if self.wait else 1):
-            if self.kubectl(dc, "get", "pod", dc.pod, check=False).returncode == 0:
-                break
-            time.sleep(self.wait)
-        self.kubectl(dc, "wait", "--for=condition=ready", f"pod/{dc.pod}", f"--timeout={POD_TIMEOUT}")
-
-    def create_primary(self) -> None:
-        self._vault(self.plan.primary, None)
-        vip = self.plan.primary.vip or self._service_ip(self.plan.primary, self.plan.primary.cr_name, NAMESPACE)
-        self._made("leader_address", vip)
-
-    def copy_tls(self) -> None:
-        primary = self.plan.primary
-        raw = self.kubectl(primary, "get", "secret", primary.tls_secret, "-o", "json").stdout
+def dry_run(
+    topo: topology.Topology, source: str, env: str, flavour: Flavour, contexts: list[str] | None, out_dir: str | None
+) -> KubePlanned:
+    """Render every manifest and the ordered command list `up` would run, touching neither docker nor a cluster."""
+    plan_for = plan_factory(topo, env, flavour, contexts, source)
+    subnet: IPv4Network | None = None
+    if flavour.makes_clusters and shutil.which("docker"):
         try:
-            secret = json.loads(raw)
-        except ValueError:
-            raise ProviderError(f"secret {primary.tls_secret} in {primary.context} is not JSON") from None
-        meta = secret.get("metadata", {})
-        secret["metadata"] = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels")}
-        ca = base64.b64decode(secret.get("data", {}).get("ca.crt", "")).decode()
-        if ca:
-            write_private(self.paths.ca_cert, ca)
-        for dc in self.plan.dcs[1:]:
-            self.kubectl(dc, "apply", "-f", "-", input=json.dumps(secret))
+            subnet = kind_subnet(SubprocessRunner())  # read-only
+        except Exception:
+            subnet = None
+    base = plan_for(subnet)
+    recorder = RecordingRunner(responders=dry_responders(base))
+    with tempfile.TemporaryDirectory() as tmp:
+        orch = Orchestrator(lambda _s: plan_for(subnet), recorder, EnvPaths(Path(tmp) / env), kms=DryKms(), wait=0)
+        orch.up(check_tools=False)
+    kms_url = orch.state.made.get("kms_url", "") if orch.state else ""
+    stream = rendered(base, kms_url)
+    real = str(env_paths(env).root)
+    commands = []
+    for call, given in zip(recorder.calls, recorder.inputs, strict=True):
+        line = call.command.replace(str(Path(tmp) / env), real)
+        if given:
+            objects = [
+                f"{d.get('kind')}/{d.get('metadata', {}).get('name') or d.get('name')}"
+                for d in manifests.documents(given)
+            ]
+            line += f"  < {', '.join(objects)}"
+        commands.append(line)
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, doc in enumerate(stream.split("---\n")):
+            kind, name = _kind_name(doc)
+            (out / f"{i:02d}-{kind}-{name}.yaml".lower()).write_text(doc)
+        (out / "commands.txt").write_text("\n".join(commands) + "\n")
+    return KubePlanned(base, stream, commands, out_dir, list(base.notes))
 
-    def create_others(self) -> None:
-        assert self.state is not None
-        for dc in self.plan.dcs[1:]:
-            self._vault(dc, self.state.made.get("leader_address"))
 
-    def wait_healthy(self, timeout: float = 180) -> health.Health:
-        assert self.state is not None
-        token = self.kms.root_token(self.state.made["kms_url"], self.paths)
-        if token:
-            write_secret(self.paths, "root-token", token)
-        eps = self.endpoints()
-        ca = str(self.paths.ca_cert) if self.paths.ca_cert.exists() else None
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.kms.health(eps, ca, token)
-            if result.healthy:
-                return result
-            if time.monotonic() > deadline:
-                raise ProviderError(f"not healthy after {timeout:.0f}s: {'; '.join(result.problems)}")
-            time.sleep(self.wait)
+def _kind_name(doc: str) -> tuple[str, str]:
+    parsed = manifests.documents(doc)
+    if not parsed:
+        return "empty", "doc"
+    first = parsed[0]
+    return str(first.get("kind", "doc")), str(first.get("metadata", {}).get("name") or first.get("name") or "doc")
 
-    def configure_autopilot(self) -> None:
-        """The topology's `autopilot:` section, as on netns (the operator knows nothing of it)."""
-        eps = self.endpoints()
-        ca = str(self.paths.ca_cert) if self.paths.ca_cert.exists() else None
-        self.kms.configure_cluster(eps[0], ca, read_secret(self.paths, "root-token"), self.plan)
 
-    def endpoints(self) -> list[health.Endpoint]:
-        made = self.state.made if self.state else {}
-        eps = []
-        for dc in self.plan.dcs:
-            vip = dc.vip or (made.get("vips") or {}).get(dc.name)
-            if vip is None:
-                vip = self._service_ip(dc, dc.cr_name, NAMESPACE)
-                self._made("vips", {**(made.get("vips") or {}), dc.name: vip})
-            eps.append(health.Endpoint(dc.name, vip, f"https://{vip}:8200"))
-        return eps
+UP_WAIT = 600.0  # a second `up` of the same name waits this long for the first
 
-    # --- entry points
 
-    def up(self, check_tools: bool = True) -> KubeResult:
-        started = time.monotonic()
-        plan = self.plan
-        if check_tools:
-            with self.progress.step("Checking prerequisites"):
-                prereqs.check(self.runner, plan.provider)
-        if self.state is None or self.state.provider != plan.provider:
-            self.state = State(
-                env=plan.env,
-                topology=plan.topology.model_dump(mode="json"),
-                port_base=0,
-                binary={"image": plan.image},
-                created_at=time.time(),
-                provider=plan.provider,
+class KubeRunning:
+    """A kind or kube environment that exists: addresses from its state file, health and faults through the runner."""
+
+    def __init__(self, orch: Orchestrator) -> None:
+        assert orch.state is not None
+        self.orch = orch
+
+    @property
+    def name(self) -> str:
+        return self.orch.plan.env
+
+    @property
+    def provider(self) -> str:
+        return self.orch.plan.provider
+
+    @property
+    def root(self) -> Path:
+        return self.orch.paths.root.parent
+
+    @property
+    def datacenters(self) -> list[str]:
+        return [dc.name for dc in self.orch.plan.dcs]
+
+    @property
+    def ca_cert(self) -> str | None:
+        return str(self.orch.paths.ca_cert) if self.orch.paths.ca_cert.exists() else None
+
+    @property
+    def configuration(self) -> Configuration:
+        assert self.orch.state is not None
+        return topology.parse(self.orch.state.topology, str(self.orch.paths.state)).configuration
+
+    def _endpoint(self, dc: str) -> Endpoint:
+        for ep in self.orch.endpoints():
+            if ep.dc == dc:
+                return ep
+        raise TopologyError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}")
+
+    def address(self, dc: str) -> str:
+        if dc == "kms":
+            assert self.orch.state is not None
+            return str(self.orch.state.made.get("kms_url", ""))
+        return self._endpoint(dc).url
+
+    def vip(self, dc: str) -> str:
+        return self._endpoint(dc).vip
+
+    def ca_for(self, dc: str) -> str | None:
+        return None if dc == "kms" else self.ca_cert  # the KMS listens on plain HTTP, as the seed's central-vault
+
+    def token(self, dc: str) -> str | None:
+        return read_secret(self.orch.paths, "kms-root-token" if dc == "kms" else "root-token")
+
+    def status(self, probe_write: bool = True) -> health.Health:
+        return self.orch.kms.health(self.orch.endpoints(), self.ca_cert, self.token("primary"))
+
+    def leader(self, timeout: float = 2.0) -> str | None:
+        return self.status(probe_write=False).leader
+
+    def wait_healthy(self, timeout: float) -> health.Health:
+        return self.orch.wait_healthy(timeout)
+
+    def faults(self) -> KindFaults:
+        plan, orch = self.orch.plan, self.orch
+        if not plan.flavour.makes_clusters:
+            raise FaultError(
+                f"faults are not available on the {plan.provider} provider: multidc does not reach into the nodes of "
+                "clusters it did not make (netns and kind have them)"
             )
-        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.state.made["contexts"] = [dc.context for dc in plan.dcs]
-        self.state.save(self.paths)
-        steps: list[tuple[str, Callable[[], object]]] = []
-        if plan.provider == "kind":
-            steps.append(("Creating clusters", self.create_clusters))
-        steps += [
-            ("Reading the kind network" if plan.provider == "kind" else "Planning addresses", self.read_network),
-            ("Installing MetalLB", self.install_metallb),
-            ("Starting central KMS", self.start_kms),
-            ("Preparing KMS", self.prepare_kms),
-            ("Installing vault-operator", self.install_operator),
-            ("Creating primary Vault", self.create_primary),
-            ("Copying the primary's TLS secret", self.copy_tls),
-            ("Creating other Vaults", self.create_others),
-        ]
-        steps.append(("Waiting for healthy", self.wait_healthy))
-        steps.append(("Configuring autopilot", self.configure_autopilot))
-        result = None
-        for title, action in steps:
-            with self.progress.step(title):
-                done = _step(title, action)
-                result = done if isinstance(done, health.Health) else result
-        assert result is not None
-        self.state.phase = "up"
-        self.state.save(self.paths)
-        return KubeResult(self.plan, result, self.progress.durations, time.monotonic() - started)
+        assert orch.state is not None
+        return KindFaults(plan, orch.runner, orch.state, orch.paths, orch.kms)
 
-    def down(self) -> list[str]:
-        """Remove what up made (from the state file, else everything the topology names); confirm it is gone."""
-        plan = self.plan
-        made = self.state.made if self.state else {}
-        removed: list[str] = []
-        if plan.provider == "kind":
-            clusters = sorted(set(made.get("clusters") or []) | {dc.cluster for dc in plan.dcs})
-            for cluster in clusters:
-                self.runner.run(["kind", "delete", "cluster", "--name", cluster], timeout=300)
-                removed.append(f"cluster {cluster}")
-            container = made.get("container") or plan.kms_container
-            gone = self.runner.run(["docker", "rm", "-f", container], check=False)
-            if gone.returncode == 0:
-                removed.append(f"container {container}")
-            # The KMS's data (transit key, unseal keys) lives in a named volume so it survives a container restart.
-            self.runner.run(["docker", "volume", "rm", "-f", f"{container}-data"], check=False)
-            left = set(self.runner.run(["kind", "get", "clusters"]).stdout.split()) & set(clusters)
-            if left:
-                raise ProviderError(f"kind clusters still present after delete: {', '.join(sorted(left))}")
-            still = self.runner.run(["docker", "ps", "-a", "-q", "--filter", f"name=^{container}$"], check=False)
-            if still.stdout.strip():
-                raise ProviderError(f"container {container} is still present")
-        else:
-            for dc in plan.dcs:
-                self.kubectl(dc, "delete", "vault", dc.cr_name, "--ignore-not-found", check=False)
-                self.kubectl(dc, "delete", "pvc", "-l", f"vault_cr={dc.cr_name}", "--ignore-not-found", check=False)
-                self.runner.run(["helm", "uninstall", "vault-operator", "--kube-context", dc.context], check=False)
-                self.kubectl(dc, "delete", "-f", "-", "--ignore-not-found", input=manifests.rbac(), check=False)
-                if plan.install_metallb:
-                    self.kubectl(
-                        dc, "delete", "-f", "-", "--ignore-not-found", input=manifests.metallb(plan, dc), check=False
-                    )
-                removed.append(f"vault {dc.cr_name} in {dc.context}")
-            if made.get("kms_in_cluster"):
-                self.kubectl(plan.primary, "delete", "namespace", KMS_NAMESPACE, "--ignore-not-found", check=False)
-                removed.append(f"namespace {KMS_NAMESPACE}")
-        remove_env_dir(self.paths)
-        return removed
+    def logs(self, lines: int) -> dict[str, list[str]]:
+        out = {}
+        for dc in self.orch.plan.dcs:
+            done = self.orch.kubectl(dc, "logs", dc.pod, "-c", "vault", f"--tail={lines}", check=False)
+            out[dc.name] = done.stdout.splitlines()[-lines:] if done.returncode == 0 else [done.reason()]
+        return out
 
 
-def plan_factory(
-    topology: Topology, env: str, provider: str, contexts: list[str] | None, source: str
-) -> Callable[[IPv4Network | None], KubePlan]:
-    def plan_for(subnet: IPv4Network | None) -> KubePlan:
-        return manifests.make_kube_plan(topology, env, provider, subnet, contexts, None, source)  # type: ignore[arg-type]
+class KubeProvider:
+    """kind (clusters it makes) or kube (clusters you have), as its flavour says. `runner` and `kms` are the seams:
+    tests and `plan` pass recording ones."""
 
-    return plan_for
+    def __init__(self, flavour: Flavour, runner: Runner | None = None, kms: KmsApi | None = None) -> None:
+        self.flavour = flavour
+        self.name = flavour.name
+        self.runner = runner
+        self.kms = kms
 
+    def check_host(self) -> None:
+        prereqs.check(self.runner or SubprocessRunner(), self.flavour)
 
-def rendered(plan: KubePlan, kms_url: str = "http://<central-vault>:8200") -> str:
-    """Every manifest of the plan as one multi-document YAML stream (tokens redacted)."""
-    parts = []
-    for dc in plan.dcs:
-        if plan.provider == "kind":
-            parts.append(manifests.kind_cluster(plan, dc))
-        if plan.install_metallb:
-            parts.append(manifests.metallb(plan, dc))
-        parts.append(manifests.rbac())
-    if plan.provider == "kube" and not plan.topology.kube.kms_url:
-        parts.append(manifests.kms_manifest(plan))
-    for dc in plan.dcs:
-        parts.append(manifests.vault_cr(plan, dc, kms_url, "REDACTED", "REDACTED", None))
-    return "---\n".join(p if p.endswith("\n") else p + "\n" for p in parts)
+    def _refuse(self, request: Request) -> None:
+        if request.server_binary:
+            raise TopologyError(
+                f"--server-binary: the {self.name} provider runs a server image (topology `kube.image`), not a binary "
+                "from this machine; leave it out or set kube.image"
+            )
+
+    def orchestrator(
+        self, topo: topology.Topology, source: str, env: str, contexts: list[str] | None, progress: Progress | None
+    ) -> Orchestrator:
+        plan_for = plan_factory(topo, env, self.flavour, contexts, source)
+        plan_for(None)  # validate before anything runs
+        return Orchestrator(plan_for, self.runner or SubprocessRunner(), env_paths(env), self.kms, progress)
+
+    def _recorded(self, env: str, contexts: list[str] | None = None, missing_ok: bool = False) -> Orchestrator:
+        """The orchestrator of an existing environment; with `missing_ok` and no record, one for the seed's defaults
+        (so `down --provider kind` removes what an `up` left before it recorded anything)."""
+        paths = env_paths(env)
+        st = load(paths)
+        if st is None and not missing_ok:
+            raise NotFoundError(f"no environment {env!r} here (no {paths.state})")
+        if st is None:
+            return self.orchestrator(topology.Topology(), "topology", env, contexts, None)
+        topo = topology.parse(st.topology, str(paths.state))
+        return self.orchestrator(topo, str(paths.state), env, contexts or st.made.get("contexts"), None)
+
+    def plan(self, request: Request) -> KubePlanned:
+        self._refuse(request)
+        assert request.name is not None  # resolved by api.resolve()
+        return dry_run(
+            request.topology, request.source, request.name, self.flavour, request.contexts or None, request.out_dir
+        )
+
+    def up(self, request: Request, progress: Progress, retain: bool) -> UpOutcome:
+        self._refuse(request)
+        env = request.name
+        assert env is not None  # resolved by api.resolve()
+        st = load(env_paths(env))
+        contexts = request.contexts or (st.made.get("contexts") if st else None)
+        orch = self.orchestrator(request.topology, request.source, env, contexts, progress)
+        result = orch.up()
+        ca = str(orch.paths.ca_cert) if orch.paths.ca_cert.exists() else None
+        assert orch.state is not None and result.health is not None
+        rows = [Row(n.dc, n.host_url, f"VIP {n.vip}") for n in result.health.nodes]
+        rows = rows or [Row(ep.dc, ep.url, f"VIP {ep.vip}") for ep in orch.endpoints()]
+        kms = orch.state.made.get("kms_url")
+        rows.append(Row("kms", kms or "", "central-vault"))
+        return UpOutcome(env, self.name, result.health, result.seconds, result.durations, rows, kms, ca)
+
+    def attach(self, env: str) -> KubeRunning:
+        return KubeRunning(self._recorded(env))
+
+    def remains(self, env: str) -> list[str]:
+        paths = env_paths(env)
+        st = load(paths)
+        if st is None:
+            return []
+        made = [f"{k} {v}" for k, v in st.made.items() if k not in ("contexts", "subnet")]
+        return made or [f"directory {paths.root}"]
+
+    def down(self, env: str, contexts: list[str] | None = None) -> str:
+        with locks.hold(env, "down", env_paths(env).root.parent):
+            removed = self._recorded(env, contexts, missing_ok=True).down()
+        return f"{env}: removed {', '.join(removed) or 'nothing'}"
+
+    def environments(self) -> list[str]:
+        return []  # every kind/kube environment has a state directory; the registry lists those

@@ -243,6 +243,21 @@ class Faults:
             return f"no partitions or delays to heal{again}"
         return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s){again}"
 
+    def clear(self) -> list[str]:
+        """Undo every fault: heal cuts and delays, resume what is paused, start what is not running (the KMS too)."""
+        assert self.env.state is not None
+        problems: list[str] = []
+        self.heal()
+        for dc in list(self.env.state.faults.get("paused", [])):
+            try:
+                self.resume(dc)
+            except Exception as exc:  # noqa: BLE001 - the rest is still undone
+                problems.append(f"resume {dc}: {exc}")
+        self.env.reconcile()  # the KMS, and nodes that were killed or exited
+        self.env.state.faults = {}
+        self._save()
+        return problems
+
     def _route(self, action: str, namespace: str, address: str) -> None:
         """Route address into the namespace's cut device (made on first use), or take that route away again. Without
         /dev/net/tun the route is a blackhole (connects across the cut then fail at once instead of timing out)."""

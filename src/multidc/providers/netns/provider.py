@@ -17,18 +17,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import hvac
 
-from ... import bootstrap, configure, health, locks, pki
-from ...errors import PrerequisiteError, ProviderError, TopologyError
+from ... import binaries, bootstrap, configure, health, locks, pipeline, pki
+from ... import topology as topo_mod
+from ...configuration import Configuration
+from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyError
 from ...names import is_env_name
 from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
-from ...plan import API_PORT, Node, Plan
+from ...pipeline import Step
+from ...plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
 from ...progress import Progress
 from ...state import State, load, read_secret, write_secret
 from ...vaultapi import client, get
+from ..base import Request, Row, UpOutcome
 from . import namespaces, owners, processes
+
+if TYPE_CHECKING:
+    from .faults import Faults
 
 START_TIMEOUT = 20.0
 FORWARDER_TIMEOUT = 10.0
@@ -111,6 +119,70 @@ class NetnsEnvironment:
         self.state = load(self.paths)
         self.ca = str(self.paths.ca_cert) if plan.topology.tls else None
         self._log_starts: dict[str, int] = {}  # log size when each server was last started by this object
+
+    # -- the Running protocol (what api.Environment, status, chaos and verify use)
+
+    @property
+    def provider(self) -> str:
+        return "netns"
+
+    @property
+    def name(self) -> str:
+        return self.plan.env
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root.parent
+
+    @property
+    def datacenters(self) -> list[str]:
+        return [n.name for n in self.plan.nodes]
+
+    @property
+    def ca_cert(self) -> str | None:
+        return self.ca
+
+    @property
+    def configuration(self) -> Configuration:
+        return self.plan.topology.configuration
+
+    def _place(self, dc: str) -> Node:
+        if dc == "kms":
+            return self.plan.kms
+        try:
+            return self.plan.node(dc)
+        except KeyError:
+            raise TopologyError(f"no datacenter {dc!r}; choose one of: {', '.join(self.datacenters)}") from None
+
+    def address(self, dc: str) -> str:
+        return self.plan.host_url(self._place(dc))
+
+    def vip(self, dc: str) -> str:
+        return str(self._place(dc).service_address)
+
+    def ca_for(self, dc: str) -> str | None:
+        return self.ca
+
+    def token(self, dc: str) -> str | None:
+        return read_secret(self.paths, "kms-root-token" if dc == "kms" else "root-token")
+
+    def status(self, probe_write: bool = True) -> health.Health:
+        return health.check(self.plan, self.root_token(), probe_write=probe_write)
+
+    def faults(self) -> Faults:
+        from .faults import Faults
+
+        return Faults(self)
+
+    def logs(self, lines: int) -> dict[str, list[str]]:
+        out = {}
+        for node in [*self.plan.nodes, self.plan.kms]:
+            try:
+                text = node.paths.log.read_text(errors="replace").splitlines()
+            except FileNotFoundError:
+                text = []
+            out[node.name] = text[-lines:]
+        return out
 
     # -- helpers
 
@@ -306,25 +378,22 @@ class NetnsEnvironment:
         if self.plan.topology.unseal == "transit":
             with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
                 list(pool.map(join, self.plan.nodes[1:]))
-        token = self.root_token()
-        leader = self.client(self.plan.primary, token)
+        leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        missing = others
-        while time.monotonic() < deadline:
-            try:
-                config = leader.adapter.get("/v1/sys/storage/raft/configuration")["data"]["config"]
-                members = {s["node_id"] for s in config["servers"]}
-                missing = others - members
-                if not missing:
-                    return
-            except Exception:
-                pass
-            time.sleep(0.1)
-        tails = "; ".join(f"{n}: {self._log_tail(self.plan.node(n), 1)}" for n in sorted(missing))
-        raise ProviderError(
-            f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
-        )
+        missing = set(others)
+
+        def joined() -> bool:
+            config = leader.adapter.get("/v1/sys/storage/raft/configuration")["data"]["config"]
+            missing.intersection_update(others - {s["node_id"] for s in config["servers"]})
+            return not missing
+
+        try:
+            pipeline.wait_until(joined, HEALTH_TIMEOUT, "joined")
+        except TimeoutError:
+            tails = "; ".join(f"{n}: {self._log_tail(self.plan.node(n), 1)}" for n in sorted(missing))
+            raise ProviderError(
+                f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
+            ) from None
 
     def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""
@@ -353,16 +422,19 @@ class NetnsEnvironment:
 
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:
         token = self.root_token()
-        deadline = time.monotonic() + timeout
-        while True:
-            result = health.check(self.plan, token, probe_write=False)
-            if result.healthy:
-                result = health.check(self.plan, token, probe_write=True)
-                if result.healthy:
-                    return result
-            if time.monotonic() > deadline:
-                raise ProviderError(f"not healthy after {timeout:.0f}s: {'; '.join(result.problems)}")
-            time.sleep(0.1)
+        seen: list[health.Health] = []
+
+        def healthy() -> health.Health | None:
+            seen[:] = [health.check(self.plan, token, probe_write=False)]
+            if seen[0].healthy:  # only then the write probe, which waits for a leader
+                seen[:] = [health.check(self.plan, token, probe_write=True)]
+            return seen[0] if seen[0].healthy else None
+
+        try:
+            return pipeline.wait_until(healthy, timeout, "healthy")
+        except TimeoutError:
+            problems = "; ".join(seen[0].problems) if seen else "not checked"
+            raise ProviderError(f"not healthy after {timeout:.0f}s: {problems}") from None
 
     # -- reconcile: restart what is missing
 
@@ -470,35 +542,21 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
         make_private_dir(plan.paths.root)
         env._save()
     owners.record(plan.paths)
-    steps: list[tuple[str, Callable[[], object]]] = [
-        ("Writing certificates and configuration", env.write_files),
-        ("Creating site network", env.create_site),
-        ("Publishing host ports", env.publish_ports),
-        ("Starting KMS", env.start_kms),
-        ("Preparing KMS", env.prepare_kms),
-        ("Starting nodes", env.start_nodes),
-        ("Initialising primary", env.init_primary),
-        ("Joining datacenters", env.join_datacenters),
+    steps = [
+        Step("Writing certificates and configuration", env.write_files),
+        Step("Creating site network", env.create_site),
+        Step("Publishing host ports", env.publish_ports),
+        Step("Starting KMS", env.start_kms),
+        Step("Preparing KMS", env.prepare_kms),
+        Step("Starting nodes", env.start_nodes),
+        Step("Initialising primary", env.init_primary),
+        Step("Joining datacenters", env.join_datacenters),
+        Step("Waiting for healthy", env.wait_healthy),
+        *([Step("Applying configuration", env.configure)] if not plan.topology.configuration.is_empty() else []),
     ]
-    for title, action in steps:
-        with progress.step(title):
-            try:
-                action()
-            except ProviderError as exc:
-                raise ProviderError(f"{title}: {exc}") from exc
-            except (OSError, hvac.exceptions.VaultError, TimeoutError) as exc:
-                raise ProviderError(f"{title}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    with progress.step("Waiting for healthy"):
-        try:
-            result = env.wait_healthy()
-        except ProviderError as exc:
-            raise ProviderError(f"Waiting for healthy: {exc}") from exc
-    if not plan.topology.configuration.is_empty():
-        with progress.step("Applying configuration"):
-            try:
-                env.configure()
-            except (ValueError, hvac.exceptions.VaultError) as exc:
-                raise ProviderError(f"Applying configuration: {exc}") from exc
+    healthy = pipeline.run(steps, progress)["Waiting for healthy"]
+    assert isinstance(healthy, health.Health)
+    result = healthy
     assert env.state is not None
     env.state.phase = "up"
     env._save()
@@ -562,3 +620,111 @@ def environments(root: Path | None = None) -> list[str]:
         found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
     # Names whose namespaces another live state directory owns are that directory's to manage, not leftovers.
     return sorted(n for n in found if is_env_name(n) and not owners.foreign(env_paths(n, base)))
+
+
+# --- the provider
+
+
+def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
+    """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
+    if request.contexts:
+        raise TopologyError("--context: only the kube provider uses kubeconfig contexts; leave it out for netns")
+    if request.out_dir:
+        raise TopologyError("--out-dir: netns has no manifests to write; use `--output json` for the whole plan")
+    topo: topo_mod.Topology = request.topology  # resolved by api.resolve()
+    binary = binaries.resolve(request.server_binary or topo.server_binary)
+
+    def plan_for(base: int) -> Plan:
+        return make_plan(topo, binary, request.name, port_base=base, source=request.source)
+
+    first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
+    return plan_for, first.port_base, topo.host_port_base is not None
+
+
+def existing_plan(env: str, root: Path | None = None) -> Plan:
+    """The plan of an environment that `up` created, from its state file."""
+    paths = env_paths(env, root)
+    st = load(paths)
+    if st is None:
+        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
+    topo = topo_mod.parse(st.topology, str(paths.state))
+    binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
+    return make_plan(topo, binary, env, port_base=st.port_base)
+
+
+@dataclass
+class NetnsPlanned:
+    plan: Plan
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.plan.to_dict()
+
+    def text(self) -> str:
+        data = self.to_dict()
+        site = data["site"]
+        lines = [
+            f"environment {data['environment']}  ({data['server']['flavour']} {data['server']['version']}, "
+            f"unseal {data['unseal']}, tls {'on' if data['tls'] else 'off'})",
+            f"state dir   {data['state_dir']}",
+            f"site        network {site['network']}  gateway {site['gateway']}  bridge {site['bridge']}  "
+            f"namespace {site['namespace']}",
+            "",
+            f"{'NAME':<12} {'POOL':<18} {'VIP':<15} {'NODE':<15} {'NAMESPACE':<28} {'IFACE':<15} HOST URL",
+        ]
+        for n in [*data["datacenters"], data["kms"]]:
+            lines.append(
+                f"{n['name']:<12} {n.get('pool', '-'):<18} {n.get('vip', '-'):<15} {n['address']:<15} "
+                f"{n['namespace']:<28} {n['interface']:<15} {n['host_url']}"
+            )
+        for n in [*data["datacenters"], data["kms"]]:
+            lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]
+        return "\n".join(lines) + "\n"
+
+
+class NetnsProvider:
+    """Each DC and the KMS in its own network namespace on this machine, the real server binary in each."""
+
+    name = "netns"
+
+    def check_host(self) -> None:
+        namespaces.check_host()
+        binaries.resolve(None)
+
+    def plan(self, request: Request) -> NetnsPlanned:
+        plan_for, first, _ = planner(request)
+        return NetnsPlanned(plan_for(first))
+
+    def up(self, request: Request, progress: Progress, retain: bool) -> UpOutcome:
+        result = up(*planner(request), progress)
+        plan = result.plan
+        rows = [Row(n.name, plan.host_url(n), f"VIP {n.vip}") for n in plan.nodes]
+        rows.append(Row("kms", plan.host_url(plan.kms), str(plan.kms.address)))
+        return UpOutcome(
+            plan.env,
+            self.name,
+            result.health,
+            result.seconds,
+            result.durations,
+            rows,
+            plan.host_url(plan.kms),
+            str(plan.paths.ca_cert) if plan.topology.tls else None,
+            already=result.already,
+            restarted=result.restarted,
+        )
+
+    def attach(self, env: str) -> NetnsEnvironment:
+        return NetnsEnvironment(existing_plan(env))
+
+    def remains(self, env: str) -> list[str]:
+        return remains(env)
+
+    def down(self, env: str, contexts: list[str] | None = None) -> str:
+        if contexts:
+            raise TopologyError("--context: only the kube provider uses kubeconfig contexts")
+        result = down(env)
+        what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
+        return f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))"
+
+    def environments(self) -> list[str]:
+        return environments()

@@ -1,0 +1,79 @@
+"""`multidc chaos VERB`: every fault through the environment's provider (its Faults), under the environment's lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import api
+from ..delays import MAX_MS as MAX_DELAY_MS
+from ..errors import MultidcError
+from .common import cli, env_name, fail, name_option
+
+
+@cli.group()
+def chaos() -> None:
+    """Break the environment on purpose (netns: signals and routes; kind: docker); every fault is reversible,
+    `status` shows it."""
+
+
+def _apply(name: str | None, action: str, *args: Any) -> None:
+    try:
+        click.echo(api.attach(env_name(name)).fault(action, *args))
+    except MultidcError as exc:
+        fail(exc)
+
+
+def _one_dc(verb: str, help_text: str) -> None:
+    @chaos.command(verb, help=help_text)
+    @click.argument("dc")
+    @name_option
+    def command(dc: str, name: str | None) -> None:
+        _apply(name, verb, dc)
+
+
+_one_dc("kill", "SIGKILL the DC's server.")
+_one_dc("stop", "SIGTERM the DC's server.")
+_one_dc("start", "Start the DC's server again (it rejoins and unseals by itself).")
+_one_dc("pause", "SIGSTOP the DC's server.")
+_one_dc("resume", "SIGCONT the DC's server.")
+
+
+@chaos.command("partition")
+@click.argument("group")
+@name_option
+def chaos_partition(group: str, name: str | None) -> None:
+    """Cut GROUP (DC[,DC...], may include kms) off from the rest, both directions."""
+    _apply(name, "partition", [g for g in group.split(",") if g])
+
+
+@chaos.command("heal")
+@name_option
+def chaos_heal(name: str | None) -> None:
+    """Remove every partition."""
+    _apply(name, "heal")
+
+
+@chaos.command("kms-down")
+@name_option
+def chaos_kms_down(name: str | None) -> None:
+    """Stop the central KMS."""
+    _apply(name, "kms-down")
+
+
+@chaos.command("kms-up")
+@name_option
+def chaos_kms_up(name: str | None) -> None:
+    """Start the central KMS again (and unseal it)."""
+    _apply(name, "kms-up")
+
+
+@chaos.command("delay", context_settings={"ignore_unknown_options": True})  # so `-5` reads as a number, refused
+@click.argument("a")
+@click.argument("b")
+@click.argument("ms", type=click.IntRange(0, MAX_DELAY_MS))
+@name_option
+def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
+    """Hold every packet between A and B (DCs or kms) back by MS milliseconds each way; 0 removes it."""
+    _apply(name, "delay", a, b, ms)

@@ -1,0 +1,108 @@
+"""Judging: `verify` (a workload under faults on a live environment, any provider with Faults) and `check` (a saved
+history)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .. import api, locks
+from ..errors import MultidcError, TopologyError
+from ..progress import Progress
+from .common import OUTPUT, cli, env_name, fail, finite, name_option
+
+MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its steps are fractions of it)
+
+
+@cli.command("verify")
+@name_option
+@click.option("--scenario", "scenarios", multiple=True, help="Scenario to run (repeat); default: all.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(MIN_DURATION, MAX_DURATION),
+    callback=finite,
+    default=10.0,
+    show_default=True,
+    help="Seconds of workload per scenario.",
+)
+@click.option("--report", type=click.Path(file_okay=False), help="Write history, verdict and timeline here.")
+def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None) -> None:
+    """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
+
+    Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause.
+    """
+    from ..verify.run import verify
+    from ..verify.scenarios import SCENARIOS
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
+    try:
+        env = api.attach(env_name(name))
+        with locks.hold(env.name, "verify", env.running.root):
+            env = api.attach(env.name)  # the state as it is now, read under the lock
+            progress = Progress()
+            results = verify(
+                env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, progress
+            )
+    except MultidcError as exc:
+        fail(exc)
+    for r in results:
+        click.echo(r.summary())
+    passed = all(r.passed for r in results)
+    if any(r.verdict.stale_reads for r in results):
+        click.echo(
+            "Stale reads: OpenBao serves reads on standby nodes by default; set `server: "
+            "{disable_standby_reads: true}` in the topology for linearizable reads."
+        )
+    if report:
+        click.echo(f"Report: {report}/summary.json and per scenario history.jsonl, verdict.json, timeline.svg")
+    click.echo(f"{sum(r.passed for r in results)} passed, {sum(not r.passed for r in results)} failed")
+    sys.exit(0 if passed else 1)
+
+
+@cli.command("check")
+@click.argument("history_file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
+def check_cmd(history_file: str, output: str) -> None:
+    """Check a saved history: exit 0 when linearizable, 1 when not, 2 when the file is malformed."""
+    from .. import checker, history
+
+    try:
+        ops = history.load(history_file)
+    except MultidcError as exc:
+        fail(exc)
+    verdict = checker.check(ops)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "valid": verdict.valid,
+                    "operations": len(ops),
+                    "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in verdict.failing()},
+                    "stale_reads": [o.describe() for o in verdict.stale_reads],
+                    "lost_writes": [o.describe() for o in verdict.lost_writes],
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(
+            f"{len(ops)} operations on {len(verdict.keys)} key(s): "
+            f"{'linearizable' if verdict.valid else 'NOT linearizable'}"
+        )
+        for k in verdict.failing():
+            if k.undecided:
+                click.echo(f"key {k.key}: undecided (the search exceeded its budget)")
+                continue
+            click.echo(f"key {k.key}: these {len(k.witness)} operations cannot be ordered:")
+            for o in k.witness:
+                click.echo(f"  {o.describe()}")
+        for o in verdict.stale_reads:
+            click.echo(f"stale read: {o.describe()}")
+        for o in verdict.lost_writes:
+            click.echo(f"lost write: {o.describe()}")
+    sys.exit(0 if verdict.valid else 1)

@@ -1,0 +1,86 @@
+"""How results look: text for people, JSON for programs. No command logic, no provider knowledge."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from rich.table import Table
+
+from .. import topology
+from ..health import Health
+from ..providers.base import UpOutcome
+
+
+def up_json(result: UpOutcome) -> str:
+    return json.dumps(
+        {
+            "environment": result.env,
+            "provider": result.provider,
+            "healthy": result.health.healthy,
+            "already_up": result.already,
+            "restarted": result.restarted,
+            "seconds": round(result.seconds, 3),
+            "steps": {k: round(v, 3) for k, v in result.durations.items()},
+            "datacenters": {r.name: r.url for r in result.rows if r.name != "kms"},
+            "kms": result.kms_url,
+            "ca_cert": result.ca_cert,
+        },
+        indent=2,
+    )
+
+
+def up_text(result: UpOutcome) -> str:
+    if result.already:
+        lines = [f"Environment {result.env!r} is already up and healthy."]
+    else:
+        lines = [f"Environment {result.env!r} is healthy ({result.seconds:.1f}s); leader: {result.health.leader}."]
+    lines += [f"  {r.name:<12} {r.url:<26} {r.where}" for r in result.rows]
+    flag = "" if result.env == topology.DEFAULT_NAME else f" --name {result.env}"
+    lines.append(f'Use it:  eval "$(multidc env{flag})" && bao status')
+    return "\n".join(lines)
+
+
+def exports(values: dict[str, str]) -> str:
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in values.items())
+
+
+def _yes_no(value: bool | None) -> str:
+    """yes/no, or `?` when the node could not be asked."""
+    return "?" if value is None else "yes" if value else "no"
+
+
+def status_table(result: Health) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED"):
+        table.add_column(col)
+    for n in result.nodes:
+        table.add_row(n.dc, n.vip, n.host_url, n.role, _yes_no(n.voter), _yes_no(n.sealed), str(n.applied_index))
+    return table
+
+
+def describe_fault(kind: str, value: Any) -> str:
+    """One fault of the state file for people: `partitions: tertiary | primary,kms`, `delays: a-b +40 ms`."""
+    if kind == "partitions":
+        return "partitions: " + " | ".join(",".join(group) for group in value)
+    if kind == "exited":
+        return "exited when started (starts again with the KMS): " + ", ".join(value)
+    if kind == "delays":
+        return "delays: " + ", ".join(f"{pair.replace(',', '-')} +{ms} ms" for pair, ms in sorted(value.items()))
+    if isinstance(value, list):
+        return f"{kind}: {', '.join(map(str, value))}"
+    return f"{kind}: {value}"
+
+
+def counts(found: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in found.items()) or "empty"
+
+
+def drift_line(found: dict[str, Any]) -> str:
+    if "error" in found:
+        return f"configuration: could not compare ({found['error']})"
+    if found["in_sync"]:
+        return f"configuration: {counts(found['counts'])}; matches the file"
+    drift = ", ".join(found["drift"][:6])
+    return f"configuration: {counts(found['counts'])}; DRIFT in {len(found['drift'])} item(s): {drift}"

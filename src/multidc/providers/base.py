@@ -1,0 +1,154 @@
+"""What every provider implements, so the CLI, the Python API, the pytest plugin, chaos and verify are written once.
+
+A `Provider` plans, brings up, attaches to, removes and lists environments. `attach` gives a `Running` environment:
+addresses, tokens, health, the leader, and its `Faults`. Providers differ only behind these protocols; the registry
+(`providers/registry.py`) is the one place that maps a provider's name to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..configuration import Configuration
+    from ..health import Health
+    from ..progress import Progress
+    from ..topology import Topology
+
+    TopologyLike = str | Path | Topology | dict[str, Any] | None
+
+
+@dataclass
+class Request:
+    """What a user asked `up` or `plan` for. Options a provider cannot honour are refused by it, never dropped."""
+
+    topology: Any = None  # a file, a Topology, a dict, or None (the recorded one, else the seed's defaults)
+    name: str | None = None  # the environment's; api.resolve() fills it and turns `topology` into a Topology
+    server_binary: str | None = None  # netns: the bao/vault binary
+    contexts: list[str] = field(default_factory=list)  # kube: one kubeconfig context per DC
+    out_dir: str | None = None  # plan on kind/kube: write each manifest here
+    source: str = "topology"  # where the topology came from, for messages
+
+
+@dataclass
+class Row:
+    """One line of what `up` made: a DC (or the KMS), its URL from this host, and where it lives."""
+
+    name: str
+    url: str
+    where: str
+
+
+@dataclass
+class UpOutcome:
+    env: str
+    provider: str
+    health: Health
+    seconds: float
+    durations: dict[str, float]
+    rows: list[Row]
+    kms_url: str | None
+    ca_cert: str | None
+    already: bool = False
+    restarted: list[str] = field(default_factory=list)
+
+
+class Planned(Protocol):
+    """A plan for people (`text`) and programs (`to_dict`); `notes` go to stderr."""
+
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def text(self) -> str: ...
+
+
+class Faults(Protocol):
+    """Every fault is reversible, recorded in the state file as it happens, and listed by `status`."""
+
+    def kill(self, dc: str) -> str: ...
+    def stop(self, dc: str) -> str: ...
+    def start(self, dc: str) -> str: ...
+    def pause(self, dc: str) -> str: ...
+    def resume(self, dc: str) -> str: ...
+    def partition(self, group: list[str]) -> str: ...
+    def heal(self) -> str: ...
+    def kms_down(self) -> str: ...
+    def kms_up(self) -> str: ...
+    def delay(self, a: str, b: str, ms: int) -> str: ...
+
+    def clear(self) -> list[str]:
+        """Undo every fault (heal, resume, start what is down, the KMS up); returns what could not be undone."""
+        ...
+
+
+class Running(Protocol):
+    """An environment that exists, as its provider reaches it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def root(self) -> Path:
+        """The state root holding its directory (and so its lock)."""
+        ...
+
+    @property
+    def datacenters(self) -> list[str]: ...
+
+    @property
+    def ca_cert(self) -> str | None: ...
+
+    @property
+    def configuration(self) -> Configuration: ...
+
+    def address(self, dc: str) -> str:
+        """The DC's (or `kms`'s) API as reached from this host."""
+        ...
+
+    def vip(self, dc: str) -> str: ...
+
+    def ca_for(self, dc: str) -> str | None:
+        """The CA to verify that server with (None: plain HTTP)."""
+        ...
+
+    def token(self, dc: str) -> str | None:
+        """The root token of the cluster (or of the KMS for `kms`)."""
+        ...
+
+    def status(self, probe_write: bool = True) -> Health: ...
+    def leader(self, timeout: float = 2.0) -> str | None: ...
+    def wait_healthy(self, timeout: float) -> Health: ...
+    def faults(self) -> Faults: ...
+    def logs(self, lines: int) -> dict[str, list[str]]: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    def check_host(self) -> None:
+        """Raise PrerequisiteError, one line, when this machine cannot run the provider."""
+        ...
+
+    def plan(self, request: Request) -> Planned: ...
+
+    def up(self, request: Request, progress: Progress, retain: bool) -> UpOutcome: ...
+
+    def attach(self, env: str) -> Running: ...
+
+    def down(self, env: str, contexts: list[str] | None = None) -> str:
+        """Remove the environment; one line for people."""
+        ...
+
+    def remains(self, env: str) -> list[str]:
+        """What of the environment is still there (empty after `down`)."""
+        ...
+
+    def environments(self) -> list[str]:
+        """Environments this provider finds on the host without their state directory (netns: namespaces)."""
+        ...

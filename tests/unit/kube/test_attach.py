@@ -1,0 +1,130 @@
+"""The Python API on a kind environment, every command recorded: `multidc.attach(name)` gives the same Environment as
+on netns (status, exports, faults, verify's healing), through the registry's provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import multidc
+from multidc import health
+from multidc.errors import FaultError
+from multidc.paths import EnvPaths
+from multidc.providers import registry
+from multidc.providers.kube.manifests import KIND, KUBE, KubePlan
+from multidc.providers.kube.provider import KubeProvider
+from multidc.runner import RecordingRunner
+from multidc.state import State, load, write_secret
+
+VIPS = {"primary": "172.19.1.128", "secondary": "172.19.2.128", "tertiary": "172.19.3.128"}
+
+
+class ApiKms:
+    """The KMS and the Vaults' API as the kind provider reaches them over HTTP, faked: healthy, primary leads."""
+
+    def __init__(self) -> None:
+        self.unsealed: list[str] = []
+        self.asked: list[list[str]] = []
+
+    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
+        self.unsealed.append(url)
+        return "unsealer", "seal"
+
+    def root_token(self, url: str, paths: EnvPaths) -> str | None:
+        return "root"
+
+    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+        self.asked.append([e.url for e in endpoints])
+        nodes = [
+            health.NodeStatus(e.dc, e.vip, e.url, True, True, False, "leader" if e.dc == "primary" else "follower", 7)
+            for e in endpoints
+        ]
+        return health.Health(healthy=True, nodes=nodes, leader="primary")
+
+    def configure_cluster(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def kind_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RecordingRunner, ApiKms, EnvPaths]:
+    """A kind environment `k` as `up` records it (clusters, KMS container, LoadBalancer IPs, secrets)."""
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    paths = EnvPaths(tmp_path / "k")
+    made = {
+        "clusters": list(VIPS),
+        "container": "k-central-vault",
+        "kms_url": "http://172.19.0.9:8200",
+        "contexts": [f"kind-{dc}" for dc in VIPS],
+        "vips": VIPS,
+        "subnet": "172.19.0.0/16",
+    }
+    State(env="k", topology={}, port_base=0, binary={"image": "x"}, phase="up", provider="kind", made=made).save(paths)
+    paths.ca_cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    write_secret(paths, "root-token", "s.root")
+    write_secret(paths, "kms-root-token", "s.kms")
+    runner, kms = RecordingRunner(), ApiKms()
+    monkeypatch.setitem(registry.PROVIDERS, "kind", KubeProvider(KIND, runner, kms))
+    return runner, kms, paths
+
+
+def test_attach_status_and_exports_on_kind(kind_env: tuple[RecordingRunner, ApiKms, EnvPaths]) -> None:
+    runner, kms, paths = kind_env
+    env = multidc.attach("k")
+    assert env.provider == "kind" and env.datacenters == list(VIPS) and "kind" in repr(env)
+    status = env.status()
+    assert status.healthy and status.leader == "primary" == env.leader()
+    # the VIPs planned on the subnet `up` read from docker (172.19 here, not the topology's default 172.18)
+    assert kms.asked[0] == [f"https://{ip}:8200" for ip in VIPS.values()]
+    assert env.exports("secondary") == {
+        "BAO_ADDR": "https://172.19.2.128:8200",
+        "BAO_TOKEN": "s.root",
+        "BAO_CACERT": str(paths.ca_cert),
+        "VAULT_ADDR": "https://172.19.2.128:8200",
+        "VAULT_TOKEN": "s.root",
+        "VAULT_CACERT": str(paths.ca_cert),
+    }
+    # the KMS is the seed's plain-HTTP central-vault: no CA to send
+    assert env.exports("kms")["BAO_ADDR"] == "http://172.19.0.9:8200" and "BAO_CACERT" not in env.exports("kms")
+    assert runner.commands == []  # addresses and health need no command
+
+
+def test_attach_faults_on_kind_run_docker_and_are_recorded(kind_env: tuple[RecordingRunner, ApiKms, EnvPaths]) -> None:
+    runner, kms, paths = kind_env
+    env = multidc.attach("k")
+    assert env.kill("tertiary") == "killed tertiary's kind node (docker kill)"
+    env.pause("secondary")
+    env.kms_down()
+    assert env.active_faults() == {"stopped": ["tertiary"], "paused": ["secondary"], "kms": ["down"]}
+    problems = env.faults.clear()  # what verify does after each scenario
+    assert problems == []
+    assert runner.commands == [
+        "docker kill tertiary-control-plane",
+        "docker pause secondary-control-plane",
+        "docker stop k-central-vault",
+        "docker unpause secondary-control-plane",
+        "docker start tertiary-control-plane",
+        "docker start k-central-vault",
+    ]
+    assert kms.unsealed == ["http://172.19.0.9:8200"]  # kms-up unsealed the KMS itself
+    state = load(paths)
+    assert state is not None and state.faults == {}
+
+
+def test_faults_on_kube_are_refused_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    made = {"contexts": ["a", "b", "c"], "vips": VIPS, "kms_url": "http://10.0.0.9:8200"}
+    State(env="k", topology={}, port_base=0, binary={}, phase="up", provider="kube", made=made).save(
+        EnvPaths(tmp_path / "k")
+    )
+    monkeypatch.setitem(registry.PROVIDERS, "kube", KubeProvider(KUBE, RecordingRunner(), ApiKms()))
+    env = multidc.attach("k")
+    assert env.status().healthy
+    with pytest.raises(FaultError, match="not available on the kube provider"):
+        env.kill("primary")
+
+
+def test_attach_to_nothing_says_how_to_make_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    with pytest.raises(multidc.NotFoundError, match="create it with `multidc up --name nope`"):
+        multidc.attach("nope")

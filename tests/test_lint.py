@@ -29,3 +29,18 @@ def test_clean(argv: list[str]) -> None:
         pytest.skip(f"{tool} is not installed (pip install -e '.[test]')")
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_only_the_registry_reads_provider_names() -> None:
+    """A branch on a provider's name outside the registry means a capability is missing from the interface."""
+    import re
+
+    compare = re.compile(r"""(==|!=|\bin)\s*\(?\s*["'](netns|kind|kube)["']|["'](netns|kind|kube)["']\s*(==|!=)""")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "src" / "multidc").rglob("*.py"))
+        if path.name != "registry.py"
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if compare.search(line)
+    ]
+    assert found == []

@@ -77,6 +77,7 @@ def create(
     env = first.name
     assert env is not None
     chosen = registry.of(env, provider)
+    chosen.refuse(first)  # what it cannot honour, before even a lock file exists
     root = env_paths(env).root.parent
     with locks.hold(env, "up", root, wait=UP_WAIT, on_wait=progress.say):
         # another `up` may have recorded this environment while we waited

@@ -12,8 +12,9 @@ from typing import Any
 
 import hvac
 
+from .pipeline import wait_until
 from .topology import AutopilotSettings
-from .vaultapi import TRANSIENT, get, wait_for
+from .vaultapi import TRANSIENT, get
 
 UNSEAL_KEYS_PATH = "vault-unseal-keys"  # at secret/data/vault-unseal-keys, as Bank-Vaults' unsealConfig.vault
 SECRET_SHARES = 5  # Bank-Vaults' defaults
@@ -55,7 +56,7 @@ def wait_listening(c: hvac.Client, timeout: float) -> dict[str, Any]:
         code, body = get(c, "/v1/sys/seal-status")
         return body if code == 200 else None
 
-    return wait_for(f"{c.url} to answer", probe, timeout, interval=0.05)
+    return wait_until(probe, timeout, f"{c.url} to answer", interval=0.05)
 
 
 def wait_active(c: hvac.Client, timeout: float) -> None:
@@ -65,7 +66,7 @@ def wait_active(c: hvac.Client, timeout: float) -> None:
         code, _ = get(c, "/v1/sys/health")
         return True if code == 200 else None
 
-    wait_for(f"{c.url} to become active", probe, timeout, interval=0.05)
+    wait_until(probe, timeout, f"{c.url} to become active", interval=0.05)
 
 
 def start_kms(c: hvac.Client) -> InitResult:
@@ -141,19 +142,25 @@ def unseal_joined(c: hvac.Client, recovery_keys: list[str], timeout: float) -> b
     OpenBao retries the auto-unseal of a joined node only every 5 s from its start; given the recovery keys it unseals
     at once (still through its seal). Until the cluster's data has reached it the node answers 500: try again.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def unsealed() -> bool:
         try:
             _, status = get(c, "/v1/sys/seal-status")
             if status and not status.get("sealed", True):
                 return True
-            if status.get("initialized") and unseal(c, recovery_keys[: int(status.get("t") or len(recovery_keys))]):
-                return True
+            return bool(status.get("initialized")) and unseal(
+                c, recovery_keys[: int(status.get("t") or len(recovery_keys))]
+            )
         except TRANSIENT:
             with contextlib.suppress(*TRANSIENT):
                 c.adapter.put("/v1/sys/unseal", json={"reset": True})
-        time.sleep(0.05)
-    return False
+            return False
+
+    try:
+        wait_until(unsealed, timeout, f"{c.url} to unseal", interval=0.05)
+    except TimeoutError:
+        return False
+    return True
 
 
 def configure_cluster(c: hvac.Client, autopilot: AutopilotSettings) -> None:
@@ -172,5 +179,5 @@ def wait_writable(c: hvac.Client, timeout: float) -> float:
         c.secrets.kv.v2.create_or_update_secret(path="multidc/ready", secret={"at": time.time()}, mount_point="secret")
         return True
 
-    wait_for(f"a write through {c.url}", probe, timeout, interval=0.1)
+    wait_until(probe, timeout, f"a write through {c.url}", interval=0.1)
     return time.monotonic() - start

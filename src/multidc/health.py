@@ -8,14 +8,13 @@ VIP within a bounded replication lag (standbys serve reads, and may lag a little
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import hvac
 import requests
 
-from .plan import Plan
+from .pipeline import wait_until
 from .vaultapi import TRANSIENT, client, get
 
 REPLICATION_LAG = 3.0  # seconds a read on another DC may take to see a write
@@ -57,10 +56,6 @@ class Endpoint:
     url: str
 
 
-def endpoints(plan: Plan) -> list[Endpoint]:
-    return [Endpoint(n.name, str(n.vip), plan.host_url(n)) for n in plan.nodes]
-
-
 def _node_status(ep: Endpoint, ca: str | None, token: str | None) -> tuple[NodeStatus, dict[str, Any] | None]:
     status = NodeStatus(dc=ep.dc, vip=ep.vip, host_url=ep.url)
     c = client(ep.url, ca, token, timeout=2)
@@ -93,7 +88,7 @@ def _node_status(ep: Endpoint, ca: str | None, token: str | None) -> tuple[NodeS
     return status, config
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     """A short reason: the forwarder accepts and closes when nothing listens behind it, which TLS calls an EOF."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in text:
@@ -110,12 +105,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, requests.exceptions.Timeout):
         return "timed out (paused, or cut off?)"
     return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def check(plan: Plan, token: str | None, probe_write: bool = True) -> Health:
-    """Check every rule of the health definition on an environment of the netns provider."""
-    ca = str(plan.paths.ca_cert) if plan.topology.tls else None
-    return check_endpoints(endpoints(plan), ca, token, probe_write)
 
 
 def check_endpoints(eps: list[Endpoint], ca: str | None, token: str | None, probe_write: bool = True) -> Health:
@@ -190,19 +179,16 @@ def _replication(clients: list[tuple[str, hvac.Client]]) -> list[str]:
         return [f"{writer_name}: a write through its VIP failed: {str(exc).splitlines()[0][:160]}"]
     problems = []
     for name, reader in clients[1:]:
-        deadline = time.monotonic() + REPLICATION_LAG
-        seen = None
-        while time.monotonic() < deadline:
-            try:
-                seen = reader.secrets.kv.v2.read_secret_version(
-                    path="multidc/health", mount_point="secret", raise_on_deleted_version=True
-                )["data"]["data"].get("value")
-            except TRANSIENT:
-                seen = None
-            if seen == value:
-                break
-            time.sleep(0.05)
-        if seen != value:
+
+        def replicated(reader: hvac.Client = reader) -> bool:
+            read = reader.secrets.kv.v2.read_secret_version(
+                path="multidc/health", mount_point="secret", raise_on_deleted_version=True
+            )
+            return bool(read["data"]["data"].get("value") == value)
+
+        try:
+            wait_until(replicated, REPLICATION_LAG, f"the write through {writer_name}", interval=0.05)
+        except TimeoutError:
             problems.append(
                 f"{name}: a write through {writer_name} was not readable through {name} within {REPLICATION_LAG:g}s"
             )

@@ -5,7 +5,7 @@ raises (a command, an HTTP call, a timeout, a refusal) reaches the user as "<ste
 traceback. Ctrl-C passes through untouched; the caller decides what to remove (`--retain` keeps it).
 
 `wait_until` is the one waiting loop: poll a condition until it holds or a bound passes, then say what was awaited and
-the last thing seen.
+the last error seen.
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ def run(steps: Sequence[Step], progress: object) -> dict[str, object]:
     return results
 
 
+# Failures that mean "not yet" while something starts: connections refused or reset, server-side refusals, timeouts.
+TRANSIENT: tuple[type[BaseException], ...] = (requests.RequestException, hvac.exceptions.VaultError, OSError)
+
+
 def wait_until(
     check: Callable[[], T | None],
     timeout: float,
@@ -79,8 +83,9 @@ def wait_until(
 ) -> T:
     """Call `check` until it returns something other than None/False, at most `timeout` seconds (at least once).
 
-    On timeout: TimeoutError("<what> not within <timeout>s: <last seen>"), where the last seen is `last()` or the
-    last exception `check` raised."""
+    Transient errors count as "not yet"; anything else (a MultidcError saying the awaited thing died) ends the wait at
+    once. On timeout: TimeoutError("timed out after <timeout>s waiting for <what> (last error: ...)"), the last error
+    being `last()` or the last transient error `check` raised."""
     deadline = time.monotonic() + timeout
     seen = ""
     while True:
@@ -88,9 +93,11 @@ def wait_until(
             got = check()
             if got is not None and got is not False:
                 return got
-        except STEP_ERRORS as exc:
-            seen = reason(exc)
+        except TRANSIENT as exc:
+            seen = reason(exc)[:200]
         if time.monotonic() >= deadline:
             detail = (last() if last else "") or seen
-            raise TimeoutError(f"{what} not within {timeout:g}s" + (f": {detail}" if detail else ""))
+            raise TimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {detail})" if detail else "")
+            )
         time.sleep(interval)

@@ -1,13 +1,12 @@
-"""Rendering server configuration files (JSON, which both `bao server` and `vault server` read)."""
+"""Provider-neutral server-config rules: what every DC server gets, whether it is written to a JSON file on this
+machine (netns) or into a Vault custom resource (kind, kube). The topology's `server` section and raft tuning reach
+every provider through these functions, so a setting honoured on one is honoured on all."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .topology import RAFT_TUNING, ServerSettings
-
-if TYPE_CHECKING:
-    from .plan import Node, Plan
 
 
 def raft_tuning(settings: ServerSettings) -> dict[str, Any]:
@@ -15,61 +14,37 @@ def raft_tuning(settings: ServerSettings) -> dict[str, Any]:
     return {**RAFT_TUNING, **{k: v for k, v in settings.raft.model_dump().items() if v is not None}}
 
 
-def _listener(plan: Plan, node: Node) -> dict[str, Any]:
-    tcp: dict[str, Any] = {"address": f"0.0.0.0:{8200}", "cluster_address": f"0.0.0.0:{8201}"}
-    if plan.topology.tls:
-        tcp |= {"tls_cert_file": str(node.paths.cert), "tls_key_file": str(node.paths.key)}
-    else:
-        tcp["tls_disable"] = True
-    return {"tcp": tcp}
+def transit_seal(address: str, token: str, key_name: str, ca_cert: str | None = None) -> dict[str, Any]:
+    """The seed's auto-unseal: a transit seal on the central KMS's key."""
+    transit: dict[str, Any] = {"address": address, "token": token, "key_name": key_name, "mount_path": "transit/"}
+    if ca_cert:
+        transit["tls_ca_cert"] = ca_cert
+    return {"transit": transit}
 
 
-def _common(plan: Plan, node: Node) -> dict[str, Any]:
+def server(
+    api_addr: str,
+    cluster_addr: str,
+    listener: dict[str, Any] | list[dict[str, Any]],
+    storage: dict[str, Any],
+    settings: ServerSettings | None = None,
+    seal: dict[str, Any] | None = None,
+    disable_mlock: bool = False,
+) -> dict[str, Any]:
+    """A whole server config: the UI on (as dev mode has it), addresses, listener, storage, the seal, then the
+    topology's `server` settings, which override what came before."""
     config: dict[str, Any] = {
         "ui": True,
-        "api_addr": plan.api_addr(node),
-        "cluster_addr": plan.cluster_addr(node),
-        "listener": [_listener(plan, node)],
+        "api_addr": api_addr,
+        "cluster_addr": cluster_addr,
+        "listener": listener,
+        "storage": storage,
     }
-    # OpenBao 2.7 removed mlock (the key only draws a warning); HashiCorp Vault still locks memory unless told not to.
-    if plan.binary.flavour == "vault":
+    if disable_mlock:
+        # OpenBao 2.7 removed mlock (the key only draws a warning); HashiCorp Vault still locks memory unless told not.
         config["disable_mlock"] = True
-    return config
-
-
-def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
-    """A DC node: raft storage, retry_join to every other DC's VIP, and the transit seal in transit mode."""
-    settings = plan.topology.server
-    raft: dict[str, Any] = {"path": str(node.paths.data), "node_id": node.name, **raft_tuning(settings)}
-    joins = []
-    for other in plan.nodes:
-        if other is node:
-            continue
-        join: dict[str, Any] = {"leader_api_addr": plan.api_addr(other)}
-        if plan.topology.tls:
-            join["leader_ca_cert_file"] = str(plan.paths.ca_cert)
-        joins.append(join)
-    if joins:
-        raft["retry_join"] = joins
-    config = _common(plan, node)
-    config["storage"] = {"raft": raft}
-    if plan.topology.unseal == "transit":
-        transit: dict[str, Any] = {
-            "address": plan.api_addr(plan.kms),
-            "token": seal_token,
-            "key_name": plan.transit_key,
-            "mount_path": "transit/",
-        }
-        if plan.topology.tls:
-            transit["tls_ca_cert"] = str(plan.paths.ca_cert)
-        config["seal"] = {"transit": transit}
-    config |= settings.top_level()
-    return config
-
-
-def kms_config(plan: Plan) -> dict[str, Any]:
-    """The central KMS: a single raft node (OpenBao 2.7 has no file storage), Shamir-sealed with one key."""
-    kms = plan.kms
-    config = _common(plan, kms)
-    config["storage"] = {"raft": {"path": str(kms.paths.data), "node_id": "kms", "performance_multiplier": 1}}
+    if seal:
+        config["seal"] = seal
+    if settings is not None:
+        config |= settings.top_level()
     return config

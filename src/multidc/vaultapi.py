@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import hvac
-import requests
 
-T = TypeVar("T")
-# Connection-level failures and server-side refusals that mean "not ready yet" while a server starts.
-TRANSIENT = (requests.exceptions.RequestException, hvac.exceptions.VaultError, OSError)
+from .pipeline import TRANSIENT, wait_until
+
+__all__ = ["TRANSIENT", "client", "get", "wait_until"]
 
 
 def client(url: str, ca_cert: str | None, token: str | None = None, timeout: float = 5.0) -> hvac.Client:
@@ -35,19 +32,3 @@ def get(c: hvac.Client, path: str) -> tuple[int, dict[str, Any]]:
     except ValueError:
         body = {}
     return response.status_code, body if isinstance(body, dict) else {}
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
-    """Call probe until it returns something other than None (transient errors count as 'not yet')."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            result = probe()
-            if result is not None:
-                return result
-        except TRANSIENT as exc:
-            last = f" (last error: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})"
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{last}")
-        time.sleep(interval)

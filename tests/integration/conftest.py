@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from multidc.binaries import packaged_openbao
-from multidc.plan import namespace_prefix
+from multidc.providers.netns.plan import namespace_prefix
 
 _counter = itertools.count()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from multidc.plan import namespace_prefix
+from multidc.providers.netns.plan import namespace_prefix
 
 from .conftest import TEST_PREFIX, _skip_reason, leftovers, skip_or_fail
 

@@ -8,7 +8,7 @@ import pytest
 from multidc import pki, topology
 from multidc.binaries import ServerBinary
 from multidc.errors import TopologyError
-from multidc.plan import REDACTED, make_plan
+from multidc.providers.netns.plan import REDACTED, make_plan
 
 
 def test_names_ports_and_addresses(openbao: ServerBinary, tmp_path: Path) -> None:

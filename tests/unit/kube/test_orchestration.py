@@ -245,7 +245,7 @@ def test_down_all_removes_each_environment_with_the_provider_that_made_it(
     recording_kind(monkeypatch, runner, FakeKms())
     calls: list[str] = []
     monkeypatch.setattr(netns, "down", lambda env, root=None: calls.append(f"netns {env}"))
-    monkeypatch.setattr(netns.namespaces, "environments_on_host", lambda: [])
+    monkeypatch.setattr(netns.LINUX, "environments", lambda: [])
     result = CliRunner().invoke(cli, ["down", "--all"])
     assert result.exit_code == 0, result.output
     assert calls == []  # never the netns teardown, which would drop the record and leave the clusters
@@ -304,3 +304,19 @@ def test_raft_tuning_and_autopilot_reach_the_vaults_as_on_netns(tmp_path: Path) 
         assert raft["performance_multiplier"] == 1 and raft["path"] == "/vault/file"
     dc, autopilot = orch.kms.autopilot  # type: ignore[attr-defined]
     assert dc == "primary" and autopilot["server_stabilization_time"] == "3s"
+
+
+def test_what_kind_cannot_honour_is_refused_before_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
+    topo = tmp_path / "t.yaml"
+    topo.write_text("tls: false\nhost_port_base: 30000\n")
+    runner = RecordingRunner()
+    monkeypatch.setitem(registry.PROVIDERS, "kind", provider.KubeProvider(KIND, runner, FakeKms()))
+    for verb in ("up", "plan"):
+        result = CliRunner().invoke(cli, [verb, "--provider", "kind", "-f", str(topo)])
+        assert result.exit_code == 2, result.output
+        assert f"multidc: {topo}: the kind provider cannot honour tls: false" in result.output
+        assert "cannot honour host_port_base" in result.output
+    result = CliRunner().invoke(cli, ["up", "--provider", "kind", "--server-binary", "/usr/bin/bao"])
+    assert result.exit_code == 2 and "cannot honour server_binary/--server-binary" in result.output
+    assert runner.commands == [] and not (tmp_path / "state").exists()

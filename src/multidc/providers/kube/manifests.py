@@ -16,9 +16,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, StrictUndefined
 
-from ... import addressing
+from ... import addressing, serverconfig
 from ...errors import TopologyError
-from ...serverconfig import raft_tuning
 from ...topology import Topology
 from . import versions
 
@@ -156,24 +155,22 @@ def kms_config(api_addr: str) -> dict[str, Any]:
 def vault_config(plan: KubePlan, dc: KubeDC, seal: dict[str, Any] | None) -> dict[str, Any]:
     """The `config` of a Vault CR: raft storage, TLS listener from the operator's certificate, addresses on the VIP."""
     host = dc.vip or f"{dc.cr_name}.{NAMESPACE}"
-    config: dict[str, Any] = {
-        "storage": {"raft": {"path": "/vault/file", **raft_tuning(plan.topology.server)}},
-        "listener": {
-            "tcp": {
-                "address": "0.0.0.0:8200",
-                "tls_cert_file": "/vault/tls/server.crt",
-                "tls_key_file": "/vault/tls/server.key",
-            }
-        },
-        "api_addr": f"https://{host}:8200",
-        "cluster_addr": f"https://{host}:8201" if dc.vip else "https://${.Env.POD_NAME}:8201",
-        "ui": True,
-        "disable_mlock": True,
+    listener = {
+        "tcp": {
+            "address": "0.0.0.0:8200",
+            "tls_cert_file": "/vault/tls/server.crt",
+            "tls_key_file": "/vault/tls/server.key",
+        }
     }
-    if seal:
-        config["seal"] = seal
-    config |= plan.topology.server.top_level()
-    return config
+    return serverconfig.server(
+        f"https://{host}:8200",
+        f"https://{host}:8201" if dc.vip else "https://${.Env.POD_NAME}:8201",
+        listener,
+        {"raft": {"path": "/vault/file", **serverconfig.raft_tuning(plan.topology.server)}},
+        plan.topology.server,
+        seal,
+        disable_mlock=True,
+    )
 
 
 def external_config(plan: KubePlan) -> dict[str, Any]:
@@ -203,14 +200,7 @@ def vault_cr(
 ) -> str:
     seal = None
     if plan.topology.unseal == "transit":
-        seal = {
-            "transit": {
-                "address": kms_url,
-                "token": seal_token or "",
-                "key_name": f"{plan.env}-autounseal",
-                "mount_path": "transit/",
-            }
-        }
+        seal = serverconfig.transit_seal(kms_url, seal_token or "", f"{plan.env}-autounseal")
     return render(
         "vault-cr.yaml.j2",
         env=plan.env,

@@ -244,12 +244,22 @@ class KubeProvider:
     def check_host(self) -> None:
         prereqs.check(self.runner or SubprocessRunner(), self.flavour)
 
-    def _refuse(self, request: Request) -> None:
-        if request.server_binary:
-            raise TopologyError(
-                f"--server-binary: the {self.name} provider runs a server image (topology `kube.image`), not a binary "
-                "from this machine; leave it out or set kube.image"
+    def refuse(self, request: Request) -> None:
+        """What this provider cannot honour is refused before anything is made, never dropped."""
+        topo: topology.Topology = request.topology
+        cannot = []
+        if request.server_binary or topo.server_binary:
+            cannot.append("server_binary/--server-binary: it runs a server image; set kube.image instead")
+        if not topo.tls:
+            cannot.append("tls: false: the Bank-Vaults operator always serves TLS; remove it")
+        if topo.kms.address is not None:
+            cannot.append("kms.address: the KMS's address comes from docker or its Service; remove it")
+        if topo.host_port_base is not None:
+            cannot.append(
+                "host_port_base: nothing is published on host ports (the VIPs are reached directly); remove it"
             )
+        if cannot:
+            raise TopologyError([f"{request.source}: the {self.name} provider cannot honour {c}" for c in cannot])
 
     def orchestrator(
         self, topo: topology.Topology, source: str, env: str, contexts: list[str] | None, progress: Progress | None
@@ -271,14 +281,14 @@ class KubeProvider:
         return self.orchestrator(topo, str(paths.state), env, contexts or st.made.get("contexts"), None)
 
     def plan(self, request: Request) -> KubePlanned:
-        self._refuse(request)
+        self.refuse(request)
         assert request.name is not None  # resolved by api.resolve()
         return dry_run(
             request.topology, request.source, request.name, self.flavour, request.contexts or None, request.out_dir
         )
 
     def up(self, request: Request, progress: Progress, retain: bool) -> UpOutcome:
-        self._refuse(request)
+        self.refuse(request)
         env = request.name
         assert env is not None  # resolved by api.resolve()
         st = load(env_paths(env))

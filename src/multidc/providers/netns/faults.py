@@ -13,55 +13,16 @@ the packets back (delayer.py).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
-import os
 import signal
 import sys
-import threading
-import time
 from dataclasses import dataclass
 
-from pyroute2 import NetNS
-
-from ... import delays, interrupts
+from ... import delays
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from ...paths import write_private
-from ...plan import Node
-from . import processes
-from .delayer import open_tun
+from .plan import Node
 from .provider import NetnsEnvironment
-from .setns import enter
-
-DELAY_ROUTE_PRIORITY = 10
-
-
-_HAVE_TUN = os.path.exists("/dev/net/tun")
-TUNSETPERSIST = 0x400454CB
-
-
-def _persistent_tun(namespace: str, name: str) -> None:
-    """Create a TUN device that nobody reads, inside namespace: the kernel drops whatever is routed to it, as a cut
-    link does. (No `dummy` module is needed: it is missing on some kernels, this one among them.)"""
-    failed: list[BaseException] = []
-
-    def make() -> None:
-        try:
-            enter(namespace)  # this thread only
-            fd = open_tun(name)
-            try:
-                fcntl.ioctl(fd, TUNSETPERSIST, 1)
-            finally:
-                os.close(fd)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            failed.append(exc)
-
-    worker = threading.Thread(target=make, name=f"cut-{namespace}")
-    worker.start()
-    worker.join()
-    if failed:
-        raise failed[0]
 
 
 @dataclass
@@ -88,7 +49,7 @@ class Faults:
     def _pid(self, key: str) -> int:
         assert self.env.state is not None
         pid = self.env.state.pids.get(key)
-        if pid is None or not processes.belongs(pid, str(self.env.paths.root)):
+        if pid is None or not self.env.host.belongs(pid, str(self.env.paths.root)):
             raise FaultError(f"{key.split(':')[-1]} is not running")
         return pid
 
@@ -104,13 +65,13 @@ class Faults:
 
     def kill(self, dc: str) -> str:
         pid = self._pid(f"node:{self._node(dc).name}")
-        processes.terminate([pid])  # SIGKILL at once
+        self.env.host.terminate([pid])  # SIGKILL at once
         self._mark("stopped", dc, True)
         return f"killed {dc}'s server (SIGKILL, pid {pid})"
 
     def stop(self, dc: str) -> str:
         pid = self._pid(f"node:{self._node(dc).name}")
-        processes.terminate([pid], grace=10.0)
+        self.env.host.terminate([pid], grace=10.0)
         self._mark("stopped", dc, True)
         return f"stopped {dc}'s server (SIGTERM, pid {pid})"
 
@@ -121,7 +82,7 @@ class Faults:
         node = self._node(dc)
         assert self.env.state is not None
         pid = self.env.state.pids.get(f"node:{dc}")
-        if pid is not None and processes.belongs(pid, str(self.env.paths.root)):
+        if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
             raise FaultError(f"{dc}'s server is already running (pid {pid})")
         self.env.restart_node(node)
         self._mark("stopped", dc, False)
@@ -151,26 +112,26 @@ class Faults:
 
     def pause(self, dc: str) -> str:
         pid = self._pid(f"node:{self._node(dc).name}")
-        os.kill(pid, signal.SIGSTOP)
+        self.env.host.signal(pid, signal.SIGSTOP)
         self._mark("paused", dc, True)
         return f"paused {dc}'s server (SIGSTOP, pid {pid})"
 
     def resume(self, dc: str) -> str:
         pid = self._pid(f"node:{self._node(dc).name}")
-        os.kill(pid, signal.SIGCONT)
+        self.env.host.signal(pid, signal.SIGCONT)
         self._mark("paused", dc, False)
         return f"resumed {dc}'s server (SIGCONT, pid {pid})"
 
     def kms_down(self) -> str:
         pid = self._pid("kms")
-        processes.terminate([pid], grace=5.0)
+        self.env.host.terminate([pid], grace=5.0)
         self._mark("kms", "down", True)
         return f"stopped the KMS (SIGTERM, pid {pid}); running nodes keep serving, restarted ones cannot unseal"
 
     def kms_up(self) -> str:
         assert self.env.state is not None
         pid = self.env.state.pids.get("kms")
-        if pid is not None and processes.belongs(pid, str(self.env.paths.root)):
+        if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
             raise FaultError("the KMS is already running")
         self.env.restart_kms()
         self._mark("kms", "down", False)
@@ -221,7 +182,7 @@ class Faults:
         self.active["partitions"] = groups
         self._save()
         said = f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
-        if not _HAVE_TUN:
+        if not self.env.host.has_tun:
             said += "; no /dev/net/tun here, so connects across the cut fail at once instead of timing out"
         return said
 
@@ -259,44 +220,19 @@ class Faults:
         return problems
 
     def _route(self, action: str, namespace: str, address: str) -> None:
-        """Route address into the namespace's cut device (made on first use), or take that route away again. Without
-        /dev/net/tun the route is a blackhole (connects across the cut then fail at once instead of timing out)."""
-        device = self.env.plan.cut_device
-        try:
-            with interrupts.deferred(), NetNS(namespace) as ns:
-                if not _HAVE_TUN:
-                    ns.route(action, dst=f"{address}/32", type="blackhole")
-                    return
-                found = ns.link_lookup(ifname=device)
-                if not found and action == "del":
-                    return
-                if not found:
-                    _persistent_tun(namespace, device)
-                    found = ns.link_lookup(ifname=device)
-                    ns.link("set", index=found[0], state="up")
-                ns.route(action, dst=f"{address}/32", oif=found[0])
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if action == "del" and code in (errno.ESRCH, errno.ENOENT):
-                return
-            if action == "add" and code == errno.EEXIST:
-                return
-            raise ProviderError(f"{action} the cut route to {address} in {namespace} failed: {exc}") from exc
+        self.env.host.cut_route(action, namespace, address, self.env.plan.cut_device)
 
     def _remove_cut_devices(self, namespaces: set[str]) -> None:
         """Delete the cut devices (and with them any route left through them)."""
-        device = self.env.plan.cut_device
         for namespace in sorted(namespaces):
-            with interrupts.deferred(), NetNS(namespace) as ns:
-                for index in ns.link_lookup(ifname=device):
-                    ns.link("del", index=index)
+            self.env.host.remove_device(namespace, self.env.plan.cut_device)
 
     # --- latency
 
     def delay(self, a: str, b: str, ms: int) -> str:
         """Hold every packet between a and b (DCs or `kms`) back by ms, each way; 0 removes that pair's delay."""
         delays.check(a, b, ms, self._places)
-        if not os.path.exists("/dev/net/tun"):
+        if not self.env.host.has_tun:
             raise PrerequisiteError(
                 "`delay` needs /dev/net/tun (the TUN driver) and it is missing; load it with `modprobe tun`"
             )
@@ -317,8 +253,8 @@ class Faults:
     def _stop_delayer(self, side: str) -> None:
         assert self.env.state is not None
         pid = self.env.state.pids.pop(f"delayer:{side}", None)
-        if pid is not None and processes.belongs(pid, str(self.env.paths.root)):
-            processes.terminate([pid])  # its TUN device, and every route through it, go with it
+        if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
+            self.env.host.terminate([pid])  # its TUN device, and every route through it, go with it
 
     def _run_delayer(self, side: str, record: dict[str, int]) -> None:
         """(Re)start side's delayer with the peers the record gives it, and route them through its TUN device."""
@@ -336,24 +272,11 @@ class Faults:
         spec = {"tun": device, "ifname": me.ifname, "peers": peers}
         write_private(paths.delayer_spec(side), json.dumps(spec, indent=2))
         argv = [sys.executable, "-m", "multidc.providers.netns.delayer", str(paths.delayer_spec(side))]
-        pid = processes.spawn(argv, me.namespace, paths.delayer_log(side))
+        pid = self.env.host.spawn(argv, me.namespace, paths.delayer_log(side))
         self.env.state.pids[f"delayer:{side}"] = pid
         self._save()
-        with NetNS(me.namespace) as ns:
-            deadline = time.monotonic() + 10
-            while not (found := ns.link_lookup(ifname=device)):
-                if not processes.alive(pid) or time.monotonic() > deadline:
-                    tail = paths.delayer_log(side).read_text(errors="replace").strip().splitlines()[-1:]
-                    raise ProviderError(f"the delayer in {me.namespace} did not start: {' '.join(tail) or 'no output'}")
-                time.sleep(0.01)
-            index = found[0]
-            ns.link("set", index=index, state="up")
-            for address in peers:
-                # Behind the partition's cut routes (metric 0 wins): a cut stays a cut while a delay is set.
-                ns.route("add", dst=f"{address}/32", oif=index, priority=DELAY_ROUTE_PRIORITY, prefsrc=str(me.address))
+        self.env.host.delay_routes(me.namespace, device, list(peers), str(me.address), pid, paths.delayer_log(side))
 
     def _mac(self, name: str) -> str:
         node = self._place(name)
-        with NetNS(node.namespace) as ns:
-            link = ns.get_links(ns.link_lookup(ifname=node.ifname)[0])[0]
-            return str(link.get_attr("IFLA_ADDRESS"))
+        return self.env.host.mac(node.namespace, node.ifname)

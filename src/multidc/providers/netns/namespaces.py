@@ -19,7 +19,7 @@ from pyroute2 import NetNS, netns
 
 from ... import interrupts
 from ...errors import PrerequisiteError, ProviderError
-from ...plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
+from .plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
 from .setns import NETNS_DIR
 from .setns import enter as enter  # re-exported: the provider enters namespaces through this module
 

@@ -25,8 +25,8 @@ def record(paths: EnvPaths) -> None:
 def owner(env: str) -> Path | None:
     try:
         return Path((OWNERS / env).read_text().strip())
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None  # unreadable: not root, so no namespace of anyone's is ours to touch either
 
 
 def foreign(paths: EnvPaths) -> Path | None:

@@ -28,12 +28,12 @@ from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyE
 from ...names import is_env_name
 from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
 from ...pipeline import Step
-from ...plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
 from ...progress import Progress
 from ...state import State, load, read_secret, write_secret
 from ...vaultapi import client, get
 from ..base import Request, Row, UpOutcome
-from . import namespaces, owners, processes
+from .host import LINUX, Host
+from .plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
 
 if TYPE_CHECKING:
     from .faults import Faults
@@ -112,8 +112,9 @@ def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int
 class NetnsEnvironment:
     """One environment's plan plus the live handles up/status/down need."""
 
-    def __init__(self, plan: Plan, progress: Progress | None = None) -> None:
+    def __init__(self, plan: Plan, progress: Progress | None = None, host: Host | None = None) -> None:
         self.plan = plan
+        self.host: Host = host or LINUX
         self.paths = plan.paths
         self.progress = progress or Progress(quiet=True)
         self.state = load(self.paths)
@@ -166,8 +167,11 @@ class NetnsEnvironment:
     def token(self, dc: str) -> str | None:
         return read_secret(self.paths, "kms-root-token" if dc == "kms" else "root-token")
 
+    def endpoints(self) -> list[health.Endpoint]:
+        return [health.Endpoint(n.name, str(n.vip), self.plan.host_url(n)) for n in self.plan.nodes]
+
     def status(self, probe_write: bool = True) -> health.Health:
-        return health.check(self.plan, self.root_token(), probe_write=probe_write)
+        return health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
 
     def faults(self) -> Faults:
         from .faults import Faults
@@ -202,7 +206,7 @@ class NetnsEnvironment:
             self._log_starts[node.name] = node.paths.log.stat().st_size
         except FileNotFoundError:
             self._log_starts[node.name] = 0
-        return processes.spawn(argv, node.namespace, node.paths.log)
+        return self.host.spawn(argv, node.namespace, node.paths.log)
 
     def _log_tail(self, node: Node, lines: int = 3) -> str:
         """The lines that say why, from what the server wrote since it was last started here: its fatal `Error ...`
@@ -221,18 +225,23 @@ class NetnsEnvironment:
         """Wait until a just-started server answers; if it died, say why from its log."""
         assert self.state is not None
         pid = self.state.pids[key]
-        deadline = time.monotonic() + START_TIMEOUT
         c = self.client(node, timeout=1)
-        while True:
+
+        def answers() -> bool:
             try:
                 bootstrap.wait_listening(c, timeout=0.3)
-                return
+                return True
             except TimeoutError:
-                pass
-            if not processes.alive(pid):
-                raise ProviderError(f"the {node.name} server exited: {self._log_tail(node) or 'no log output'}")
-            if time.monotonic() > deadline:
-                raise ProviderError(f"the {node.name} server did not answer within {START_TIMEOUT:.0f}s")
+                if not self.host.alive(pid):
+                    raise ProviderError(
+                        f"the {node.name} server exited: {self._log_tail(node) or 'no log output'}"
+                    ) from None
+                return False
+
+        try:
+            pipeline.wait_until(answers, START_TIMEOUT, f"the {node.name} server", interval=0)
+        except TimeoutError:
+            raise ProviderError(f"the {node.name} server did not answer within {START_TIMEOUT:.0f}s") from None
 
     # -- steps
 
@@ -254,7 +263,7 @@ class NetnsEnvironment:
             node.paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def create_site(self) -> None:
-        namespaces.create_site(self.plan)
+        self.host.create_site(self.plan)
 
     def publish_ports(self) -> None:
         plan = self.plan
@@ -275,7 +284,7 @@ class NetnsEnvironment:
         argv = [sys.executable, "-m", "multidc.providers.netns.forwarder", str(self.paths.forwarder_spec)]
         read_end, write_end = os.pipe()
         try:
-            pid = processes.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
+            pid = self.host.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
         finally:
             os.close(write_end)
         self.state.pids["forwarder"] = pid
@@ -341,7 +350,7 @@ class NetnsEnvironment:
         path = self.paths.unsealer_spec(node.name)
         write_private(path, json.dumps(spec))
         argv = [sys.executable, "-m", "multidc.unsealer", str(path)]
-        self.state.pids[f"unsealer:{node.name}"] = processes.spawn(
+        self.state.pids[f"unsealer:{node.name}"] = self.host.spawn(
             argv, node.namespace, self.paths.unsealer_log(node.name)
         )
 
@@ -425,9 +434,9 @@ class NetnsEnvironment:
         seen: list[health.Health] = []
 
         def healthy() -> health.Health | None:
-            seen[:] = [health.check(self.plan, token, probe_write=False)]
+            seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=False)]
             if seen[0].healthy:  # only then the write probe, which waits for a leader
-                seen[:] = [health.check(self.plan, token, probe_write=True)]
+                seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True)]
             return seen[0] if seen[0].healthy else None
 
         try:
@@ -461,9 +470,9 @@ class NetnsEnvironment:
 
         def dead(key: str) -> bool:
             pid = self.state.pids.get(key) if self.state else None
-            return pid is None or not processes.belongs(pid, marker)
+            return pid is None or not self.host.belongs(pid, marker)
 
-        missing_ns = [n for n in plan.namespaces if namespaces.inode(n) is None]
+        missing_ns = [n for n in plan.namespaces if not self.host.namespace_exists(n)]
         if missing_ns:
             raise ProviderError(
                 f"environment {plan.env!r} lost namespace(s) {', '.join(missing_ns)}; run `multidc down --name "
@@ -497,10 +506,12 @@ def _loopback() -> list[IPv4Address]:
 # --- entry points
 
 
-def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, progress: Progress) -> UpResult:
+def up(
+    plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, progress: Progress, host: Host = LINUX
+) -> UpResult:
     """Bring an environment up (or back to running), and return once it is healthy."""
     started = time.monotonic()
-    namespaces.check_host()
+    host.check()
     probe = plan_for(first_port)
     finish_removals(probe.paths.root.parent)
     existing = load(probe.paths)
@@ -510,7 +521,7 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
                 f"environment {probe.env!r} is already up with a different topology; run `multidc down --name "
                 f"{probe.env}` first, or use another --name"
             )
-        env = NetnsEnvironment(plan_for(existing.port_base), progress)
+        env = NetnsEnvironment(plan_for(existing.port_base), progress, host)
         restarted = env.reconcile()
         if restarted:
             progress.say(f"Restarted {', '.join(restarted)}")
@@ -524,14 +535,14 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
             durations=progress.durations,
             seconds=time.monotonic() - started,
         )
-    owners.check(probe.paths)
-    if existing is not None or namespaces.of_environment(probe.env) or os.path.lexists(probe.paths.root):
+    host.check_owner(probe.paths)
+    if existing is not None or host.namespaces_of(probe.env) or os.path.lexists(probe.paths.root):
         progress.say(f"Removing leftovers of an interrupted `up` of {probe.env!r}")
-        down(probe.env, probe.paths.root.parent)
+        down(probe.env, probe.paths.root.parent, host)
     # Choosing the host ports and recording the claim (the state file) is one atomic step among multidc processes.
     with locks.hold(locks.PORTS, "up", probe.paths.root.parent, wait=PORTS_WAIT, label="the host-port table"):
         plan = choose_port_base(plan_for, explicit_ports, first_port)
-        env = NetnsEnvironment(plan, progress)
+        env = NetnsEnvironment(plan, progress, host)
         env.state = State(
             env=plan.env,
             topology=plan.topology.model_dump(mode="json"),
@@ -541,7 +552,7 @@ def up(plan_for: Callable[[int], Plan], first_port: int, explicit_ports: bool, p
         )
         make_private_dir(plan.paths.root)
         env._save()
-    owners.record(plan.paths)
+    host.record_owner(plan.paths)
     steps = [
         Step("Writing certificates and configuration", env.write_files),
         Step("Creating site network", env.create_site),
@@ -571,55 +582,55 @@ class DownResult:
     removed_dir: bool
 
 
-def down(env: str, root: Path | None = None) -> DownResult:
+def down(env: str, root: Path | None = None, host: Host = LINUX) -> DownResult:
     """Stop every process and remove every namespace and file of the environment. Idempotent, and restartable: a
     `down` interrupted at any point is finished by the next one (or by `down --all`)."""
-    namespaces.check_host()
+    host.check()
     paths = env_paths(env, root)
     with locks.hold(env, "down", paths.root.parent):
-        owners.check(paths)
+        host.check_owner(paths)
         st = load(paths)
         # The directory goes first (renamed to a tombstone): whatever a killed `down` leaves after this point is
         # namespaces and the processes living in them, which the next `up` or `down` finds without the directory.
         tomb = retire_env_dir(paths)
-        names = namespaces.of_environment(env)
-        pids = set(processes.in_namespaces(names))
+        names = host.namespaces_of(env)
+        pids = set(host.pids_in(names))
         if st is not None:
             marker = str(paths.root)
-            pids |= {pid for pid in st.pids.values() if processes.belongs(pid, marker)}
-        survivors = processes.terminate(sorted(pids))
+            pids |= {pid for pid in st.pids.values() if host.belongs(pid, marker)}
+        survivors = host.terminate(sorted(pids))
         if survivors:
             raise ProviderError(f"could not stop process(es) {survivors} of {env!r}")
-        stuck = namespaces.remove(names)
+        stuck = host.remove_namespaces(names)
         if stuck:
             raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
         finish_removals(paths.root.parent)
-        owners.forget(paths)
+        host.forget_owner(paths)
     return DownResult(env, len(pids), names, tomb is not None)
 
 
-def remains(env: str, root: Path | None = None) -> list[str]:
+def remains(env: str, root: Path | None = None, host: Host = LINUX) -> list[str]:
     """What of the environment is still on this host (namespaces, processes, its directory): empty after `down`."""
     paths = env_paths(env, root)
-    names = namespaces.of_environment(env)
+    names = host.namespaces_of(env)
     found = [f"namespace {n}" for n in names]
-    found += [f"process {pid}" for pid in processes.in_namespaces(names)]
-    found += [f"process {pid}" for pid in processes.with_marker(str(paths.root))]
+    found += [f"process {pid}" for pid in host.pids_in(names)]
+    found += [f"process {pid}" for pid in host.pids_marked(str(paths.root))]
     if os.path.lexists(paths.root):
         found.append(f"directory {paths.root}")
     return found
 
 
-def environments(root: Path | None = None) -> list[str]:
+def environments(root: Path | None = None, host: Host = LINUX) -> list[str]:
     """Every environment on this host: with a state directory (complete or not) or with a namespace. Finishes the
     removals an interrupted `down` left behind."""
     base = root or state_root()
-    found = set(namespaces.environments_on_host())
+    found = set(host.environments())
     finish_removals(base)
     if base.is_dir():
         found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
     # Names whose namespaces another live state directory owns are that directory's to manage, not leftovers.
-    return sorted(n for n in found if is_env_name(n) and not owners.foreign(env_paths(n, base)))
+    return sorted(n for n in found if is_env_name(n) and not host.foreign_owner(env_paths(n, base)))
 
 
 # --- the provider
@@ -627,10 +638,7 @@ def environments(root: Path | None = None) -> list[str]:
 
 def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
     """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
-    if request.contexts:
-        raise TopologyError("--context: only the kube provider uses kubeconfig contexts; leave it out for netns")
-    if request.out_dir:
-        raise TopologyError("--out-dir: netns has no manifests to write; use `--output json` for the whole plan")
+    refuse(request)
     topo: topo_mod.Topology = request.topology  # resolved by api.resolve()
     binary = binaries.resolve(request.server_binary or topo.server_binary)
 
@@ -639,6 +647,14 @@ def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
 
     first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
     return plan_for, first.port_base, topo.host_port_base is not None
+
+
+def refuse(request: Request) -> None:
+    """What netns cannot honour (the `kube:` section is documented as the Kubernetes providers' only)."""
+    if request.contexts:
+        raise TopologyError("--context: only the kube provider uses kubeconfig contexts; leave it out for netns")
+    if request.out_dir:
+        raise TopologyError("--out-dir: netns has no manifests to write; use `--output json` for the whole plan")
 
 
 def existing_plan(env: str, root: Path | None = None) -> Plan:
@@ -687,16 +703,22 @@ class NetnsProvider:
 
     name = "netns"
 
+    def __init__(self, host: Host | None = None) -> None:
+        self.host: Host = host or LINUX
+
     def check_host(self) -> None:
-        namespaces.check_host()
+        self.host.check()
         binaries.resolve(None)
+
+    def refuse(self, request: Request) -> None:
+        refuse(request)
 
     def plan(self, request: Request) -> NetnsPlanned:
         plan_for, first, _ = planner(request)
         return NetnsPlanned(plan_for(first))
 
     def up(self, request: Request, progress: Progress, retain: bool) -> UpOutcome:
-        result = up(*planner(request), progress)
+        result = up(*planner(request), progress, self.host)
         plan = result.plan
         rows = [Row(n.name, plan.host_url(n), f"VIP {n.vip}") for n in plan.nodes]
         rows.append(Row("kms", plan.host_url(plan.kms), str(plan.kms.address)))
@@ -714,17 +736,17 @@ class NetnsProvider:
         )
 
     def attach(self, env: str) -> NetnsEnvironment:
-        return NetnsEnvironment(existing_plan(env))
+        return NetnsEnvironment(existing_plan(env), host=self.host)
 
     def remains(self, env: str) -> list[str]:
-        return remains(env)
+        return remains(env, host=self.host)
 
     def down(self, env: str, contexts: list[str] | None = None) -> str:
         if contexts:
             raise TopologyError("--context: only the kube provider uses kubeconfig contexts")
-        result = down(env)
+        result = down(env, host=self.host)
         what = "removed" if (result.processes or result.namespaces or result.removed_dir) else "nothing to remove"
         return f"{env}: {what} ({result.processes} process(es), {len(result.namespaces)} namespace(s))"
 
     def environments(self) -> list[str]:
-        return environments()
+        return environments(host=self.host)

@@ -1,4 +1,5 @@
-"""The plan: every name, address, port, path and server config of an environment, computed once and purely.
+"""The netns plan: every namespace, interface, address, port, path and server config of an environment, computed once
+and purely.
 
 Nothing here touches the host; `multidc plan` prints this, and providers read every fact from it.
 """
@@ -10,11 +11,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from . import addressing, serverconfig
-from .binaries import ServerBinary
-from .names import check_env_name_or_raise
-from .paths import EnvPaths, NodePaths, env_paths
-from .topology import DEFAULT_NAME, Topology
+from ... import addressing
+from ...binaries import ServerBinary
+from ...names import check_env_name_or_raise
+from ...paths import EnvPaths, NodePaths, env_paths
+from ...topology import DEFAULT_NAME, Topology
+from . import configs
 
 API_PORT = 8200
 CLUSTER_PORT = 8201
@@ -101,10 +103,10 @@ class Plan:
         return [self.site_namespace, self.kms.namespace, *(n.namespace for n in self.nodes)]
 
     def node_config(self, node: Node, seal_token: str = REDACTED) -> dict[str, Any]:
-        return serverconfig.node_config(self, node, seal_token)
+        return configs.node_config(self, node, seal_token)
 
     def kms_config(self) -> dict[str, Any]:
-        return serverconfig.kms_config(self)
+        return configs.kms_config(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything a user may want to see, secrets redacted (JSON-ready)."""

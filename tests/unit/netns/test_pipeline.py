@@ -1,0 +1,151 @@
+"""The netns pipeline and its faults through a recording Host: no root, no namespaces, no servers."""
+
+from __future__ import annotations
+
+import io
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+import multidc
+from multidc import api
+from multidc.errors import ProviderError
+from multidc.paths import make_private_dir
+from multidc.progress import Progress
+from multidc.providers import registry
+from multidc.providers.base import Request
+from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
+from multidc.state import State, load
+
+from .conftest import BINARY, FakeHost, plan_for
+
+
+def use(monkeypatch: pytest.MonkeyPatch, host: FakeHost) -> None:
+    monkeypatch.setitem(registry.PROVIDERS, "netns", NetnsProvider(host))
+
+
+def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
+    state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = FakeHost(exits={"/kms/": "Error parsing config: simulated failure\n"})
+    use(monkeypatch, host)
+    out = io.StringIO()
+    with pytest.raises(ProviderError) as failed:
+        api.create(Request(None, "p1", fake_binary), progress=Progress(stream=out))
+    assert str(failed.value) == "Starting KMS: the kms server exited: Error parsing config: simulated failure"
+    lines = [re.sub(r" \(\d+\.\d+s\)$", "", line) for line in out.getvalue().splitlines()]
+    assert lines == [
+        " ✓ Writing certificates and configuration",
+        " ✓ Creating site network",
+        " ✓ Publishing host ports",
+        " ✗ Starting KMS",
+        "Removed what was made (use --retain to keep it for inspection)",
+    ]
+    assert host.calls[:2] == ["check", "create_site"]
+    assert not host.namespaces and not host.running and not (state_dir / "p1").exists()
+
+
+def test_retain_keeps_what_was_made_and_says_how_to_remove_it(
+    state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = FakeHost(exits={"/kms/": "Error parsing config: simulated failure\n"})
+    use(monkeypatch, host)
+    out = io.StringIO()
+    with pytest.raises(ProviderError):
+        api.create(Request(None, "p2", fake_binary), progress=Progress(stream=out), retain=True)
+    assert "Kept what was made for inspection; remove it with `multidc down --name p2`" in out.getvalue()
+    assert len(host.namespaces) == 5 and host.running  # the site, the KMS, three DCs; the forwarder
+    assert multidc.attach("p2").down() == "p2: removed (1 process(es), 5 namespace(s))"
+    assert not host.namespaces and not host.running and not (state_dir / "p2").exists()
+
+
+@pytest.fixture
+def running(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeHost, multidc.Environment]:
+    """An environment `f1` as `up` leaves it: namespaces, a server per DC and the KMS, recorded in the state file."""
+    host = FakeHost()
+    use(monkeypatch, host)
+    plan = plan_for("f1")(18200)
+    env = NetnsEnvironment(plan, host=host)
+    env.state = State(
+        env="f1",
+        topology=plan.topology.model_dump(mode="json"),
+        port_base=plan.port_base,
+        binary={"path": BINARY.path, "flavour": BINARY.flavour, "version": BINARY.version},
+        phase="up",
+    )
+    make_private_dir(plan.paths.root)
+    host.create_site(plan)
+    for key, node in [("kms", plan.kms), *((f"node:{n.name}", n) for n in plan.nodes)]:
+        env.state.pids[key] = host.spawn(
+            [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
+        )
+    env._save()
+    host.calls.clear()
+    return host, multidc.attach("f1")
+
+
+def test_process_faults_signal_only_the_recorded_server_and_are_listed(
+    running: tuple[FakeHost, multidc.Environment],
+) -> None:
+    host, env = running
+    st = load(env.running.paths)  # type: ignore[attr-defined]
+    assert st is not None
+    pids = st.pids
+    assert env.kill("primary") == f"killed primary's server (SIGKILL, pid {pids['node:primary']})"
+    assert env.pause("secondary") == f"paused secondary's server (SIGSTOP, pid {pids['node:secondary']})"
+    env.resume("secondary")
+    env.kms_down()
+    assert host.calls == [
+        f"terminate {pids['node:primary']}",
+        f"signal {signal.SIGSTOP.name} {pids['node:secondary']}",
+        f"signal {signal.SIGCONT.name} {pids['node:secondary']}",
+        f"terminate {pids['kms']}",
+    ]
+    assert env.active_faults() == {"stopped": ["primary"], "kms": ["down"]}
+    with pytest.raises(multidc.FaultError, match="primary is not running"):
+        env.kill("primary")
+    with pytest.raises(multidc.FaultError, match="no datacenter 'nowhere'"):
+        env.pause("nowhere")
+
+
+def test_a_partition_cuts_both_directions_inside_the_environment_and_heal_removes_every_cut(
+    running: tuple[FakeHost, multidc.Environment],
+) -> None:
+    host, env = running
+    plan = env.running.plan  # type: ignore[attr-defined]
+    env.partition(["tertiary"])
+    t = plan.node("tertiary")
+    others = [plan.kms, plan.node("primary"), plan.node("secondary")]
+    expected = set()
+    for o in others:
+        for address in {o.address, o.vip} - {None}:
+            expected.add((t.namespace, str(address)))
+        for address in (t.address, t.vip):
+            expected.add((o.namespace, str(address)))
+    assert host.routes == expected
+    assert all(ns.startswith("mdc.f1.") for ns, _ in host.routes)  # nothing outside the environment's namespaces
+    assert env.active_faults() == {"partitions": [["tertiary"]]}
+    assert env.heal() == f"healed: removed {len(expected)} cut(s) and 0 delay(s)"
+    assert host.routes == set() and env.active_faults() == {}
+    assert sorted(c for c in host.calls if c.startswith("remove f1-cut")) == sorted(
+        f"remove f1-cut in {ns}" for ns in {t.namespace, *(o.namespace for o in others)}
+    )
+
+
+def test_a_delay_runs_a_delayer_on_each_side_and_heal_stops_them(
+    running: tuple[FakeHost, multidc.Environment],
+) -> None:
+    host, env = running
+    plan = env.running.plan  # type: ignore[attr-defined]
+    said = env.delay("primary", "kms", 40)
+    assert said == "delayed every packet between primary and kms by 40 ms each way (round trip +80 ms)"
+    p = plan.node("primary")
+    assert f"delay {p.namespace} via f1-dly: {plan.kms.address}" in host.calls
+    assert f"delay {plan.kms.namespace} via f1-dly: {p.address} {p.vip}" in host.calls
+    assert env.active_faults() == {"delays": {"kms,primary": 40}}
+    delayers = [pid for pid, (argv, _) in host.running.items() if "multidc.providers.netns.delayer" in argv]
+    assert len(delayers) == 2
+    env.heal()
+    assert not [pid for pid in delayers if pid in host.running] and env.active_faults() == {}

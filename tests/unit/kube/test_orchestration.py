@@ -320,3 +320,43 @@ def test_what_kind_cannot_honour_is_refused_before_anything(tmp_path: Path, monk
     result = CliRunner().invoke(cli, ["up", "--provider", "kind", "--server-binary", "/usr/bin/bao"])
     assert result.exit_code == 2 and "cannot honour server_binary/--server-binary" in result.output
     assert runner.commands == [] and not (tmp_path / "state").exists()
+
+
+def test_a_kind_cluster_that_existed_before_up_is_never_deleted(tmp_path: Path) -> None:
+    runner = RecordingRunner([world(existing_clusters="primary\n")])
+    orchestrator(tmp_path, runner).up(check_tools=False)
+    assert not [c for c in runner.commands if c == "kind create cluster --name primary --config -"]
+    downer = RecordingRunner(
+        [lambda argv, _i: Completed(argv, 0, "primary\n") if argv[:2] == ("kind", "get") else None]
+    )
+    removed = orchestrator(tmp_path, downer).down()
+    assert [c for c in downer.commands if c.startswith("kind delete")] == [
+        "kind delete cluster --name secondary",
+        "kind delete cluster --name tertiary",
+    ]
+    assert "cluster primary" not in removed  # used, not made: still there, and that is no error
+
+
+def test_a_failed_kind_up_removes_what_it_made_unless_retained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from multidc import api
+    from multidc.progress import Progress
+    from multidc.providers.base import Request
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(prereqs.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    for retain in (False, True):
+        runner = RecordingRunner([world(fail_cluster="secondary")])
+        recording_kind(monkeypatch, runner, FakeKms())
+        out = io.StringIO()
+        with pytest.raises(ProviderError, match="^Creating clusters: creating kind cluster 'secondary' failed"):
+            api.create(Request(None, "kf"), "kind", Progress(stream=out), retain=retain)
+        deleted = [c for c in runner.commands if c.startswith("kind delete")]
+        if retain:
+            assert deleted == [] and "Kept what was made for inspection" in out.getvalue()
+            assert (tmp_path / "state" / "kf" / "state.json").exists()
+        else:
+            assert deleted == [f"kind delete cluster --name {dc}" for dc in ("primary", "secondary", "tertiary")]
+            assert "Removed what was made (use --retain to keep it for inspection)" in out.getvalue()
+            assert not (tmp_path / "state" / "kf").exists()

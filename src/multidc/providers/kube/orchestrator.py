@@ -175,8 +175,12 @@ class Orchestrator:
         todo = [dc for dc in self.plan.dcs if dc.cluster not in existing]
         made: list[str] = list((self.state.made.get("clusters") if self.state else None) or [])
 
+        creating: list[str] = list((self.state.made.get("creating") if self.state else None) or [])
+
         def create(dc: KubeDC) -> None:
             config = manifests.kind_cluster(self.plan, dc)
+            creating.append(dc.cluster)  # recorded before it starts: an interrupted creation is ours to delete
+            self._made("creating", sorted(set(creating) - set(made)))
             done = self.runner.run(
                 ["kind", "create", "cluster", "--name", dc.cluster, "--config", "-"],
                 input=config,
@@ -187,6 +191,7 @@ class Orchestrator:
                 raise ProviderError(f"creating kind cluster {dc.cluster!r} failed: {done.reason()}")
             made.append(dc.cluster)
             self._made("clusters", sorted(set(made)))
+            self._made("creating", sorted(set(creating) - set(made)))
 
         # The first creation makes docker's kind network; the rest can then run in parallel safely.
         if todo:
@@ -439,7 +444,12 @@ class Orchestrator:
         made = self.state.made if self.state else {}
         removed: list[str] = []
         if plan.flavour.makes_clusters:
-            clusters = sorted(set(made.get("clusters") or []) | {dc.cluster for dc in plan.dcs})
+            # Only the clusters this environment made (or began to make): a kind cluster that existed before `up`,
+            # named like a DC, was used, not made, and is left alone. Without a record, what the topology names.
+            if self.state is not None:
+                clusters = sorted(set(made.get("clusters") or []) | set(made.get("creating") or []))
+            else:
+                clusters = sorted(dc.cluster for dc in plan.dcs)
             for cluster in clusters:
                 self.runner.run(["kind", "delete", "cluster", "--name", cluster], timeout=300)
                 removed.append(f"cluster {cluster}")

@@ -26,16 +26,22 @@ def use(monkeypatch: pytest.MonkeyPatch, host: FakeHost) -> None:
     monkeypatch.setitem(registry.PROVIDERS, "netns", NetnsProvider(host))
 
 
-def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
-    state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def failing_up(monkeypatch: pytest.MonkeyPatch, binary: str, name: str, retain: bool) -> tuple[FakeHost, str, str]:
+    """`up` where the KMS server exits at once: (the host, the error, what the progress printed)."""
     host = FakeHost(exits={"/kms/": "Error parsing config: simulated failure\n"})
     use(monkeypatch, host)
     out = io.StringIO()
     with pytest.raises(ProviderError) as failed:
-        api.create(Request(None, "p1", fake_binary), progress=Progress(stream=out))
-    assert str(failed.value) == "Starting KMS: the kms server exited: Error parsing config: simulated failure"
-    lines = [re.sub(r" \(\d+\.\d+s\)$", "", line) for line in out.getvalue().splitlines()]
+        api.create(Request(None, name, binary), progress=Progress(stream=out), retain=retain)
+    return host, str(failed.value), out.getvalue()
+
+
+def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
+    state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, error, printed = failing_up(monkeypatch, fake_binary, "p1", retain=False)
+    assert error == "Starting KMS: the kms server exited: Error parsing config: simulated failure"
+    lines = [re.sub(r" \(\d+\.\d+s\)$", "", line) for line in printed.splitlines()]
     assert lines == [
         " ✓ Writing certificates and configuration",
         " ✓ Creating site network",
@@ -50,12 +56,8 @@ def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
 def test_retain_keeps_what_was_made_and_says_how_to_remove_it(
     state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    host = FakeHost(exits={"/kms/": "Error parsing config: simulated failure\n"})
-    use(monkeypatch, host)
-    out = io.StringIO()
-    with pytest.raises(ProviderError):
-        api.create(Request(None, "p2", fake_binary), progress=Progress(stream=out), retain=True)
-    assert "Kept what was made for inspection; remove it with `multidc down --name p2`" in out.getvalue()
+    host, _, printed = failing_up(monkeypatch, fake_binary, "p2", retain=True)
+    assert "Kept what was made for inspection; remove it with `multidc down --name p2`" in printed
     assert len(host.namespaces) == 5 and host.running  # the site, the KMS, three DCs; the forwarder
     assert multidc.attach("p2").down() == "p2: removed (1 process(es), 5 namespace(s))"
     assert not host.namespaces and not host.running and not (state_dir / "p2").exists()

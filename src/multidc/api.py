@@ -80,8 +80,9 @@ def create(
     chosen.refuse(first)  # what it cannot honour, before even a lock file exists
     root = env_paths(env).root.parent
     with locks.hold(env, "up", root, wait=UP_WAIT, on_wait=progress.say):
-        # another `up` may have recorded this environment while we waited
+        # another `up` may have recorded this environment (and its provider) while we waited
         request = resolve(request) if request.topology is None else first
+        chosen = registry.of(env, provider)
         try:
             return chosen.up(request, progress, retain)
         except (MultidcError, KeyboardInterrupt):
@@ -142,7 +143,12 @@ class Environment:
 
     @property
     def configuration(self) -> Configuration:
-        return self.running.configuration
+        """The configuration the environment records now (`configure` with a new one replaces it)."""
+        paths = env_paths(self.name, self.running.root)
+        st = load(paths)
+        if st is None:
+            raise NotFoundError(f"environment {self.name!r} is gone (no {paths.state})")
+        return topo_mod.parse(st.topology, str(paths.state)).configuration
 
     def address(self, dc: str) -> str:
         """The DC's API as reached from this host, e.g. https://127.0.0.1:18201 (`kms` for the central KMS)."""
@@ -298,8 +304,9 @@ def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True) -> Environment:
     """The Environment of one that is already up (made by the CLI or another process), whatever its provider. It is
     kept on leaving a `with` block unless keep=False."""
     env = check_env_name_or_raise(name)
-    made = registry.recorded(env)
+    paths = env_paths(env)
+    st = load(paths)  # an unreadable state file is said here, in one line
+    made = st.provider if st is not None else None
     if made is None:
-        paths = env_paths(env)
         raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
     return Environment(registry.get(made).attach(env), keep=keep)

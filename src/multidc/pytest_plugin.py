@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from .api import Environment, attach, up
-from .errors import MultidcError, NotFoundError, PrerequisiteError
+from .errors import MultidcError, NotFoundError
 from .paths import env_paths
 from .state import load
 
@@ -54,7 +54,7 @@ def _host_problem(provider: str | None) -> str | None:
 
     try:
         registry.get(provider or registry.DEFAULT).check_host()
-    except PrerequisiteError as exc:
+    except MultidcError as exc:  # a missing tool, or an unknown --multidc-provider
         return f"multidc cannot run here: {exc}"
     return None
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import ProviderError
 from .paths import EnvPaths, write_private
 
 
@@ -26,12 +27,21 @@ class State:
         write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
 
+class StateError(ProviderError):
+    """The state file is not one multidc wrote (corrupt, truncated, or from an incompatible version)."""
+
+
 def load(paths: EnvPaths) -> State | None:
     try:
         data = json.loads(paths.state.read_text())
+        return State(**data)
     except FileNotFoundError:
         return None
-    return State(**data)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise StateError(
+            f"{paths.state}: not a state file multidc can read ({str(exc).splitlines()[0][:120]}); "
+            f"`multidc down --name {paths.root.name}` removes what it can find without it"
+        ) from None
 
 
 def read_secret(paths: EnvPaths, name: str) -> str | None:

@@ -51,7 +51,7 @@ def chaos_partition(group: str, name: str | None) -> None:
 @chaos.command("heal")
 @name_option
 def chaos_heal(name: str | None) -> None:
-    """Remove every partition."""
+    """Remove every partition and every delay."""
     _apply(name, "heal")
 
 

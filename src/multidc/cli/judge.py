@@ -32,7 +32,8 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
 def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None) -> None:
     """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
 
-    Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause.
+    Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause,
+    wan-leader-kill. Runs on every provider with faults (netns; kind through docker).
     """
     from ..verify.run import verify
     from ..verify.scenarios import SCENARIOS

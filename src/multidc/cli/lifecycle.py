@@ -62,7 +62,7 @@ def status(name: str | None, output: str) -> None:
     except MultidcError as exc:
         fail(exc)
     if output == "json":
-        out = {"environment": env.name, **result.to_dict(), "faults": active}
+        out = {"environment": env.name, "provider": env.provider, **result.to_dict(), "faults": active}
         if drift is not None:
             out["configuration"] = drift
         click.echo(json.dumps(out, indent=2))

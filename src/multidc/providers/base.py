@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..configuration import Configuration
     from ..health import Health
     from ..progress import Progress
     from ..topology import Topology
@@ -103,9 +102,6 @@ class Running(Protocol):
 
     @property
     def ca_cert(self) -> str | None: ...
-
-    @property
-    def configuration(self) -> Configuration: ...
 
     def address(self, dc: str) -> str:
         """The DC's (or `kms`'s) API as reached from this host."""

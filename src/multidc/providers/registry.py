@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import TopologyError
 from ..names import is_env_name
 from ..paths import env_paths, finish_removals, state_root
-from ..state import load
+from ..state import StateError, load
 from .base import Provider
 
 DEFAULT = "netns"
@@ -39,7 +39,10 @@ def _builtin(name: str) -> Provider:
 
 def recorded(env: str, root: Path | None = None) -> str | None:
     """The name of the provider that made environment `env` (None when there is no state file)."""
-    st = load(env_paths(env, root))
+    try:
+        st = load(env_paths(env, root))
+    except StateError:
+        return None  # unreadable: what is left is found by the providers without it (netns: its namespaces)
     return st.provider if st is not None else None
 
 

@@ -16,6 +16,7 @@ from multidc.providers.kube.manifests import KIND, KUBE, KubePlan
 from multidc.providers.kube.provider import KubeProvider
 from multidc.runner import RecordingRunner
 from multidc.state import State, load, write_secret
+from multidc.topology import Topology
 
 VIPS = {"primary": "172.19.1.128", "secondary": "172.19.2.128", "tertiary": "172.19.3.128"}
 
@@ -34,7 +35,9 @@ class ApiKms:
     def root_token(self, url: str, paths: EnvPaths) -> str | None:
         return "root"
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health:
         self.asked.append([e.url for e in endpoints])
         nodes = [
             health.NodeStatus(e.dc, e.vip, e.url, True, True, False, "leader" if e.dc == "primary" else "follower", 7)
@@ -59,7 +62,10 @@ def kind_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Recording
         "vips": VIPS,
         "subnet": "172.19.0.0/16",
     }
-    State(env="k", topology={}, port_base=0, binary={"image": "x"}, phase="up", provider="kind", made=made).save(paths)
+    topo = Topology().model_dump(mode="json")
+    State(env="k", topology=topo, port_base=0, binary={"image": "x"}, phase="up", provider="kind", made=made).save(
+        paths
+    )
     paths.ca_cert.write_text("-----BEGIN CERTIFICATE-----\n")
     write_secret(paths, "root-token", "s.root")
     write_secret(paths, "kms-root-token", "s.kms")
@@ -102,9 +108,9 @@ def test_attach_faults_on_kind_run_docker_and_are_recorded(kind_env: tuple[Recor
         "docker kill tertiary-control-plane",
         "docker pause secondary-control-plane",
         "docker stop k-central-vault",
+        "docker start k-central-vault",
         "docker unpause secondary-control-plane",
         "docker start tertiary-control-plane",
-        "docker start k-central-vault",
     ]
     assert kms.unsealed == ["http://172.19.0.9:8200"]  # kms-up unsealed the KMS itself
     state = load(paths)
@@ -128,3 +134,47 @@ def test_attach_to_nothing_says_how_to_make_it(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
     with pytest.raises(multidc.NotFoundError, match="create it with `multidc up --name nope`"):
         multidc.attach("nope")
+
+
+def test_up_again_on_kind_is_already_up_and_another_topology_is_refused(
+    kind_env: tuple[RecordingRunner, ApiKms, EnvPaths], tmp_path: Path
+) -> None:
+    from multidc import api
+    from multidc.providers.base import Request
+
+    runner, _, _ = kind_env
+    again = api.create(Request(None, "k"))
+    assert again.already and again.provider == "kind" and runner.commands == []  # healthy: nothing re-run
+    other = tmp_path / "two.yaml"
+    other.write_text("datacenters: [primary, secondary]\n")
+    with pytest.raises(multidc.TopologyError, match="already up with a different topology"):
+        api.create(Request(str(other), "k"))
+    assert runner.commands == []
+
+
+def test_down_of_an_unrecorded_kind_environment_touches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multidc.cli import main
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    runner = RecordingRunner()
+    monkeypatch.setitem(registry.PROVIDERS, "kind", KubeProvider(KIND, runner, ApiKms()))
+    with pytest.raises(SystemExit) as done:
+        main(["down", "--name", "typo", "--provider", "kind"])
+    assert done.value.code == 4 and runner.commands == []  # never `kind delete cluster --name primary`
+
+
+def test_the_configuration_is_read_as_the_environment_records_it_now(
+    kind_env: tuple[RecordingRunner, ApiKms, EnvPaths],
+) -> None:
+    _, _, paths = kind_env
+    env = multidc.attach("k")
+    assert env.configuration.is_empty()
+    st = load(paths)
+    assert st is not None
+    st.topology["configuration"] = {
+        "policies": [{"name": "reader", "rules": 'path "secret/*" { capabilities = ["read"] }'}]
+    }
+    st.save(paths)  # what `configure -f` records, from this process or another
+    assert [p.name for p in env.configuration.policies] == ["reader"]

@@ -32,7 +32,9 @@ class FakeKms:
     def root_token(self, url: str, paths: EnvPaths) -> str | None:
         return "root"
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health:
         self.endpoints = endpoints
         return health.Health(healthy=True, nodes=[])
 
@@ -260,7 +262,9 @@ class HealthKms(FakeKms):
         super().__init__()
         self.result = result
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health:
         self.endpoints = endpoints
         return self.result
 
@@ -318,7 +322,7 @@ def test_what_kind_cannot_honour_is_refused_before_anything(tmp_path: Path, monk
         assert f"multidc: {topo}: the kind provider cannot honour tls: false" in result.output
         assert "cannot honour host_port_base" in result.output
     result = CliRunner().invoke(cli, ["up", "--provider", "kind", "--server-binary", "/usr/bin/bao"])
-    assert result.exit_code == 2 and "cannot honour server_binary/--server-binary" in result.output
+    assert result.exit_code == 2 and "--server-binary: the kind provider runs a server image" in result.output
     assert runner.commands == [] and not (tmp_path / "state").exists()
 
 

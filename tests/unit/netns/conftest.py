@@ -110,6 +110,9 @@ class FakeHost:
     def forget_owner(self, paths: EnvPaths) -> None:
         self.owners.pop(paths.root.name, None)
 
+    def owned(self) -> list[Path]:
+        return list(self.owners.values())
+
 
 BINARY = ServerBinary("/opt/fake/bao", "openbao", "2.7.2")
 

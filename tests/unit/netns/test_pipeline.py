@@ -151,3 +151,40 @@ def test_a_delay_runs_a_delayer_on_each_side_and_heal_stops_them(
     assert len(delayers) == 2
     env.heal()
     assert not [pid for pid in delayers if pid in host.running] and env.active_faults() == {}
+
+
+def test_up_again_with_another_server_binary_is_refused(
+    running: tuple[FakeHost, multidc.Environment], fake_binary: str
+) -> None:
+    host, _ = running
+    with pytest.raises(multidc.TopologyError, match=r"--server-binary: environment 'f1' runs /opt/fake/bao, not "):
+        api.create(Request(None, "f1", fake_binary))
+    assert not [c for c in host.calls if c.startswith("spawn")]  # nothing restarted with the other binary
+
+
+def test_a_corrupt_state_file_is_one_line_and_down_still_removes_the_environment(
+    running: tuple[FakeHost, multidc.Environment], state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from multidc.cli import main
+
+    host, _ = running
+    (state_dir / "f1" / "state.json").write_text("{bad")
+    with pytest.raises(SystemExit) as status:
+        main(["status", "--name", "f1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status.value.code == 1 and len(err) == 1 and "not a state file multidc can read" in err[0], err
+    with pytest.raises(SystemExit) as down:
+        main(["down", "--name", "f1"])
+    assert down.value.code == 0 and not host.namespaces and not host.running
+    assert not (state_dir / "f1").exists()
+
+
+def test_host_ports_claimed_under_another_state_root_are_not_chosen(tmp_path: Path) -> None:
+    from multidc.paths import EnvPaths
+    from multidc.providers.netns.provider import claimed_ports
+
+    other = EnvPaths(tmp_path / "other-root" / "busy")
+    State(env="busy", topology={}, port_base=18200, binary={}).save(other)
+    (tmp_path / "mine").mkdir()
+    claims = claimed_ports(tmp_path / "mine", "new", elsewhere=[other.root])
+    assert claims == {port: "busy" for port in range(18200, 18204)}

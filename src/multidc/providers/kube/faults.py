@@ -121,9 +121,9 @@ class KindFaults:
         """Undo every fault: reconnect and remove delays, unpause, start what was stopped, the KMS up."""
         problems: list[str] = []
         undo = [("heal", None)]
+        undo += [("kms_up", None)] if self.state.faults.get("kms") else []  # first: a starting node may need it
         undo += [("resume", dc) for dc in self.state.faults.get("paused", [])]
         undo += [("start", dc) for dc in self.state.faults.get("stopped", [])]
-        undo += [("kms_up", None)] if self.state.faults.get("kms") else []
         for action, dc in undo:
             try:
                 getattr(self, action)(*([dc] if dc else []))

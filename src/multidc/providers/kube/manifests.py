@@ -120,7 +120,8 @@ def make_kube_plan(
         )
     if subnet is None:
         subnet = topology.network
-        notes.append(f"docker is not available: using the topology's network {subnet} as the kind subnet")
+        if flavour.makes_clusters:
+            notes.append(f"docker is not available: using the topology's network {subnet} as the kind subnet")
         subnet_source = "topology network"
     else:
         subnet_source = "docker network inspect kind" if flavour.makes_clusters else "given"

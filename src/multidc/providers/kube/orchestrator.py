@@ -44,7 +44,9 @@ class KmsApi(Protocol):
 
     def root_token(self, url: str, paths: EnvPaths) -> str | None: ...
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health: ...
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health: ...
 
     def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
         """Apply the topology's autopilot section through one DC (it has no config-file form)."""
@@ -87,8 +89,10 @@ class HvacKms:
                 return str(data["vault-root"])
         return None
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
-        return health.check_endpoints(endpoints, ca, token)
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health:
+        return health.check_endpoints(endpoints, ca, token, probe_write)
 
     def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
         bootstrap.configure_cluster(client(endpoint.url, ca, token, 10), plan.topology.autopilot)

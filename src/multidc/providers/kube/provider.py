@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from ... import health, locks, topology
-from ...configuration import Configuration
 from ...errors import FaultError, NotFoundError, TopologyError
 from ...health import Endpoint
 from ...paths import EnvPaths, env_paths
@@ -23,7 +22,7 @@ from ..base import Request, Row, UpOutcome
 from . import manifests, prereqs
 from .faults import KindFaults
 from .manifests import Flavour, KubePlan
-from .orchestrator import KmsApi, Orchestrator, kind_subnet, plan_factory, rendered
+from .orchestrator import KmsApi, KubeResult, Orchestrator, kind_subnet, plan_factory, rendered
 
 
 class DryKms:
@@ -35,7 +34,9 @@ class DryKms:
     def root_token(self, url: str, paths: EnvPaths) -> str | None:
         return None
 
-    def health(self, endpoints: list[health.Endpoint], ca: str | None, token: str | None) -> health.Health:
+    def health(
+        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
+    ) -> health.Health:
         return health.Health(healthy=True, nodes=[])
 
     def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
@@ -178,11 +179,6 @@ class KubeRunning:
     def ca_cert(self) -> str | None:
         return str(self.orch.paths.ca_cert) if self.orch.paths.ca_cert.exists() else None
 
-    @property
-    def configuration(self) -> Configuration:
-        assert self.orch.state is not None
-        return topology.parse(self.orch.state.topology, str(self.orch.paths.state)).configuration
-
     def _endpoint(self, dc: str) -> Endpoint:
         for ep in self.orch.endpoints():
             if ep.dc == dc:
@@ -205,10 +201,10 @@ class KubeRunning:
         return read_secret(self.orch.paths, "kms-root-token" if dc == "kms" else "root-token")
 
     def status(self, probe_write: bool = True) -> health.Health:
-        return self.orch.kms.health(self.orch.endpoints(), self.ca_cert, self.token("primary"))
+        return self.orch.kms.health(self.orch.endpoints(), self.ca_cert, self.token("primary"), probe_write)
 
     def leader(self, timeout: float = 2.0) -> str | None:
-        return self.status(probe_write=False).leader
+        return self.status(probe_write=False).leader  # reads only: no write probe
 
     def wait_healthy(self, timeout: float) -> health.Health:
         return self.orch.wait_healthy(timeout)
@@ -247,9 +243,13 @@ class KubeProvider:
     def refuse(self, request: Request) -> None:
         """What this provider cannot honour is refused before anything is made, never dropped."""
         topo: topology.Topology = request.topology
+        if request.server_binary and not topo.server_binary:
+            raise TopologyError(
+                f"--server-binary: the {self.name} provider runs a server image, not a binary; set kube.image instead"
+            )
         cannot = []
-        if request.server_binary or topo.server_binary:
-            cannot.append("server_binary/--server-binary: it runs a server image; set kube.image instead")
+        if topo.server_binary:
+            cannot.append("server_binary: it runs a server image; set kube.image instead")
         if not topo.tls:
             cannot.append("tls: false: the Bank-Vaults operator always serves TLS; remove it")
         if topo.kms.address is not None:
@@ -268,15 +268,16 @@ class KubeProvider:
         plan_for(None)  # validate before anything runs
         return Orchestrator(plan_for, self.runner or SubprocessRunner(), env_paths(env), self.kms, progress)
 
-    def _recorded(self, env: str, contexts: list[str] | None = None, missing_ok: bool = False) -> Orchestrator:
-        """The orchestrator of an existing environment; with `missing_ok` and no record, one for the seed's defaults
-        (so `down --provider kind` removes what an `up` left before it recorded anything)."""
+    def _recorded(self, env: str, contexts: list[str] | None = None) -> Orchestrator:
+        """The orchestrator of an existing environment. Without a record nothing is touched: kind clusters carry the
+        DC's name, not the environment's, so removing by the topology's names could take someone else's."""
         paths = env_paths(env)
         st = load(paths)
-        if st is None and not missing_ok:
-            raise NotFoundError(f"no environment {env!r} here (no {paths.state})")
         if st is None:
-            return self.orchestrator(topology.Topology(), "topology", env, contexts, None)
+            raise NotFoundError(
+                f"no {self.name} environment {env!r} here (no {paths.state}); multidc removes only what it recorded "
+                "making (`kind get clusters` and `kind delete cluster --name NAME` for anything else)"
+            )
         topo = topology.parse(st.topology, str(paths.state))
         return self.orchestrator(topo, str(paths.state), env, contexts or st.made.get("contexts"), None)
 
@@ -292,16 +293,28 @@ class KubeProvider:
         env = request.name
         assert env is not None  # resolved by api.resolve()
         st = load(env_paths(env))
+        if st is not None and st.phase == "up" and st.topology != request.topology.model_dump(mode="json"):
+            raise TopologyError(
+                f"environment {env!r} is already up with a different topology; run `multidc down --name {env}` "
+                "first, or use another --name"
+            )
         contexts = request.contexts or (st.made.get("contexts") if st else None)
         orch = self.orchestrator(request.topology, request.source, env, contexts, progress)
-        result = orch.up()
+        already = None
+        if st is not None and st.phase == "up":
+            with progress.step("Checking health"):  # up again: nothing to do when it is healthy
+                now = self.attach(env).status(probe_write=False)
+            already = now if now.healthy else None
+        result = orch.up() if already is None else KubeResult(orch.plan, already, progress.durations, 0.0)
         ca = str(orch.paths.ca_cert) if orch.paths.ca_cert.exists() else None
         assert orch.state is not None and result.health is not None
         rows = [Row(n.dc, n.host_url, f"VIP {n.vip}") for n in result.health.nodes]
         rows = rows or [Row(ep.dc, ep.url, f"VIP {ep.vip}") for ep in orch.endpoints()]
         kms = orch.state.made.get("kms_url")
         rows.append(Row("kms", kms or "", "central-vault"))
-        return UpOutcome(env, self.name, result.health, result.seconds, result.durations, rows, kms, ca)
+        return UpOutcome(
+            env, self.name, result.health, result.seconds, result.durations, rows, kms, ca, already=already is not None
+        )
 
     def attach(self, env: str) -> KubeRunning:
         return KubeRunning(self._recorded(env))
@@ -316,7 +329,7 @@ class KubeProvider:
 
     def down(self, env: str, contexts: list[str] | None = None) -> str:
         with locks.hold(env, "down", env_paths(env).root.parent):
-            removed = self._recorded(env, contexts, missing_ok=True).down()
+            removed = self._recorded(env, contexts).down()
         return f"{env}: removed {', '.join(removed) or 'nothing'}"
 
     def environments(self) -> list[str]:

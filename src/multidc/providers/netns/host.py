@@ -78,6 +78,7 @@ class Host(Protocol):
     def check_owner(self, paths: EnvPaths) -> None: ...
     def foreign_owner(self, paths: EnvPaths) -> Path | None: ...
     def forget_owner(self, paths: EnvPaths) -> None: ...
+    def owned(self) -> list[Path]: ...
 
 
 class LinuxHost:
@@ -192,6 +193,9 @@ class LinuxHost:
 
     def forget_owner(self, paths: EnvPaths) -> None:
         owners.forget(paths)
+
+    def owned(self) -> list[Path]:
+        return owners.owned()
 
 
 def _persistent_tun(namespace: str, name: str) -> None:

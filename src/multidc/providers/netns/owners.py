@@ -22,6 +22,15 @@ def record(paths: EnvPaths) -> None:
     os.replace(tmp, OWNERS / paths.root.name)
 
 
+def owned() -> list[Path]:
+    """Every environment directory that owns namespaces on this host, whatever its state root."""
+    try:
+        records = list(OWNERS.iterdir())
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    return [found for r in records if not r.name.startswith(".") and (found := owner(r.name)) is not None]
+
+
 def owner(env: str) -> Path | None:
     try:
         return Path((OWNERS / env).read_text().strip())

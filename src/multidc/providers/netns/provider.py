@@ -23,13 +23,12 @@ import hvac
 
 from ... import binaries, bootstrap, configure, health, locks, pipeline, pki
 from ... import topology as topo_mod
-from ...configuration import Configuration
 from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyError
 from ...names import is_env_name
 from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
 from ...pipeline import Step
 from ...progress import Progress
-from ...state import State, load, read_secret, write_secret
+from ...state import State, StateError, load, read_secret, write_secret
 from ...vaultapi import client, get
 from ..base import Request, Row, UpOutcome
 from .host import LINUX, Host
@@ -68,15 +67,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def claimed_ports(root: Path, except_env: str) -> dict[int, str]:
-    """Host ports other environments' state files claim (their forwarder may be down, the claim still stands)."""
+def claimed_ports(root: Path, except_env: str, elsewhere: list[Path] | None = None) -> dict[int, str]:
+    """Host ports other environments' state files claim (their forwarder may be down, the claim still stands): those
+    in this state root, and those of every directory that owns namespaces on this host (another MULTIDC_STATE_DIR)."""
     claims: dict[int, str] = {}
-    if not root.is_dir():
-        return claims
-    for entry in root.iterdir():
-        if entry.name == except_env or not is_env_name(entry.name):
+    entries = list(root.iterdir()) if root.is_dir() else []
+    entries += [d for d in elsewhere or [] if d.parent != root]
+    for entry in entries:
+        if (entry.parent == root and entry.name == except_env) or not is_env_name(entry.name):
             continue
-        st = load(EnvPaths(entry))
+        try:
+            st = load(EnvPaths(entry))
+        except (StateError, OSError):
+            continue
         if st is None:
             continue
         count = len(st.topology.get("datacenters") or [1, 2, 3]) + 1
@@ -85,14 +88,14 @@ def claimed_ports(root: Path, except_env: str) -> dict[int, str]:
     return claims
 
 
-def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int) -> Plan:
+def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int, host: Host | None = None) -> Plan:
     """A plan whose host ports are free: an explicit base must be free; the default moves to the next free block."""
     base = first
     root = plan_for(first).paths.root.parent
     for _ in range(200):
         plan = plan_for(base)
         ports = [plan.kms.host_port, *(n.host_port for n in plan.nodes)]
-        claims = claimed_ports(root, plan.env)
+        claims = claimed_ports(root, plan.env, (host or LINUX).owned())
         taken = [p for p in ports if p in claims or not _port_free(p)]
         if not taken:
             return plan
@@ -142,10 +145,6 @@ class NetnsEnvironment:
     @property
     def ca_cert(self) -> str | None:
         return self.ca
-
-    @property
-    def configuration(self) -> Configuration:
-        return self.plan.topology.configuration
 
     def _place(self, dc: str) -> Node:
         if dc == "kms":
@@ -521,6 +520,11 @@ def up(
                 f"environment {probe.env!r} is already up with a different topology; run `multidc down --name "
                 f"{probe.env}` first, or use another --name"
             )
+        if existing.binary.get("path") != probe.binary.path:
+            raise TopologyError(
+                f"--server-binary: environment {probe.env!r} runs {existing.binary.get('path')}, not "
+                f"{probe.binary.path}; run `multidc down --name {probe.env}` first, or use another --name"
+            )
         env = NetnsEnvironment(plan_for(existing.port_base), progress, host)
         restarted = env.reconcile()
         if restarted:
@@ -541,7 +545,7 @@ def up(
         down(probe.env, probe.paths.root.parent, host)
     # Choosing the host ports and recording the claim (the state file) is one atomic step among multidc processes.
     with locks.hold(locks.PORTS, "up", probe.paths.root.parent, wait=PORTS_WAIT, label="the host-port table"):
-        plan = choose_port_base(plan_for, explicit_ports, first_port)
+        plan = choose_port_base(plan_for, explicit_ports, first_port, host)
         env = NetnsEnvironment(plan, progress, host)
         env.state = State(
             env=plan.env,
@@ -552,7 +556,7 @@ def up(
         )
         make_private_dir(plan.paths.root)
         env._save()
-    host.record_owner(plan.paths)
+        host.record_owner(plan.paths)  # inside the lock: the claim is then seen from every state root
     steps = [
         Step("Writing certificates and configuration", env.write_files),
         Step("Creating site network", env.create_site),
@@ -589,7 +593,10 @@ def down(env: str, root: Path | None = None, host: Host = LINUX) -> DownResult:
     paths = env_paths(env, root)
     with locks.hold(env, "down", paths.root.parent):
         host.check_owner(paths)
-        st = load(paths)
+        try:
+            st = load(paths)
+        except StateError:
+            st = None  # unreadable: its namespaces and their processes are still found below
         # The directory goes first (renamed to a tombstone): whatever a killed `down` leaves after this point is
         # namespaces and the processes living in them, which the next `up` or `down` finds without the directory.
         tomb = retire_env_dir(paths)

@@ -8,73 +8,18 @@ from pathlib import Path
 import pytest
 
 import multidc
-from multidc import health
 from multidc.errors import FaultError
 from multidc.paths import EnvPaths
 from multidc.providers import registry
-from multidc.providers.kube.manifests import KIND, KUBE, KubePlan
+from multidc.providers.kube.manifests import KIND, KUBE
 from multidc.providers.kube.provider import KubeProvider
 from multidc.runner import RecordingRunner
-from multidc.state import State, load, write_secret
-from multidc.topology import Topology
+from multidc.state import State, load
 
-VIPS = {"primary": "172.19.1.128", "secondary": "172.19.2.128", "tertiary": "172.19.3.128"}
-
-
-class ApiKms:
-    """The KMS and the Vaults' API as the kind provider reaches them over HTTP, faked: healthy, primary leads."""
-
-    def __init__(self) -> None:
-        self.unsealed: list[str] = []
-        self.asked: list[list[str]] = []
-
-    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
-        self.unsealed.append(url)
-        return "unsealer", "seal"
-
-    def root_token(self, url: str, paths: EnvPaths) -> str | None:
-        return "root"
-
-    def health(
-        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
-    ) -> health.Health:
-        self.asked.append([e.url for e in endpoints])
-        nodes = [
-            health.NodeStatus(e.dc, e.vip, e.url, True, True, False, "leader" if e.dc == "primary" else "follower", 7)
-            for e in endpoints
-        ]
-        return health.Health(healthy=True, nodes=nodes, leader="primary")
-
-    def configure_cluster(self, *args: object) -> None:
-        return None
+from .conftest import VIPS, FakeKms
 
 
-@pytest.fixture
-def kind_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RecordingRunner, ApiKms, EnvPaths]:
-    """A kind environment `k` as `up` records it (clusters, KMS container, LoadBalancer IPs, secrets)."""
-    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
-    paths = EnvPaths(tmp_path / "k")
-    made = {
-        "clusters": list(VIPS),
-        "container": "k-central-vault",
-        "kms_url": "http://172.19.0.9:8200",
-        "contexts": [f"kind-{dc}" for dc in VIPS],
-        "vips": VIPS,
-        "subnet": "172.19.0.0/16",
-    }
-    topo = Topology().model_dump(mode="json")
-    State(env="k", topology=topo, port_base=0, binary={"image": "x"}, phase="up", provider="kind", made=made).save(
-        paths
-    )
-    paths.ca_cert.write_text("-----BEGIN CERTIFICATE-----\n")
-    write_secret(paths, "root-token", "s.root")
-    write_secret(paths, "kms-root-token", "s.kms")
-    runner, kms = RecordingRunner(), ApiKms()
-    monkeypatch.setitem(registry.PROVIDERS, "kind", KubeProvider(KIND, runner, kms))
-    return runner, kms, paths
-
-
-def test_attach_status_and_exports_on_kind(kind_env: tuple[RecordingRunner, ApiKms, EnvPaths]) -> None:
+def test_attach_status_and_exports_on_kind(kind_env: tuple[RecordingRunner, FakeKms, EnvPaths]) -> None:
     runner, kms, paths = kind_env
     env = multidc.attach("k")
     assert env.provider == "kind" and env.datacenters == list(VIPS) and "kind" in repr(env)
@@ -95,7 +40,7 @@ def test_attach_status_and_exports_on_kind(kind_env: tuple[RecordingRunner, ApiK
     assert runner.commands == []  # addresses and health need no command
 
 
-def test_attach_faults_on_kind_run_docker_and_are_recorded(kind_env: tuple[RecordingRunner, ApiKms, EnvPaths]) -> None:
+def test_attach_faults_on_kind_run_docker_and_are_recorded(kind_env: tuple[RecordingRunner, FakeKms, EnvPaths]) -> None:
     runner, kms, paths = kind_env
     env = multidc.attach("k")
     assert env.kill("tertiary") == "killed tertiary's kind node (docker kill)"
@@ -112,7 +57,7 @@ def test_attach_faults_on_kind_run_docker_and_are_recorded(kind_env: tuple[Recor
         "docker unpause secondary-control-plane",
         "docker start tertiary-control-plane",
     ]
-    assert kms.unsealed == ["http://172.19.0.9:8200"]  # kms-up unsealed the KMS itself
+    assert kms.prepared == ["http://172.19.0.9:8200"]  # kms-up unsealed the KMS itself
     state = load(paths)
     assert state is not None and state.faults == {}
 
@@ -123,7 +68,7 @@ def test_faults_on_kube_are_refused_with_one_line(tmp_path: Path, monkeypatch: p
     State(env="k", topology={}, port_base=0, binary={}, phase="up", provider="kube", made=made).save(
         EnvPaths(tmp_path / "k")
     )
-    monkeypatch.setitem(registry.PROVIDERS, "kube", KubeProvider(KUBE, RecordingRunner(), ApiKms()))
+    monkeypatch.setitem(registry.PROVIDERS, "kube", KubeProvider(KUBE, RecordingRunner(), FakeKms()))
     env = multidc.attach("k")
     assert env.status().healthy
     with pytest.raises(FaultError, match="not available on the kube provider"):
@@ -137,7 +82,7 @@ def test_attach_to_nothing_says_how_to_make_it(tmp_path: Path, monkeypatch: pyte
 
 
 def test_up_again_on_kind_is_already_up_and_another_topology_is_refused(
-    kind_env: tuple[RecordingRunner, ApiKms, EnvPaths], tmp_path: Path
+    kind_env: tuple[RecordingRunner, FakeKms, EnvPaths], tmp_path: Path
 ) -> None:
     from multidc import api
     from multidc.providers.base import Request
@@ -159,14 +104,14 @@ def test_down_of_an_unrecorded_kind_environment_touches_nothing(
 
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
     runner = RecordingRunner()
-    monkeypatch.setitem(registry.PROVIDERS, "kind", KubeProvider(KIND, runner, ApiKms()))
+    monkeypatch.setitem(registry.PROVIDERS, "kind", KubeProvider(KIND, runner, FakeKms()))
     with pytest.raises(SystemExit) as done:
         main(["down", "--name", "typo", "--provider", "kind"])
     assert done.value.code == 4 and runner.commands == []  # never `kind delete cluster --name primary`
 
 
 def test_the_configuration_is_read_as_the_environment_records_it_now(
-    kind_env: tuple[RecordingRunner, ApiKms, EnvPaths],
+    kind_env: tuple[RecordingRunner, FakeKms, EnvPaths],
 ) -> None:
     _, _, paths = kind_env
     env = multidc.attach("k")

@@ -10,18 +10,11 @@ from multidc import topology
 from multidc.errors import FaultError
 from multidc.paths import EnvPaths
 from multidc.providers.kube.faults import KindFaults
-from multidc.providers.kube.manifests import KIND, KubePlan, make_kube_plan
+from multidc.providers.kube.manifests import KIND, make_kube_plan
 from multidc.runner import Completed, RecordingRunner
 from multidc.state import State
 
-
-class FakeKms:
-    def __init__(self) -> None:
-        self.unsealed: list[str] = []
-
-    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
-        self.unsealed.append(url)
-        return "unsealer", "seal"
+from .conftest import FakeKms
 
 
 def faults(paths: EnvPaths) -> tuple[KindFaults, RecordingRunner]:
@@ -37,7 +30,7 @@ def test_kms_up_from_python_unseals_the_kms_and_every_fault_is_recorded(tmp_path
     f.kms_down()
     assert json.loads(paths.state.read_text())["faults"] == {"kms": ["down"]}
     f.kms_up()
-    assert f.kms.unsealed == ["http://kms:8200"]  # type: ignore[union-attr]
+    assert f.kms.prepared == ["http://kms:8200"]  # type: ignore[union-attr]
     assert json.loads(paths.state.read_text())["faults"] == {}
 
 

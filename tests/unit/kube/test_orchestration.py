@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from multidc import health, topology
 from multidc.cli import cli
 from multidc.errors import PrerequisiteError, ProviderError
-from multidc.health import Endpoint
 from multidc.paths import EnvPaths
 from multidc.providers import registry
 from multidc.providers.kube import orchestrator as orchestration
@@ -20,26 +19,7 @@ from multidc.providers.kube import prereqs, provider
 from multidc.providers.kube.manifests import KIND, KubePlan, documents
 from multidc.runner import Completed, RecordingRunner
 
-
-class FakeKms:
-    def __init__(self) -> None:
-        self.prepared: list[str] = []
-
-    def prepare(self, url: str, plan: KubePlan, paths: EnvPaths) -> tuple[str, str | None]:
-        self.prepared.append(url)
-        return "unsealer-token", "seal-token"
-
-    def root_token(self, url: str, paths: EnvPaths) -> str | None:
-        return "root"
-
-    def health(
-        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
-    ) -> health.Health:
-        self.endpoints = endpoints
-        return health.Health(healthy=True, nodes=[])
-
-    def configure_cluster(self, endpoint: Endpoint, ca: str | None, token: str | None, plan: KubePlan) -> None:
-        self.autopilot = (endpoint.dc, plan.topology.autopilot.model_dump())
+from .conftest import FakeKms
 
 
 def world(existing_clusters: str = "", container_exists: bool = False, fail_cluster: str | None = None):  # type: ignore[no-untyped-def]
@@ -257,18 +237,6 @@ def test_down_all_removes_each_environment_with_the_provider_that_made_it(
     assert "k1: removed cluster primary" in result.output and not kind_env.root.exists()
 
 
-class HealthKms(FakeKms):
-    def __init__(self, result: health.Health) -> None:
-        super().__init__()
-        self.result = result
-
-    def health(
-        self, endpoints: list[health.Endpoint], ca: str | None, token: str | None, probe_write: bool = True
-    ) -> health.Health:
-        self.endpoints = endpoints
-        return self.result
-
-
 def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,7 +250,7 @@ def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
         health.NodeStatus("tertiary", "172.19.3.128", "https://172.19.3.128:8200", role="down", error="no answer"),
     ]
     result = health.Health(healthy=False, nodes=nodes, problems=["tertiary: not reachable"], leader="primary")
-    recording_kind(monkeypatch, RecordingRunner(), HealthKms(result))
+    recording_kind(monkeypatch, RecordingRunner(), FakeKms(result))
     out = CliRunner().invoke(cli, ["status", "--name", "k2"])
     assert out.exit_code == 1
     lines = out.output.splitlines()

@@ -18,7 +18,7 @@ from multidc.providers.kube.provider import KubeRunning
 from multidc.runner import RecordingRunner
 from multidc.verify.run import verify
 
-from .test_attach import ApiKms, kind_env  # noqa: F401 - the fixture
+from .conftest import FakeKms
 
 Store = dict[str, tuple[int, dict[str, object]]]
 
@@ -82,7 +82,7 @@ def api_on_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_verify_runs_on_kind_with_docker_faults_and_judges_the_history(
-    kind_env: tuple[RecordingRunner, ApiKms, Path],  # noqa: F811
+    kind_env: tuple[RecordingRunner, FakeKms, Path],
     api_on_loopback: str,
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,8 @@ import hvac
 from . import configure, health, interrupts, locks
 from . import topology as topo_mod
 from .configuration import Configuration
-from .errors import MultidcError, NotFoundError
+from .consistency import CONSISTENCIES, Consistency, ConsistencyIndex
+from .errors import MultidcError, NotFoundError, TopologyError
 from .names import check_env_name_or_raise
 from .paths import env_paths
 from .progress import Progress
@@ -110,9 +111,15 @@ class Environment:
     """A running multidc environment, on any provider. A context manager: leaving the `with` block removes it unless
     `keep`."""
 
-    def __init__(self, running: Running, keep: bool = False) -> None:
+    def __init__(self, running: Running, keep: bool = False, consistency: Consistency = "index") -> None:
+        if consistency not in CONSISTENCIES:
+            raise TopologyError(f"consistency: {consistency!r}; choose one of: {', '.join(CONSISTENCIES)}")
         self.running = running
         self.keep = keep
+        self.consistency = consistency
+        # Shared by every client of this object: a read through any DC sees what any of them wrote or read before.
+        self.index = ConsistencyIndex()
+        self._kms_index = ConsistencyIndex()  # the KMS is a cluster of its own
 
     # --- what it is
 
@@ -142,13 +149,17 @@ class Environment:
         return self.running.token(self.primary) or ""
 
     @property
-    def configuration(self) -> Configuration:
-        """The configuration the environment records now (`configure` with a new one replaces it)."""
+    def topology(self) -> topo_mod.Topology:
+        """The topology the environment records now (`configure` with a new configuration replaces that section)."""
         paths = env_paths(self.name, self.running.root)
         st = load(paths)
         if st is None:
             raise NotFoundError(f"environment {self.name!r} is gone (no {paths.state})")
-        return topo_mod.parse(st.topology, str(paths.state)).configuration
+        return topo_mod.parse(st.topology, str(paths.state))
+
+    @property
+    def configuration(self) -> Configuration:
+        return self.topology.configuration
 
     def address(self, dc: str) -> str:
         """The DC's API as reached from this host, e.g. https://127.0.0.1:18201 (`kms` for the central KMS)."""
@@ -157,9 +168,17 @@ class Environment:
     def vip(self, dc: str) -> str:
         return self.running.vip(dc)
 
-    def client(self, dc: str, timeout: float = 10.0) -> hvac.Client:
-        """An hvac client for the DC, authenticated with the root token, verifying TLS with the environment's CA."""
-        return client(self.address(dc), self.running.ca_for(dc), self.running.token(dc), timeout)
+    def client(self, dc: str, timeout: float = 10.0, consistency: Consistency | None = None) -> hvac.Client:
+        """An hvac client for the DC, authenticated with the root token, verifying TLS with the environment's CA.
+
+        With consistency "index" (the Environment's default) it reads its own writes, and every other client's of this
+        Environment, through any DC: it sends the newest X-Vault-Index seen, so a standby that has not applied it yet
+        forwards the request to the active node; "eventual" gives the raw standby behaviour (reads may be stale)."""
+        mode = consistency or self.consistency
+        if mode not in CONSISTENCIES:
+            raise TopologyError(f"consistency: {mode!r}; choose one of: {', '.join(CONSISTENCIES)}")
+        index = (self._kms_index if dc == "kms" else self.index) if mode == "index" else None
+        return client(self.address(dc), self.running.ca_for(dc), self.running.token(dc), timeout, index)
 
     def exports(self, dc: str | None = None) -> dict[str, str]:
         """BAO_*/VAULT_* variables for the DC (default: the first), as `multidc env` prints them."""
@@ -191,7 +210,7 @@ class Environment:
     def drift(self, configuration: Configuration | None = None) -> dict[str, Any]:
         """What the configuration holds and where the live cluster differs, read through the leader (read only)."""
         try:
-            c = self.client(self.leader() or self.primary)
+            c = self.client(self.leader() or self.primary, consistency="index")
             result = configure.apply(c, configuration or self.configuration, dry_run=True)
         except Exception as exc:  # noqa: BLE001 - status must still print
             return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
@@ -206,8 +225,15 @@ class Environment:
         recorded as the environment's, so `status` compares against it."""
         with locks.hold(self.name, "configure", self.running.root):
             wanted = configuration or self.configuration
-            c = self.client(self.leader() or self.primary)
+            c = self.client(self.leader() or self.primary, consistency="index")  # waits out a new kv-v2 mount
             result = configure.apply(c, wanted, dry_run=dry_run)
+            if result.changes and not dry_run:
+                # A barrier (a write through one DC read back through every other, after every change in the Raft
+                # log): what was configured is then readable through every DC, also by clients without the index,
+                # once every new kv-v2 mount answers without "upgrading" everywhere.
+                self.wait_healthy()
+                plain = [self.client(dc, consistency="eventual") for dc in self.datacenters]
+                configure.wait_upgraded(plain, configure.kv2_mounts(wanted))
             if not dry_run:
                 paths = env_paths(self.name, self.running.root)
                 st = load(paths)
@@ -289,6 +315,7 @@ def up(
     server_binary: str | None = None,
     provider: str | None = None,
     contexts: list[str] | None = None,
+    consistency: Consistency = "index",
 ) -> Environment:
     """Bring an environment up and return it once healthy: a topology file, a Topology, a dict, or the seed's defaults.
 
@@ -297,10 +324,10 @@ def up(
     """
     request = Request(topology, name, server_binary, list(contexts or []))
     outcome = create(request, provider)
-    return attach(outcome.env, keep=keep)
+    return attach(outcome.env, keep=keep, consistency=consistency)
 
 
-def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True) -> Environment:
+def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True, consistency: Consistency = "index") -> Environment:
     """The Environment of one that is already up (made by the CLI or another process), whatever its provider. It is
     kept on leaving a `with` block unless keep=False."""
     env = check_env_name_or_raise(name)
@@ -309,4 +336,4 @@ def attach(name: str = topo_mod.DEFAULT_NAME, keep: bool = True) -> Environment:
     made = st.provider if st is not None else None
     if made is None:
         raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
-    return Environment(registry.get(made).attach(env), keep=keep)
+    return Environment(registry.get(made).attach(env), keep=keep, consistency=consistency)

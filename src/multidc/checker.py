@@ -45,6 +45,9 @@ class Verdict:
     keys: dict[str, KeyVerdict]
     stale_reads: list[Operation]
     lost_writes: list[Operation]
+    # Stale reads of a client's own past: a value older than one the same client had already written or read (a broken
+    # read-your-writes or monotonic-reads guarantee, what X-Vault-Index is for). A subset of stale_reads' kind.
+    own_stale_reads: list[Operation] = field(default_factory=list)
 
     def failing(self) -> list[KeyVerdict]:
         return [k for k in self.keys.values() if not k.valid]
@@ -285,6 +288,31 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     return found
 
 
+def own_stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
+    """Reads that returned a value certainly older than the last one the same process had written or read: every
+    write of the value read had returned before any write of the value the process already knew began."""
+    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+
+    def older(value: Any, than: Any) -> bool:
+        newer = writers.get(_hashable(than), [])
+        if not newer:
+            return False
+        if value == initial and not writers.get(_hashable(value)):
+            return True  # the initial value: older than anything written
+        sources = writers.get(_hashable(value), [])
+        return bool(sources) and max(w.ret for w in sources) < min(w.call for w in newer)
+
+    found = []
+    known: dict[int, Any] = {}
+    for o in sorted((o for o in ops if o.status == "ok"), key=lambda o: o.call):
+        seen = o.value if o.f in ("read", "write") else o.value[1]
+        if o.f == "read" and o.process in known and older(seen, known[o.process]):
+            found.append(o)
+            continue  # what it knew stays the newer value
+        known[o.process] = seen
+    return found
+
+
 def _new(op: Operation) -> Any:
     return op.value if op.f == "write" else op.value[1]
 
@@ -325,6 +353,7 @@ def check(ops: list[Operation], initial: Any = None) -> Verdict:
     keys: dict[str, KeyVerdict] = {}
     stale: list[Operation] = []
     lost: list[Operation] = []
+    own: list[Operation] = []
     for key, key_ops in sorted(by_key.items()):
         try:
             ok, _ = linearizable(key_ops, initial)
@@ -335,4 +364,5 @@ def check(ops: list[Operation], initial: Any = None) -> Verdict:
             keys[key] = KeyVerdict(key, ok, len(key_ops), witness)
         stale += stale_reads(key_ops, initial)
         lost += lost_writes(key_ops, initial)
-    return Verdict(all(k.valid for k in keys.values()), keys, stale, lost)
+        own += own_stale_reads(key_ops, initial)
+    return Verdict(all(k.valid for k in keys.values()), keys, stale, lost, own)

@@ -235,3 +235,26 @@ class Configurator:
 
 def apply(c: hvac.Client, config: Configuration, dry_run: bool = False) -> Result:
     return Configurator(c, dry_run).apply(config)
+
+
+def kv2_mounts(config: Configuration) -> list[str]:
+    """The kv-v2 mounts a configuration makes (each answers "upgrading" through a standby for a moment after)."""
+    return [s.mount for s in config.secrets if s.type == "kv" and str(s.options.get("version")) == "2"]
+
+
+UPGRADED_WAIT = 15.0  # measured: a new kv-v2 mount answers "upgrading" ~0.05 s on the leader, up to ~1 s on a standby
+
+
+def wait_upgraded(clients: list[hvac.Client], mounts: list[str], timeout: float = UPGRADED_WAIT) -> None:
+    """Wait until every server answers the kv-v2 mounts without the upgrade answer (a read may then say 404)."""
+    from .consistency import UPGRADING
+    from .pipeline import wait_until
+    from .vaultapi import get
+
+    def upgraded(c: hvac.Client, mount: str) -> bool:
+        code, body = get(c, f"/v1/{mount}/data/multidc-upgrade-probe")
+        return not (code == 400 and UPGRADING in " ".join(map(str, body.get("errors") or [])))
+
+    for c in clients:
+        for mount in mounts:
+            wait_until(partial(upgraded, c, mount), timeout, f"kv-v2 mount {mount} through {c.url}")

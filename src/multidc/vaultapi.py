@@ -6,20 +6,31 @@ from typing import Any
 
 import hvac
 
+from .consistency import ConsistencyIndex, IndexedSession
 from .pipeline import TRANSIENT, wait_until
 
 __all__ = ["TRANSIENT", "client", "get", "wait_until"]
 
 
-def client(url: str, ca_cert: str | None, token: str | None = None, timeout: float = 5.0) -> hvac.Client:
-    """A client that never follows redirects.
+def client(
+    url: str,
+    ca_cert: str | None,
+    token: str | None = None,
+    timeout: float = 5.0,
+    index: ConsistencyIndex | None = None,
+) -> hvac.Client:
+    """A client that never follows redirects; with `index`, one that reads its own writes through any DC.
 
     A standby that cannot forward a request answers 307 with the leader's api_addr, a VIP inside the environment;
     from the host that address is not routed into the environment, so following it would send packets to the host's
     own network. The 307 comes back to the caller instead (hvac returns non-200 answers as Response objects).
     """
     verify: str | bool = ca_cert if ca_cert else False
-    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout, allow_redirects=False)
+    session = None
+    if index is not None:
+        session = IndexedSession(index)
+        session.verify = verify  # hvac sets it only on a session it makes itself
+    return hvac.Client(url=url, token=token, verify=verify, timeout=timeout, allow_redirects=False, session=session)
 
 
 def get(c: hvac.Client, path: str) -> tuple[int, dict[str, Any]]:

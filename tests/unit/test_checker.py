@@ -245,3 +245,40 @@ def test_random_linearizable_histories_are_never_flagged(seed: int, processes: i
     verdict = checker.check(ops)
     assert verdict.valid, [o.describe() for o in ops]
     assert verdict.stale_reads == []
+
+
+def test_a_stale_read_of_a_clients_own_past_is_told_apart_from_another_clients() -> None:
+    ops = h(
+        (0, "invoke", "write", 1, 0),
+        (0, "ok", "write", 1, 1),
+        (0, "invoke", "write", 2, 2),
+        (0, "ok", "write", 2, 3),
+        (1, "invoke", "read", None, 4),  # p1 never saw 2: stale, but not of its own past
+        (1, "ok", "read", 1, 5),
+        (0, "invoke", "read", None, 6),  # p0 wrote 2 itself, then reads 1: read-your-writes broken
+        (0, "ok", "read", 1, 7),
+        (1, "invoke", "read", None, 8),
+        (1, "ok", "read", 2, 9),
+        (1, "invoke", "read", None, 10),  # p1 has read 2, then reads 1: monotonic reads broken
+        (1, "ok", "read", 1, 11),
+    )
+    verdict = checker.check(ops)
+    assert len(verdict.stale_reads) == 3
+    assert [o.describe() for o in verdict.own_stale_reads] == [
+        "p0 read k -> 1 [ok] (6.000..7.000)",
+        "p1 read k -> 1 [ok] (10.000..11.000)",
+    ]
+
+
+def test_a_value_whose_write_overlapped_is_not_called_older() -> None:
+    ops = h(
+        (0, "invoke", "write", 1, 0),
+        (1, "invoke", "write", 2, 1),
+        (0, "ok", "write", 1, 2),  # both writes overlap: either order is possible
+        (1, "ok", "write", 2, 3),
+        (0, "invoke", "read", None, 4),
+        (0, "ok", "read", 2, 5),
+        (1, "invoke", "read", None, 6),
+        (1, "ok", "read", 2, 7),
+    )
+    assert checker.check(ops).own_stale_reads == []

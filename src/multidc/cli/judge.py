@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .. import api, locks
+from ..consistency import CONSISTENCIES
 from ..errors import MultidcError, TopologyError
 from ..progress import Progress
 from .common import OUTPUT, cli, env_name, fail, finite, name_option
@@ -29,7 +30,16 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
     help="Seconds of workload per scenario.",
 )
 @click.option("--report", type=click.Path(file_okay=False), help="Write history, verdict and timeline here.")
-def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None) -> None:
+@click.option(
+    "--consistency",
+    type=click.Choice(CONSISTENCIES),
+    default="eventual",
+    show_default=True,
+    help="The workload's clients: eventual (plain), or index (each sends the X-Vault-Index it last saw).",
+)
+def verify_cmd(
+    name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None, consistency: str
+) -> None:
     """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
 
     Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause,
@@ -46,9 +56,9 @@ def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, re
         with locks.hold(env.name, "verify", env.running.root):
             env = api.attach(env.name)  # the state as it is now, read under the lock
             progress = Progress()
-            results = verify(
-                env, list(scenarios) or list(SCENARIOS), duration, Path(report) if report else None, progress
-            )
+            chosen = list(scenarios) or list(SCENARIOS)
+            folder = Path(report) if report else None
+            results = verify(env, chosen, duration, folder, progress, consistency)  # type: ignore[arg-type]
     except MultidcError as exc:
         fail(exc)
     for r in results:
@@ -57,7 +67,8 @@ def verify_cmd(name: str | None, scenarios: tuple[str, ...], duration: float, re
     if any(r.verdict.stale_reads for r in results):
         click.echo(
             "Stale reads: OpenBao serves reads on standby nodes by default; set `server: "
-            "{disable_standby_reads: true}` in the topology for linearizable reads."
+            "{disable_standby_reads: true}` in the topology for linearizable reads (index clients, "
+            "`--consistency index`, only stop a client reading older than its own past)."
         )
     if report:
         click.echo(f"Report: {report}/summary.json and per scenario history.jsonl, verdict.json, timeline.svg")

@@ -35,6 +35,8 @@ class ScenarioResult:
     time_to_healthy: float | None = None
     problems: list[str] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
+    consistency: str = "eventual"  # the workload's clients: eventual, or index (X-Vault-Index, per client)
+    standby_reads: str = "served"  # the servers': served (OpenBao's default), or disabled (disable_standby_reads)
 
     @property
     def passed(self) -> bool:
@@ -63,6 +65,8 @@ class ScenarioResult:
         return {
             "scenario": self.name,
             "passed": self.passed,
+            "client_consistency": self.consistency,
+            "server_standby_reads": self.standby_reads,
             "valid": v.valid,
             "operations": len(self.operations),
             "ok": sum(1 for o in self.operations if o.status == "ok"),
@@ -70,6 +74,7 @@ class ScenarioResult:
             "fail": sum(1 for o in self.operations if o.status == "fail"),
             "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in v.failing()},
             "stale_reads": [o.describe() for o in v.stale_reads],
+            "own_stale_reads": [o.describe() for o in v.own_stale_reads],
             "lost_writes": [o.describe() for o in v.lost_writes],
             "failover_time_s": self.failover_time(),
             "unavailability_window_s": self.unavailability(),
@@ -85,8 +90,10 @@ class ScenarioResult:
         d = self.to_dict()
         mark = "PASS" if self.passed else "FAIL"
         lines = [
-            f"{mark} {self.name}: {d['operations']} ops ({d['ok']} ok, {d['fail']} fail, {d['info']} unknown), "
-            f"linearizable: {'yes' if d['valid'] else 'NO'}, stale reads: {len(d['stale_reads'])}, "
+            f"{mark} {self.name} (clients {self.consistency}, standby reads {self.standby_reads}): "
+            f"{d['operations']} ops ({d['ok']} ok, {d['fail']} fail, {d['info']} unknown), "
+            f"linearizable: {'yes' if d['valid'] else 'NO'}, stale reads: {len(d['stale_reads'])} "
+            f"({len(d['own_stale_reads'])} of a client's own past), "
             f"lost writes: {len(d['lost_writes'])}, failover {d['failover_time_s']}s, "
             f"longest write outage {d['unavailability_window_s']}s, healthy again after "
             f"{d['time_to_healthy_after_heal_s']}s",

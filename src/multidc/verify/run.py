@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import checker, pipeline
 from ..api import Environment
+from ..consistency import Consistency
 from ..errors import StartFailed
 from ..history import dump, pair
 from ..paths import write_private
@@ -61,6 +62,7 @@ def run_scenario(
     per_dc: int = 2,
     keys: int = 3,
     progress: Progress | None = None,
+    consistency: Consistency = "eventual",
 ) -> ScenarioResult:
     progress = progress or Progress(quiet=True)
     env.wait_healthy()
@@ -76,6 +78,7 @@ def run_scenario(
         prefix=f"multidc-verify/{scenario.name}-{time.time_ns()}",
         recorder=recorder,
         per_dc=per_dc,
+        consistency=consistency,
     )
     stop = threading.Event()
     watch = LeaderWatch(env, recorder, stop)
@@ -164,11 +167,18 @@ def run_scenario(
         time_to_healthy=round(time_to_healthy, 3) if healthy else None,
         problems=problems,
         checks=checks,
+        consistency=consistency,
+        standby_reads=standby_reads(env),
     )
     if folder is not None:
         (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         (folder / "timeline.svg").write_text(timeline_svg(result))
     return result
+
+
+def standby_reads(env: Environment) -> str:
+    """The servers' setting: `served` (OpenBao's default: a standby answers reads from its own copy) or `disabled`."""
+    return "disabled" if env.topology.server.disable_standby_reads else "served"
 
 
 def _apply(faults: Faults, step: Step, target: str, dcs: list[str]) -> None:
@@ -227,14 +237,21 @@ def _heal(env: Environment, faults: Faults, problems: list[str]) -> tuple[bool, 
 
 
 def verify(
-    env: Environment, names: list[str], duration: float, report: Path | None, progress: Progress
+    env: Environment,
+    names: list[str],
+    duration: float,
+    report: Path | None,
+    progress: Progress,
+    consistency: Consistency = "eventual",
 ) -> list[ScenarioResult]:
     results = []
     for name in names:
-        results.append(run_scenario(env, SCENARIOS[name], duration, report, progress=progress))
+        results.append(run_scenario(env, SCENARIOS[name], duration, report, progress=progress, consistency=consistency))
     if report is not None:
         summary = {
             "environment": env.name,
+            "client_consistency": consistency,
+            "server_standby_reads": standby_reads(env),
             "passed": all(r.passed for r in results),
             "scenarios": [r.to_dict() for r in results],
         }

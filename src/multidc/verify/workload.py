@@ -18,6 +18,7 @@ from typing import Any
 import hvac
 import requests
 
+from ..consistency import Consistency, ConsistencyIndex
 from ..vaultapi import client
 
 MOUNT = "secret"
@@ -108,6 +109,7 @@ class Workload:
     timeout: float = 1.5
     pause: float = 0.01
     seed: int = 1
+    consistency: Consistency = "eventual"  # index: each client keeps its own X-Vault-Index, as an application would
     processes_by_dc: dict[int, str] = field(default_factory=dict)
     _values: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _pids: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
@@ -155,7 +157,8 @@ class Workload:
 
     def _loop(self, dc: str, url: str, slot: int, stop: threading.Event) -> None:
         rng = random.Random(f"{self.seed}-{dc}-{slot}")
-        c = client(url, self.ca, self.token, timeout=self.timeout)
+        index = ConsistencyIndex() if self.consistency == "index" else None
+        c = client(url, self.ca, self.token, timeout=self.timeout, index=index)
         process = self._new_process(dc)
         rec = self.recorder
         while not stop.is_set():

@@ -88,7 +88,8 @@ def test_verify_runs_on_kind_with_docker_faults_and_judges_the_history(
 ) -> None:
     runner, kms, _ = kind_env
     env = multidc.attach("k")
-    results = verify(env, ["leader-kill", "minority-partition"], 2.0, tmp_path / "report", Progress(quiet=True))
+    report = tmp_path / "report"
+    results = verify(env, ["leader-kill", "minority-partition"], 2.0, report, Progress(quiet=True), "index")
     assert [r.name for r in results] == ["leader-kill", "minority-partition"]
     for r in results:
         assert r.passed, r.summary()
@@ -97,6 +98,9 @@ def test_verify_runs_on_kind_with_docker_faults_and_judges_the_history(
     assert runner.commands[:2] == ["docker kill primary-control-plane", "docker start primary-control-plane"]
     assert "docker network disconnect kind secondary-control-plane" in runner.commands
     assert runner.commands[-1] == "docker network connect kind secondary-control-plane"
-    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    summary = json.loads((report / "summary.json").read_text())
     assert summary["environment"] == "k" and summary["passed"] is True
+    assert summary["client_consistency"] == "index" and summary["server_standby_reads"] == "served"
+    assert all(s["client_consistency"] == "index" for s in summary["scenarios"])
+    assert "(clients index, standby reads served)" in results[0].summary()
     assert env.active_faults() == {}

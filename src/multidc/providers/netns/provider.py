@@ -23,6 +23,7 @@ import hvac
 
 from ... import binaries, bootstrap, configure, health, locks, pipeline, pki
 from ... import topology as topo_mod
+from ...consistency import ConsistencyIndex
 from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyError
 from ...names import is_env_name
 from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
@@ -421,11 +422,19 @@ class NetnsEnvironment:
 
     def configure(self, dry_run: bool = False) -> configure.Result:
         """Apply the topology's configuration (Bank-Vaults externalConfig) through the leader; idempotent."""
-        leader = self.client(self.leader_node(), self.root_token(), timeout=10)
+        # Index-aware: it waits out a new kv-v2 mount's upgrade before writing its startupSecrets.
+        leader = client(self.plan.host_url(self.leader_node()), self.ca, self.root_token(), 10, ConsistencyIndex())
         result = configure.apply(leader, self.plan.topology.configuration, dry_run=dry_run)
         if not dry_run and self.state is not None:
             self.state.made["configuration"] = result.counts
             self._save()
+        if result.changes and not dry_run:
+            # A barrier: the health check's write through one DC, read back through every other, comes after every
+            # change in the Raft log, so once it is through, what was configured is readable through every DC; and
+            # a new kv-v2 mount answers without "upgrading" everywhere.
+            self.wait_healthy()
+            plain = [self.client(node, self.root_token(), timeout=5) for node in self.plan.nodes]
+            configure.wait_upgraded(plain, configure.kv2_mounts(self.plan.topology.configuration))
         return result
 
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:

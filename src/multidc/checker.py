@@ -16,6 +16,7 @@ Pure: operations in, a verdict out.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import defaultdict
@@ -211,17 +212,21 @@ def _writers(ops: list[Operation]) -> dict[Any, list[Operation]]:
 
 
 def _without(ops: list[Operation], drop: set[int]) -> list[Operation]:
-    """Remove operations; with a removed write, every read/cas that needed its value and has no other writer left."""
-    kept = [o for o in ops if o.id not in drop]
-    gone = {k for k in _writers([o for o in ops if o.id in drop])}
-    writers = _writers(kept)
-    result = []
-    for o in kept:
-        need = o.value if o.f == "read" else (o.value[0] if o.f == "cas" else _NONE)
-        if need is not _NONE and _hashable(need) in gone and not writers.get(_hashable(need)):
-            continue
-        result.append(o)
-    return result
+    """Remove operations and, to a fixpoint, every read or cas that needed a value whose writers are all gone (a cas so
+    removed writes no more either). A value nobody in `ops` wrote stays needed: such a read is an anomaly of its own."""
+    written = set(_writers(ops))
+    drop = set(drop)
+    while True:
+        kept = [o for o in ops if o.id not in drop]
+        writers = _writers(kept)
+        more = set()
+        for o in kept:
+            need = o.value if o.f == "read" else (o.value[0] if o.f == "cas" else _NONE)
+            if need is not _NONE and _hashable(need) in written and not writers.get(_hashable(need)):
+                more.add(o.id)
+        if not more:
+            return kept
+        drop |= more
 
 
 def minimise(ops: list[Operation], initial: Any = None, probes: int = 400) -> list[Operation]:
@@ -231,6 +236,7 @@ def minimise(ops: list[Operation], initial: Any = None, probes: int = 400) -> li
     ok, fail_at = linearizable(current, initial)
     if ok:
         return []
+    everything = current
     current = [o for o in current if o.call <= fail_at]
 
     def bad(candidate: list[Operation]) -> bool:
@@ -240,6 +246,30 @@ def minimise(ops: list[Operation], initial: Any = None, probes: int = 400) -> li
             return not linearizable(candidate, initial, budget=200_000)[0]
         except RuntimeError:
             return False
+
+    # Self-contained: a read (or cas) of a value the history writes keeps a writer of it, even one called after the
+    # cut (a read of a value from the future shows as that read and that later write, not as a read of nothing); the
+    # writers are added transitively. If that made it linearizable, start from the whole history instead. Every later
+    # step removes operations with their dependants (_without), so the witness stays self-contained.
+    writers_all = _writers(everything)
+
+    def close(ops_: list[Operation]) -> list[Operation]:
+        ops_ = list(ops_)
+        while True:
+            have = _writers(ops_)
+            missing = {
+                _hashable(need)
+                for o in ops_
+                if (need := o.value if o.f == "read" else (o.value[0] if o.f == "cas" else _NONE)) is not _NONE
+                and writers_all.get(_hashable(need))
+                and not have.get(_hashable(need))
+            }
+            if not missing:
+                return ops_
+            ops_ += [min(writers_all[v], key=lambda w: w.call) for v in missing]
+
+    closed = close(current)
+    current = sorted(closed, key=lambda o: o.call) if len(closed) == len(current) or bad(closed) else everything
 
     # The latest start time that still fails (operations before it dropped, with the reads that depend on them).
     starts = sorted({o.call for o in current})
@@ -270,20 +300,46 @@ def minimise(ops: list[Operation], initial: Any = None, probes: int = 400) -> li
 
 
 def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
-    """Reads that returned a value already overwritten, by an acknowledged write, before the read began."""
-    acked = [o for o in ops if o.status == "ok" and o.f in ("write", "cas")]
-    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    """Reads that returned a value already overwritten before the read began: every write of that value (values may
+    repeat) had been followed, before the read's call, by an acknowledged write of another value that began after it
+    ended. The initial value counts as written at the start. O(n log n) per key."""
+    acked = sorted((o for o in ops if o.status == "ok" and o.f in ("write", "cas")), key=lambda o: o.call)
+    # Suffix minima over acked writes ordered by call: the earliest return among those called at index >= i, and the
+    # earliest return among those writing another value than that one (so "the first overwrite by a value other than
+    # v after time t" is one lookup).
+    calls = [o.call for o in acked]
+    best: list[tuple[float, Any, float]] = [(math.inf, _NONE, math.inf)] * (len(acked) + 1)
+    for i in range(len(acked) - 1, -1, -1):
+        ret, value = acked[i].ret, _hashable(_new(acked[i]))
+        r1, v1, r2 = best[i + 1]
+        if ret < r1:
+            best[i] = (ret, value, r1 if value != v1 else r2)
+        elif value != v1 and ret < r2:
+            best[i] = (r1, v1, ret)
+        else:
+            best[i] = (r1, v1, r2)
+
+    def overwritten(after: float, value: Any) -> float:
+        """When the first acknowledged write of another value than `value`, called after `after`, returned."""
+        r1, v1, r2 = best[bisect.bisect_right(calls, after)]
+        return r1 if v1 != value else r2
+
+    # Per value: the latest time any of its writes can still be the read's source (the max over its writes).
+    fresh_until: dict[Any, float] = {}
+    for w in ops:
+        if w.f in ("write", "cas") and w.status != "fail":
+            value = _hashable(_new(w))
+            fresh_until[value] = max(fresh_until.get(value, -math.inf), overwritten(w.ret, value))
+    start = _hashable(initial)
+    fresh_until[start] = max(fresh_until.get(start, -math.inf), overwritten(-math.inf, start))
     found = []
     for r in ops:
         if r.f != "read" or r.status != "ok":
             continue
-        sources = writers.get(_hashable(r.value), [])
-        source_end = min((w.ret for w in sources), default=-math.inf if r.value == initial else None)
-        if source_end is None:
+        until = fresh_until.get(_hashable(r.value))
+        if until is None:
             continue  # a value nobody wrote: the linearizability check reports it
-        # Overwritten before the read began: an acknowledged write that started after the value's write ended and
-        # finished before this read started.
-        if any(w.call > source_end and w.ret < r.call and _hashable(_new(w)) != _hashable(r.value) for w in acked):
+        if until < r.call:
             found.append(r)
     return found
 

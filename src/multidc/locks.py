@@ -40,12 +40,21 @@ def _path(name: str, root: Path | None) -> Path:
     return where / f"{name}.lock"
 
 
+HOLDER_PATIENCE = 0.5  # seconds to wait for a new holder to write who it is (it does so right after locking)
+
+
 def _holder(path: Path) -> str:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return "another multidc command"
-    return text or "another multidc command"
+    """Who holds the lock, as it wrote itself into the file; a holder that has just locked has not written yet, so an
+    empty file is read again for a moment before the answer falls back to "another multidc command"."""
+    deadline = time.monotonic() + HOLDER_PATIENCE
+    while True:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            text = ""
+        if text or time.monotonic() >= deadline:
+            return text or "another multidc command"
+        time.sleep(0.02)
 
 
 def _acquire(path: Path, wait: float, what: str, label: str, on_wait: Callable[[str], None] | None) -> int:

@@ -287,9 +287,22 @@ class Environment:
     def kms_up(self) -> str:
         return self.fault("kms-up")
 
-    def delay(self, a: str, b: str, ms: int) -> str:
-        """Hold every packet between a and b (DC names or "kms") back by ms each way; 0 removes it; heal() too."""
-        return self.fault("delay", a, b, ms)
+    def cut(self, a: str, b: str) -> str:
+        """One way: a's packets to b are dropped, b's to a pass; heal() removes it."""
+        return self.fault("cut", a, b)
+
+    def bridge(self, via: str) -> str:
+        """Split the other DCs in two halves that cannot reach each other, `via` reaching both; heal() removes it."""
+        return self.fault("bridge", via)
+
+    def delay(self, a: str, b: str, ms: int, jitter: int = 0) -> str:
+        """Hold every packet between a and b (DC names or "kms") back by ms (± jitter, uniform) each way; 0 removes
+        it; heal() too."""
+        return self.fault("delay", a, b, ms, jitter)
+
+    def loss(self, a: str, b: str, percent: float) -> str:
+        """Drop each packet between a and b with this probability (percent), each way; 0 removes it; heal() too."""
+        return self.fault("loss", a, b, percent)
 
     # --- removing it
 

@@ -171,11 +171,11 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     assert _connect_seconds(env, "tertiary", "172.18.2.128") < 0.6
     status = env.json("status")
     assert status["healthy"], status["problems"]  # 300 ms each way is well inside Raft's timeouts here
-    assert status["faults"]["delays"] == {"primary,secondary": 300}
+    assert status["faults"]["links"] == {"primary,secondary": {"ms": 300}}
     # A cut on top of a delay is a cut; heal removes both.
     env.run("chaos", "partition", "secondary")
     assert _connect_seconds(env, "primary", "172.18.2.128") == float("inf")
-    assert "cut(s) and 1 delay(s)" in env.run("chaos", "heal").stdout
+    assert "cut route(s) and 1 shaped link(s)" in env.run("chaos", "heal").stdout
     assert _connect_seconds(env, "primary", "172.18.2.128") < 0.6
     ns = f"mdc.{env.name}.dc.primary"
     assert f"{env.name}-dly" not in subprocess.run(["ip", "-n", ns, "link"], capture_output=True, text=True).stdout
@@ -187,7 +187,54 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     assert "removed the delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
     assert "no delay between kms and tertiary" in env.run("chaos", "delay", "kms", "tertiary", "0").stdout
     assert _connect_seconds(env, "tertiary", "172.18.0.5") < 0.4  # below what the removed 200 ms would force
-    assert "delays" not in env.json("status")["faults"]
+    assert "links" not in env.json("status")["faults"]
     for bad in (["primary", "primary", "5"], ["primary", "nowhere", "5"], ["primary", "secondary", "-1"]):
         out = env.run("chaos", "delay", *bad, check=False)
         assert out.returncode == 2, out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/net/tun"), reason="cuts that drop and loss need /dev/net/tun")
+def test_one_way_cuts_bridges_loss_and_jitter_do_what_they_say(live) -> None:  # type: ignore[no-untyped-def]
+    from .probes import delivered, echo_round_trips
+
+    env: Live = live()
+    env.run("up")
+    ns = {dc: f"mdc.{env.name}.dc.{dc}" for dc in ("primary", "secondary", "tertiary")}
+    addr = {n["name"]: n["address"] for n in env.json("plan")["datacenters"]}
+    host_routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout
+    # one way: primary's packets to secondary vanish, secondary's to primary arrive
+    said = env.run("chaos", "one-way", "primary", "secondary").stdout
+    assert "dropping every packet from primary to secondary" in said
+    assert delivered(ns["primary"], ns["secondary"], addr["secondary"], count=200) == 0
+    assert delivered(ns["secondary"], ns["primary"], addr["primary"], count=200) == 200
+    assert env.json("status")["faults"]["one-way"] == [["primary", "secondary"]]
+    env.run("chaos", "heal")
+    # bridge through secondary: primary and tertiary cannot reach each other, secondary reaches both
+    assert "secondary reaches both" in env.run("chaos", "bridge", "secondary").stdout
+    assert delivered(ns["primary"], ns["tertiary"], addr["tertiary"], count=200) == 0
+    assert delivered(ns["tertiary"], ns["primary"], addr["primary"], count=200) == 0
+    for a, b in (("primary", "secondary"), ("secondary", "tertiary"), ("tertiary", "secondary")):
+        assert delivered(ns[a], ns[b], addr[b], count=200) == 200, (a, b)
+    status = env.json("status")
+    # a majority stays together through the bridge DC, so there is a leader (autopilot may call the DC cut off from
+    # it unhealthy: it cannot hear from it)
+    assert [n["dc"] for n in status["nodes"] if n["role"] == "leader"], status
+    env.run("chaos", "heal")
+    # loss: 30% each way over 1000 datagrams; the binomial's standard deviation is 14.5, these bounds are 7 of it
+    assert (
+        "dropping 30% of the packets between primary and tertiary"
+        in env.run("chaos", "loss", "primary", "tertiary", "30").stdout
+    )
+    got = delivered(ns["primary"], ns["tertiary"], addr["tertiary"])
+    assert 600 <= got <= 800, got
+    assert delivered(ns["primary"], ns["secondary"], addr["secondary"], count=200) == 200  # other pairs: no loss
+    env.run("chaos", "loss", "primary", "tertiary", "0")
+    # jitter: 40 ms ± 20 each way, so a round trip lies in [40, 120] ms and varies
+    env.run("chaos", "delay", "primary", "tertiary", "40", "--jitter", "20")
+    assert env.json("status")["faults"]["links"] == {"primary,tertiary": {"ms": 40, "jitter": 20}}
+    times = echo_round_trips(ns["primary"], ns["tertiary"], addr["tertiary"], count=100)
+    assert len(times) == 100 and min(times) >= 39 and max(times) - min(times) > 20, times
+    bad = env.run("chaos", "delay", "primary", "tertiary", "10", "--jitter", "11", check=False)
+    assert bad.returncode == 2 and "jitter of 11 ms is out of range" in bad.stderr
+    assert "shaped link" in env.run("chaos", "heal").stdout
+    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes

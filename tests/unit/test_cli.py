@@ -56,6 +56,10 @@ def test_status_describes_active_faults_for_people() -> None:
     from multidc.cli.render import describe_fault as _describe_fault
 
     assert _describe_fault("partitions", [["tertiary"], ["kms", "primary"]]) == "partitions: tertiary | kms,primary"
-    assert _describe_fault("delays", {"primary,tertiary": 40}) == "delays: primary-tertiary +40 ms"
+    assert _describe_fault("delays", {"primary,tertiary": 40}) == "links: primary-tertiary +40 ms"  # older state files
+    assert (
+        _describe_fault("links", {"primary,tertiary": {"ms": 40, "loss": 2}})
+        == "links: primary-tertiary +40 ms, 2% loss"
+    )
     assert _describe_fault("stopped", ["secondary"]) == "stopped: secondary"
     assert _describe_fault("kms", ["down"]) == "kms: down"

@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from .. import api
-from ..delays import MAX_MS as MAX_DELAY_MS
 from ..errors import MultidcError
-from .common import cli, env_name, fail, name_option
+from ..links import MAX_MS as MAX_DELAY_MS
+from .common import cli, env_name, fail, finite, name_option
 
 
 @cli.group()
@@ -48,10 +48,27 @@ def chaos_partition(group: str, name: str | None) -> None:
     _apply(name, "partition", [g for g in group.split(",") if g])
 
 
+@chaos.command("one-way")
+@click.argument("a")
+@click.argument("b")
+@name_option
+def chaos_one_way(a: str, b: str, name: str | None) -> None:
+    """Drop every packet A (a DC or kms) sends to B; B's packets to A pass."""
+    _apply(name, "cut", a, b)
+
+
+@chaos.command("bridge")
+@click.argument("via")
+@name_option
+def chaos_bridge(via: str, name: str | None) -> None:
+    """Split the other DCs in two halves that cannot reach each other; VIA reaches both (3 DCs or more)."""
+    _apply(name, "bridge", via)
+
+
 @chaos.command("heal")
 @name_option
 def chaos_heal(name: str | None) -> None:
-    """Remove every partition and every delay."""
+    """Remove every partition, one-way cut, bridge, delay and loss."""
     _apply(name, "heal")
 
 
@@ -73,7 +90,20 @@ def chaos_kms_up(name: str | None) -> None:
 @click.argument("a")
 @click.argument("b")
 @click.argument("ms", type=click.IntRange(0, MAX_DELAY_MS))
+@click.option(
+    "--jitter", type=click.IntRange(0, MAX_DELAY_MS), default=0, help="± this many ms per packet (uniform, <= MS)."
+)
 @name_option
-def chaos_delay(a: str, b: str, ms: int, name: str | None) -> None:
-    """Hold every packet between A and B (DCs or kms) back by MS milliseconds each way; 0 removes it."""
-    _apply(name, "delay", a, b, ms)
+def chaos_delay(a: str, b: str, ms: int, jitter: int, name: str | None) -> None:
+    """Hold every packet between A and B (DCs or kms) back by MS milliseconds (± jitter) each way; 0 removes it."""
+    _apply(name, "delay", a, b, ms, jitter)
+
+
+@chaos.command("loss", context_settings={"ignore_unknown_options": True})
+@click.argument("a")
+@click.argument("b")
+@click.argument("percent", type=click.FloatRange(0, 100), callback=finite)
+@name_option
+def chaos_loss(a: str, b: str, percent: float, name: str | None) -> None:
+    """Drop PERCENT of the packets between A and B (DCs or kms), each way, at random; 0 removes it."""
+    _apply(name, "loss", a, b, percent)

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from .. import topology
+from .. import links, topology
 from ..health import Health
 from ..providers.base import UpOutcome
 
@@ -61,13 +61,12 @@ def status_table(result: Health) -> Table:
 
 
 def describe_fault(kind: str, value: Any) -> str:
-    """One fault of the state file for people: `partitions: tertiary | primary,kms`, `delays: a-b +40 ms`."""
-    if kind == "partitions":
-        return "partitions: " + " | ".join(",".join(group) for group in value)
+    """One fault of the state file for people: `partitions: tertiary | primary,kms`, `links: a-b +40 ms, 5% loss`."""
+    network = links.describe(kind, value)
+    if network is not None:
+        return network
     if kind == "exited":
         return "exited when started (starts again with the KMS): " + ", ".join(value)
-    if kind == "delays":
-        return "delays: " + ", ".join(f"{pair.replace(',', '-')} +{ms} ms" for pair, ms in sorted(value.items()))
     if isinstance(value, list):
         return f"{kind}: {', '.join(map(str, value))}"
     return f"{kind}: {value}"

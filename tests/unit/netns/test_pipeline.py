@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import signal
 from pathlib import Path
@@ -129,7 +130,7 @@ def test_a_partition_cuts_both_directions_inside_the_environment_and_heal_remove
     assert host.routes == expected
     assert all(ns.startswith("mdc.f1.") for ns, _ in host.routes)  # nothing outside the environment's namespaces
     assert env.active_faults() == {"partitions": [["tertiary"]]}
-    assert env.heal() == f"healed: removed {len(expected)} cut(s) and 0 delay(s)"
+    assert env.heal() == f"healed: removed {len(expected)} cut route(s) and 0 shaped link(s)"
     assert host.routes == set() and env.active_faults() == {}
     assert sorted(c for c in host.calls if c.startswith("remove f1-cut")) == sorted(
         f"remove f1-cut in {ns}" for ns in {t.namespace, *(o.namespace for o in others)}
@@ -146,11 +147,53 @@ def test_a_delay_runs_a_delayer_on_each_side_and_heal_stops_them(
     p = plan.node("primary")
     assert f"delay {p.namespace} via f1-dly: {plan.kms.address}" in host.calls
     assert f"delay {plan.kms.namespace} via f1-dly: {p.address} {p.vip}" in host.calls
-    assert env.active_faults() == {"delays": {"kms,primary": 40}}
+    assert env.active_faults() == {"links": {"kms,primary": {"ms": 40}}}
     delayers = [pid for pid, (argv, _) in host.running.items() if "multidc.providers.netns.delayer" in argv]
     assert len(delayers) == 2
+    # loss on the same pair restarts both delayers with the loss added to the delay; jitter likewise
+    assert env.loss("kms", "primary", 12.5) == "dropping 12.5% of the packets between kms and primary, each way"
+    assert env.delay("primary", "kms", 40, jitter=10).startswith(
+        "delayed every packet between primary and kms by 40 ms ± 10"
+    )
+    assert env.active_faults() == {"links": {"kms,primary": {"ms": 40, "jitter": 10, "loss": 12.5}}}
+    spec = json.loads((env.running.paths.delayer_spec("primary")).read_text())  # type: ignore[attr-defined]
+    assert spec["peers"][str(plan.kms.address)] == {"mac": "02:00:00:00:00:01", "ms": 40, "jitter": 10, "loss": 12.5}
+    after = [pid for pid, (argv, _) in host.running.items() if "multidc.providers.netns.delayer" in argv]
+    assert len(after) == 2 and not set(after) & set(delayers)  # the old delayers stopped
+    assert env.delay("primary", "kms", 0) == "removed the delay between primary and kms"
+    assert env.active_faults() == {"links": {"kms,primary": {"loss": 12.5}}}
     env.heal()
-    assert not [pid for pid in delayers if pid in host.running] and env.active_faults() == {}
+    assert not [pid for pid in after if pid in host.running] and env.active_faults() == {}
+
+
+def test_one_way_cuts_and_bridges_route_only_the_cut_direction_and_heal_removes_them(
+    running: tuple[FakeHost, multidc.Environment],
+) -> None:
+    host, env = running
+    plan = env.running.plan  # type: ignore[attr-defined]
+    p, s, t = plan.node("primary"), plan.node("secondary"), plan.node("tertiary")
+    assert env.cut("primary", "secondary").startswith("dropping every packet from primary to secondary (one way")
+    assert host.routes == {(p.namespace, str(s.address)), (p.namespace, str(s.vip))}  # nothing in secondary's
+    assert env.active_faults() == {"one-way": [["primary", "secondary"]]}
+    said = env.bridge("secondary")
+    assert said.startswith("cut primary off from tertiary (both directions); secondary reaches both")
+    bridged = {
+        (p.namespace, str(t.address)),
+        (p.namespace, str(t.vip)),
+        (t.namespace, str(p.address)),
+        (t.namespace, str(p.vip)),
+    }
+    assert host.routes == {(p.namespace, str(s.address)), (p.namespace, str(s.vip))} | bridged
+    # a partition over them adds what is missing and keeps one route per (namespace, address)
+    env.partition(["primary"])
+    assert (s.namespace, str(p.vip)) in host.routes and (p.namespace, str(plan.kms.address)) in host.routes
+    assert set(env.active_faults()) == {"one-way", "bridges", "partitions"}
+    env.heal()
+    assert host.routes == set() and env.active_faults() == {}
+    with pytest.raises(multidc.FaultError, match="no datacenter 'kms' to bridge through"):
+        env.bridge("kms")
+    with pytest.raises(multidc.FaultError, match="two different places"):
+        env.cut("primary", "primary")
 
 
 def test_up_again_with_another_server_binary_is_refused(

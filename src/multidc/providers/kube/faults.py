@@ -3,8 +3,9 @@
 kill/stop/start/pause/resume act on that container; a partition disconnects the group's containers from docker's
 `kind` network (so the group is cut off from everything, the only cut docker offers without touching the host's
 firewall) and heal reconnects them; kms-down/kms-up stop and start the central KMS container. The central KMS restarts
-sealed: kms-up unseals it with its key, as on the netns provider. A delay is netem on the containers' eth0 (`tc` of the
-kind node image's iproute2; the host's kernel must have sch_netem, and where it has not, tc's error is the message).
+sealed: kms-up unseals it with its key, as on the netns provider. Delay, jitter and loss are netem on the containers'
+eth0, and one-way cuts and bridges are u32 filters that drop what goes to the peer's addresses (`tc` of the kind node
+image's iproute2; the host's kernel must have sch_netem, and where it has not, tc's error is the message).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ... import delays
+from ... import links
 from ...errors import FaultError
 from ...paths import EnvPaths
 from ...runner import Runner
@@ -95,13 +96,17 @@ class KindFaults:
         for dc in cut:
             self.runner.run(["docker", "network", "connect", NETWORK, self._container(dc)])
             self._mark("disconnected", dc, False)
-        record: dict[str, int] = self.state.faults.pop("delays", {})
-        for side in delays.sides(record):
-            self._shape(side, {})
+        shaped = self._shaped_sides()
+        shapes = links.record(self.state.faults)
+        links.store(self.state.faults, {})
+        for kind in ("one-way", "bridges"):
+            self.state.faults.pop(kind, None)
+        for side in shaped:
+            self._shape(side)
         self._save()
-        if not cut and not record:
-            return "no partitions or delays to heal"
-        return f"reconnected {', '.join(cut) or 'nothing'}; removed {len(record)} delay(s)"
+        if not cut and not shaped:
+            return "no partitions, cuts or shaped links to heal"
+        return f"reconnected {', '.join(cut) or 'nothing'}; removed {len(shapes)} shaped link(s) and every one-way cut"
 
     def kms_down(self) -> str:
         self.runner.run(["docker", "stop", self.plan.kms_container])
@@ -151,38 +156,90 @@ class KindFaults:
         vip = next((d.vip for d in self.plan.dcs if d.name == name), None)
         return [found, *([vip] if vip else [])]
 
-    def delay(self, a: str, b: str, ms: int) -> str:
+    def _shaped_sides(self) -> list[str]:
+        """Every place whose eth0 carries a qdisc of ours (a shaped link or a dropped destination)."""
+        drops = {src for src, _ in links.directed(self._cuts(), self._places())}
+        return sorted(drops | set(links.sides(links.record(self.state.faults))))
+
+    def _cuts(self) -> dict[str, object]:
+        """The cuts done with tc (partitions are docker disconnects here, not in this record)."""
+        return {k: v for k, v in self.state.faults.items() if k in ("one-way", "bridges")}
+
+    def delay(self, a: str, b: str, ms: int, jitter: int = 0) -> str:
         """netem on each side's eth0 for packets to the other side: a prio qdisc with one netem band per peer."""
-        delays.check(a, b, ms, self._places())
-        record = delays.updated(self.state.faults.get("delays", {}), a, b, ms)
-        if record is None:
+        links.check_pair(a, b, self._places())
+        links.check_delay(ms, jitter)
+        if not self._change(a, b, ms=ms, jitter=jitter):
             return f"no delay between {a} and {b} to remove"
-        for side in (a, b):
-            self._shape(side, record)
-        if record:
-            self.state.faults["delays"] = record
-        else:
-            self.state.faults.pop("delays", None)
-        self._save()
         if not ms:
             return f"removed the delay between {a} and {b}"
-        return f"delayed every packet between {a} and {b} by {ms} ms each way (netem in the node containers)"
+        spread = f" ± {jitter} ms (uniform)" if jitter else ""
+        return f"delayed every packet between {a} and {b} by {ms} ms{spread} each way (netem in the node containers)"
 
-    def _shape(self, side: str, record: dict[str, int]) -> None:
-        """Rebuild side's qdisc tree from the delays that involve it (none: the default qdisc again)."""
+    def loss(self, a: str, b: str, percent: float) -> str:
+        links.check_pair(a, b, self._places())
+        links.check_loss(percent)
+        if not self._change(a, b, loss=percent):
+            return f"no loss between {a} and {b} to remove"
+        if not percent:
+            return f"removed the loss between {a} and {b}"
+        return f"dropping {percent:g}% of the packets between {a} and {b}, each way (netem in the node containers)"
+
+    def cut(self, a: str, b: str) -> str:
+        """One way: a's packets to b are dropped (a u32 filter on a's eth0); b's to a pass."""
+        links.check_pair(a, b, self._places())
+        one_way = list(self.state.faults.get("one-way", []))
+        if [a, b] not in one_way:
+            one_way.append([a, b])
+        self.state.faults["one-way"] = one_way
+        self._shape(a)
+        self._save()
+        return f"dropping every packet from {a} to {b} (one way, tc in the node container: {b}'s packets to {a} pass)"
+
+    def bridge(self, via: str) -> str:
+        left, right = links.bridge_halves(via, self._places())
+        self.state.faults["bridges"] = [*self.state.faults.get("bridges", []), {"via": via, "halves": [left, right]}]
+        for side in left + right:
+            self._shape(side)
+        self._save()
+        return f"cut {', '.join(left)} off from {', '.join(right)} (both directions, tc); {via} reaches both"
+
+    def _change(self, a: str, b: str, **change: float) -> bool:
+        shapes = links.updated(links.record(self.state.faults), a, b, **change)
+        if shapes is None:
+            return False
+        links.store(self.state.faults, shapes)
+        for side in (a, b):
+            self._shape(side)
+        self._save()
+        return True
+
+    def _shape(self, side: str) -> None:
+        """Rebuild side's qdisc tree from what the record asks of it: a netem band per shaped peer, a drop filter per
+        cut-off destination (nothing: the default qdisc again)."""
         box = self._box(side)
         tc = ["docker", "exec", box, "tc"]
         self.runner.run([*tc, "qdisc", "del", "dev", "eth0", "root"], check=False)  # absent the first time
-        peers = delays.peers(side, record)
-        if not peers:
+        peers = links.peers(side, links.record(self.state.faults))
+        dropped = sorted(dst for src, dst in links.directed(self._cuts(), self._places()) if src == side)
+        if not peers and not dropped:
             return
         # Bands 1-3 keep the default priomap for everything else; band 4+i holds peer i's netem.
         self.runner.run([*tc, *f"qdisc add dev eth0 root handle 1: prio bands {3 + len(peers)}".split(), *PRIOMAP])
-        for i, (other, ms) in enumerate(peers):
+        for other in dropped:
+            for address in self._addresses(other):
+                drop = f"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst {address}/32 action drop"
+                self.runner.run([*tc, *drop.split()])
+        for i, (other, shape) in enumerate(peers):
             band = 4 + i
-            self.runner.run([*tc, *f"qdisc add dev eth0 parent 1:{band} handle {band}0: netem delay {ms}ms".split()])
+            netem = f"qdisc add dev eth0 parent 1:{band} handle {band}0: netem"
+            if shape.ms or shape.jitter:
+                netem += f" delay {shape.ms}ms" + (f" {shape.jitter}ms" if shape.jitter else "")
+            if shape.loss:
+                netem += f" loss random {shape.loss:g}%"
+            self.runner.run([*tc, *netem.split()])
             for address in self._addresses(other):
                 match = (
-                    f"filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst {address}/32 flowid 1:{band}"
+                    f"filter add dev eth0 parent 1: protocol ip prio 2 u32 match ip dst {address}/32 flowid 1:{band}"
                 )
                 self.runner.run([*tc, *match.split()])

@@ -1,10 +1,13 @@
-"""Latency between datacenters without netem: a TUN device that holds packets back, inside one node's namespace.
+"""Latency, jitter and loss between datacenters without netem: a TUN device that holds packets back (or drops them),
+inside one node's namespace.
 
 Run as `python -m multidc.providers.netns.delayer SPEC.json` inside a DC's (or the KMS's) namespace. It creates the
-TUN device named in the spec; the provider then routes the delayed peers' addresses (/32) through it. Every IP packet
-the kernel sends to such a peer arrives here, waits its peer's delay, and leaves through the namespace's own link to
-the site bridge as an Ethernet frame addressed to the peer's MAC (a packet socket: no routing, so no loop back into
-the TUN). Only this namespace's outgoing packets wait; the peer's namespace runs its own delayer for the way back.
+TUN device named in the spec; the provider then routes the shaped peers' addresses (/32) through it. Every IP packet
+the kernel sends to such a peer arrives here, is dropped with the peer's loss probability, or waits the peer's delay
+plus a uniform draw in [-jitter, +jitter] ms (so packets may overtake each other, as under netem), and leaves through
+the namespace's own link to the site bridge as an Ethernet frame addressed to the peer's MAC (a packet socket: no
+routing, so no loop back into the TUN). Only this namespace's outgoing packets wait; the peer's namespace runs its
+own delayer for the way back.
 
 When this process ends, the kernel removes the TUN device and every route through it: the delay is gone with it.
 Standard library only, so it starts in a few tens of milliseconds.
@@ -16,6 +19,7 @@ import fcntl
 import heapq
 import json
 import os
+import random
 import socket
 import struct
 import sys
@@ -47,9 +51,10 @@ def loosen_reverse_path_filter(ifname: str) -> None:
 
 
 class Delayer:
-    def __init__(self, ifname: str, peers: dict[str, tuple[bytes, float]]) -> None:
+    def __init__(self, ifname: str, peers: dict[str, tuple[bytes, float, float, float]]) -> None:
         self.ifname = ifname
-        self.peers = peers  # destination address (4 bytes as dotted text) -> (MAC, seconds)
+        self.peers = peers  # destination address (dotted text) -> (MAC, seconds, jitter seconds, loss probability)
+        self.random = random.Random()
         self.queue: list[tuple[float, int, bytes, bytes]] = []
         self.ready = threading.Condition()
         self.seq = 0
@@ -61,7 +66,11 @@ class Delayer:
         peer = self.peers.get(socket.inet_ntoa(packet[16:20]))
         if peer is None:
             return
-        mac, seconds = peer
+        mac, seconds, jitter, loss = peer
+        if loss and self.random.random() < loss:
+            return  # lost
+        if jitter:
+            seconds = max(0.0, seconds + self.random.uniform(-jitter, jitter))
         with self.ready:
             self.seq += 1
             heapq.heappush(self.queue, (time.monotonic() + seconds, self.seq, mac, packet))
@@ -86,12 +95,23 @@ class Delayer:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    peers = {addr: (bytes.fromhex(p["mac"].replace(":", "")), p["ms"] / 1000.0) for addr, p in spec["peers"].items()}
+    peers = {
+        addr: (
+            bytes.fromhex(p["mac"].replace(":", "")),
+            p["ms"] / 1000.0,
+            p.get("jitter", 0) / 1000.0,
+            p.get("loss", 0) / 100.0,
+        )
+        for addr, p in spec["peers"].items()
+    }
     fd = open_tun(spec["tun"])
     loosen_reverse_path_filter(spec["ifname"])
     delayer = Delayer(spec["ifname"], peers)
     threading.Thread(target=delayer.send_due, daemon=True, name="send").start()
-    described = ", ".join(f"{addr} +{p['ms']}ms" for addr, p in sorted(spec["peers"].items()))
+    described = ", ".join(
+        f"{addr} +{p['ms']}ms ±{p.get('jitter', 0)}ms {p.get('loss', 0)}% loss"
+        for addr, p in sorted(spec["peers"].items())
+    )
     print(f"delayer: {spec['tun']} holding packets to {described}", flush=True)
     while True:
         delayer.hold(os.read(fd, MTU))

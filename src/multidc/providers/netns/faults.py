@@ -18,7 +18,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from ... import delays
+from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from ...paths import write_private
 from .plan import Node
@@ -167,42 +167,74 @@ class Faults:
         rest = [n for n in self._places if n not in group]
         if not group or not rest:
             raise FaultError("a partition needs at least one member on each side")
-        cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
-        for inside in group:
-            for outside in rest:
-                for src, dst in ((inside, outside), (outside, inside)):
-                    for address in self._addresses(dst):
-                        cut = [self._namespace(src), address]
-                        if cut not in cuts:
-                            self._route("add", *cut)
-                            cuts.append(cut)
-        self.active["cuts"] = cuts
         groups: list[list[str]] = list(self.active.get("partitions", []))  # type: ignore[call-overload]
         groups.append(sorted(group))
         self.active["partitions"] = groups
-        self._save()
-        said = f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
+        self._apply_cuts()
+        return self._said(f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)")
+
+    def cut(self, a: str, b: str) -> str:
+        """One way: a's packets to b are dropped; b's to a pass (so b's connections to a see no answer either)."""
+        links.check_pair(a, b, self._places)
+        one_way: list[list[str]] = list(self.active.get("one-way", []))  # type: ignore[call-overload]
+        if [a, b] not in one_way:
+            one_way.append([a, b])
+        self.active["one-way"] = one_way
+        self._apply_cuts()
+        return self._said(f"dropping every packet from {a} to {b} (one way: {b}'s packets to {a} pass)")
+
+    def bridge(self, via: str) -> str:
+        """Jepsen's bridge: the other DCs split in two halves that cannot reach each other; `via` reaches both."""
+        left, right = links.bridge_halves(via, self._places)
+        bridges: list[dict[str, object]] = list(self.active.get("bridges", []))  # type: ignore[call-overload]
+        bridges.append({"via": via, "halves": [left, right]})
+        self.active["bridges"] = bridges
+        self._apply_cuts()
+        return self._said(f"cut {', '.join(left)} off from {', '.join(right)} (both directions); {via} reaches both")
+
+    def _said(self, text: str) -> str:
         if not self.env.host.has_tun:
-            said += "; no /dev/net/tun here, so connects across the cut fail at once instead of timing out"
-        return said
+            text += "; no /dev/net/tun here, so connects across the cut fail at once instead of timing out"
+        return text
+
+    def _apply_cuts(self) -> None:
+        """Make the cut routes what the recorded partitions, one-way cuts and bridges need: add the missing ones,
+        remove the ones no fault needs any more."""
+        want: list[list[str]] = []
+        for src, dst in sorted(links.directed(self.active, self._places)):
+            for address in self._addresses(dst):
+                want.append([self._namespace(src), address])
+        have: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
+        for cut in have:
+            if cut not in want:
+                self._route("del", *cut)
+        for cut in want:
+            if cut not in have:
+                self._route("add", *cut)
+        if want:
+            self.active["cuts"] = want
+        else:
+            self.active.pop("cuts", None)
+        self._save()
 
     def heal(self) -> str:
-        """Remove every cut and every delay."""
+        """Remove every cut (partitions, one-way cuts, bridges) and every delay, jitter and loss."""
         cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
         for namespace, address in cuts:
             self._route("del", namespace, address)
         self._remove_cut_devices({namespace for namespace, _ in cuts})
-        self.active.pop("cuts", None)
-        self.active.pop("partitions", None)
-        record: dict[str, int] = self.active.pop("delays", {})  # type: ignore[assignment]
-        for side in delays.sides(record):
+        for kind in ("cuts", "partitions", "one-way", "bridges"):
+            self.active.pop(kind, None)
+        shapes = links.record(self.active)
+        for side in links.sides(shapes):
             self._stop_delayer(side)
+        links.store(self.active, {})
         self._save()
         back = self._restart_exited() if "kms" not in self.active else []
         again = f"; started {', '.join(back)} again" if back else ""
-        if not cuts and not record:
-            return f"no partitions or delays to heal{again}"
-        return f"healed: removed {len(cuts)} cut(s) and {len(record)} delay(s){again}"
+        if not cuts and not shapes:
+            return f"no partitions, cuts or shaped links to heal{again}"
+        return f"healed: removed {len(cuts)} cut route(s) and {len(shapes)} shaped link(s){again}"
 
     def clear(self) -> list[str]:
         """Undo every fault: heal cuts and delays, resume what is paused, start what is not running (the KMS too)."""
@@ -227,28 +259,43 @@ class Faults:
         for namespace in sorted(namespaces):
             self.env.host.remove_device(namespace, self.env.plan.cut_device)
 
-    # --- latency
+    # --- latency and loss
 
-    def delay(self, a: str, b: str, ms: int) -> str:
-        """Hold every packet between a and b (DCs or `kms`) back by ms, each way; 0 removes that pair's delay."""
-        delays.check(a, b, ms, self._places)
-        if not self.env.host.has_tun:
-            raise PrerequisiteError(
-                "`delay` needs /dev/net/tun (the TUN driver) and it is missing; load it with `modprobe tun`"
-            )
-        record = delays.updated(self.active.get("delays", {}), a, b, ms)  # type: ignore[arg-type]
-        if record is None:
+    def delay(self, a: str, b: str, ms: int, jitter: int = 0) -> str:
+        """Hold every packet between a and b (DCs or `kms`) back by ms (± jitter, uniform), each way; 0 removes it."""
+        links.check_pair(a, b, self._places)
+        links.check_delay(ms, jitter)
+        if not self._shape(a, b, ms=ms, jitter=jitter):
             return f"no delay between {a} and {b} to remove"
-        for side in (a, b):
-            self._run_delayer(side, record)
-        if record:
-            self.active["delays"] = record
-        else:
-            self.active.pop("delays", None)
-        self._save()
         if not ms:
             return f"removed the delay between {a} and {b}"
-        return f"delayed every packet between {a} and {b} by {ms} ms each way (round trip +{2 * ms} ms)"
+        spread = f" ± {jitter} ms (uniform)" if jitter else ""
+        return f"delayed every packet between {a} and {b} by {ms} ms{spread} each way (round trip +{2 * ms} ms)"
+
+    def loss(self, a: str, b: str, percent: float) -> str:
+        """Drop each packet between a and b with probability percent, each way; 0 removes it."""
+        links.check_pair(a, b, self._places)
+        links.check_loss(percent)
+        if not self._shape(a, b, loss=percent):
+            return f"no loss between {a} and {b} to remove"
+        if not percent:
+            return f"removed the loss between {a} and {b}"
+        return f"dropping {percent:g}% of the packets between {a} and {b}, each way"
+
+    def _shape(self, a: str, b: str, **change: float) -> bool:
+        """Record a-b's new shape and restart both sides' delayers with it; False when there was nothing to remove."""
+        if not self.env.host.has_tun:
+            raise PrerequisiteError(
+                "delay and loss need /dev/net/tun (the TUN driver) and it is missing; load it with `modprobe tun`"
+            )
+        shapes = links.updated(links.record(self.active), a, b, **change)
+        if shapes is None:
+            return False
+        links.store(self.active, shapes)
+        for side in (a, b):
+            self._run_delayer(side, shapes)
+        self._save()
+        return True
 
     def _stop_delayer(self, side: str) -> None:
         assert self.env.state is not None
@@ -256,15 +303,15 @@ class Faults:
         if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
             self.env.host.terminate([pid])  # its TUN device, and every route through it, go with it
 
-    def _run_delayer(self, side: str, record: dict[str, int]) -> None:
+    def _run_delayer(self, side: str, shapes: dict[str, links.Shape]) -> None:
         """(Re)start side's delayer with the peers the record gives it, and route them through its TUN device."""
         assert self.env.state is not None
         self._stop_delayer(side)
         peers: dict[str, dict[str, object]] = {}
-        for other, ms in delays.peers(side, record):
+        for other, shape in links.peers(side, shapes):
             mac = self._mac(other)
             for address in self._addresses(other):
-                peers[address] = {"mac": mac, "ms": ms}
+                peers[address] = {"mac": mac, "ms": shape.ms, "jitter": shape.jitter, "loss": shape.loss}
         if not peers:
             self._save()
             return

@@ -4,6 +4,7 @@ history)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,25 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
 @name_option
 @click.option("--scenario", "scenarios", multiple=True, help="Scenario to run (repeat); default: all.")
 @click.option(
+    "--nemesis",
+    type=click.Choice(["scenarios", "random"]),
+    default="scenarios",
+    show_default=True,
+    help="The named scenarios, or a random schedule of overlapping faults drawn from --seed.",
+)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="--nemesis random: the seed (default: drawn, printed).")
+@click.option(
+    "--faults",
+    "fault_kinds",
+    help="--nemesis random: the fault kinds to draw from, comma-separated "
+    "(kill,pause,partition,one-way,bridge,delay,loss,kms; default: all that fit the topology).",
+)
+@click.option(
+    "--replay",
+    type=click.Path(dir_okay=False),
+    help="Run the faults of a saved schedule.json again (its duration too).",
+)
+@click.option(
     "--duration",
     type=click.FloatRange(MIN_DURATION, MAX_DURATION),
     callback=finite,
@@ -38,27 +58,55 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
     help="The workload's clients: eventual (plain), or index (each sends the X-Vault-Index it last saw).",
 )
 def verify_cmd(
-    name: str | None, scenarios: tuple[str, ...], duration: float, report: str | None, consistency: str
+    name: str | None,
+    scenarios: tuple[str, ...],
+    nemesis: str,
+    seed: int | None,
+    fault_kinds: str | None,
+    replay: str | None,
+    duration: float,
+    report: str | None,
+    consistency: str,
 ) -> None:
     """Run a workload while faults are applied, heal, and judge the history (exit 0 only when every scenario passes).
 
     Scenarios: leader-kill, minority-partition, leader-partition, primary-isolated, kms-down-restart, leader-pause,
-    wan-leader-kill. Runs on every provider with faults (netns; kind through docker).
+    wan-leader-kill. Or `--nemesis random --seed N`: a random, replayable schedule (saved as schedule.json in the
+    report; `--replay` runs it again). Runs on every provider with faults (netns; kind through docker).
     """
+    from ..verify import nemesis as nemeses
     from ..verify.run import verify
     from ..verify.scenarios import SCENARIOS
 
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
+    random_only = [o for o, v in (("--seed", seed), ("--faults", fault_kinds)) if v is not None]
+    if nemesis != "random" and random_only:
+        fail(TopologyError(f"{random_only[0]} goes with --nemesis random"))
+    if (nemesis == "random" or replay) and scenarios:
+        fail(TopologyError("--scenario runs named scenarios; it does not go with --nemesis random or --replay"))
     try:
+        kinds = nemeses.kinds_of(fault_kinds) if fault_kinds is not None else None
         env = api.attach(env_name(name))
         with locks.hold(env.name, "verify", env.running.root):
             env = api.attach(env.name)  # the state as it is now, read under the lock
+            schedule = None
+            if replay:
+                schedule = nemeses.load(replay, env.datacenters)
+                duration = schedule.duration
+            elif nemesis == "random":
+                if seed is None:
+                    seed = int.from_bytes(os.urandom(4), "big")
+                if kinds is None:
+                    kinds = [k for k in nemeses.KINDS if k != "bridge" or len(env.datacenters) >= 3]
+                schedule = nemeses.generate(seed, env.datacenters, duration, kinds)
+            if schedule is not None:
+                click.echo(schedule.text())
             progress = Progress()
             chosen = list(scenarios) or list(SCENARIOS)
             folder = Path(report) if report else None
-            results = verify(env, chosen, duration, folder, progress, consistency)  # type: ignore[arg-type]
+            results = verify(env, chosen, duration, folder, progress, consistency, schedule)  # type: ignore[arg-type]
     except MultidcError as exc:
         fail(exc)
     for r in results:
@@ -71,7 +119,10 @@ def verify_cmd(
             "`--consistency index`, only stop a client reading older than its own past)."
         )
     if report:
-        click.echo(f"Report: {report}/summary.json and per scenario history.jsonl, verdict.json, timeline.svg")
+        click.echo(
+            f"Report: {report}/summary.json and per scenario history.jsonl, verdict.json, timeline.svg"
+            + (" and schedule.json (replay it with --replay)" if nemesis == "random" or replay else "")
+        )
     click.echo(f"{sum(r.passed for r in results)} passed, {sum(not r.passed for r in results)} failed")
     sys.exit(0 if passed else 1)
 

@@ -37,6 +37,7 @@ class ScenarioResult:
     checks: dict[str, Any] = field(default_factory=dict)
     consistency: str = "eventual"  # the workload's clients: eventual, or index (X-Vault-Index, per client)
     standby_reads: str = "served"  # the servers': served (OpenBao's default), or disabled (disable_standby_reads)
+    seed: int | None = None  # a random schedule's (its schedule.json is beside the verdict)
 
     @property
     def passed(self) -> bool:
@@ -64,6 +65,7 @@ class ScenarioResult:
         v = self.verdict
         return {
             "scenario": self.name,
+            "seed": self.seed,
             "passed": self.passed,
             "client_consistency": self.consistency,
             "server_standby_reads": self.standby_reads,
@@ -80,7 +82,10 @@ class ScenarioResult:
             "unavailability_window_s": self.unavailability(),
             "time_to_healthy_after_heal_s": self.time_to_healthy,
             "healthy_after_heal": self.healthy_after_heal,
-            "faults": [{"start": w.start, "end": w.end, "label": w.label} for w in self.windows],
+            "faults": [
+                {"start": w.start, "end": w.end, "label": w.label, "kind": w.kind, "target": w.target}
+                for w in self.windows
+            ],
             "leader_changes": [{"time": t, "leader": dc} for t, dc in self.leaders],
             "checks": self.checks,
             "problems": self.problems,
@@ -118,9 +123,11 @@ COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
 def timeline_svg(result: ScenarioResult, width: int = 1100) -> str:
     """Operations per DC over time (one lane per DC, a line per operation), fault windows shaded, leader changes."""
     dcs = sorted(set(result.processes.values()))
-    lane, top, left = 60, 40, 110
-    height = top + lane * len(dcs) + 40
+    lane, left = 60, 110
     span = max(result.duration, max((o.call for o in result.operations), default=1.0), 1.0)
+    rows = _rows(result.windows, span)  # overlapping faults each get their own row, above the DC lanes
+    top = 40 + 16 * (max(rows, default=-1) + 1)
+    height = top + lane * len(dcs) + 40
 
     def x(t: float) -> float:
         return left + (width - left - 20) * min(t, span) / span
@@ -129,27 +136,35 @@ def timeline_svg(result: ScenarioResult, width: int = 1100) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         'font-size="12">',
         f'<text x="{left}" y="20" font-size="14">{escape(result.name)}: operations per DC '
-        "(green ok, red fail, orange unknown); shaded: faults; dashed: leader changes</text>",
+        "(green ok, red fail, orange unknown); bars and shading: faults; dashed: leader changes</text>",
     ]
-    for w in result.windows:
+    for w, row in zip(result.windows, rows, strict=True):
         end = w.end if w.end is not None else span
+        wide = max(1.0, x(end) - x(w.start))
+        y = 30 + 16 * row
         out.append(
-            f'<rect x="{x(w.start):.1f}" y="{top}" width="{max(1.0, x(end) - x(w.start)):.1f}" '
-            f'height="{lane * len(dcs)}" fill="#9e9e9e" opacity="0.25"><title>{escape(w.label)}</title></rect>'
+            f'<rect x="{x(w.start):.1f}" y="{top}" width="{wide:.1f}" '
+            f'height="{lane * len(dcs)}" fill="#9e9e9e" opacity="0.15"><title>{escape(w.label)}</title></rect>'
         )
-        out.append(f'<text x="{x(w.start) + 2:.1f}" y="{top - 4}" fill="#616161">{escape(w.label)}</text>')
+        out.append(
+            f'<rect x="{x(w.start):.1f}" y="{y}" width="{wide:.1f}" height="13" fill="#bdbdbd">'
+            f"<title>{escape(w.label)} ({w.start:.2f}s - {end:.2f}s)</title></rect>"
+        )
+        out.append(
+            f'<text x="{x(w.start) + 2:.1f}" y="{y + 10}" font-size="10" fill="#212121">{escape(w.label)}</text>'
+        )
     for i, dc in enumerate(dcs):
         y0 = top + i * lane
         out.append(f'<text x="8" y="{y0 + lane / 2 + 4:.1f}">{escape(dc)}</text>')
         out.append(f'<line x1="{left}" y1="{y0 + lane}" x2="{width - 20}" y2="{y0 + lane}" stroke="#e0e0e0"/>')
-    rows: dict[str, int] = {}
+    slots: dict[str, int] = {}
     for o in sorted(result.operations, key=lambda o: o.call):
         dc = result.processes.get(o.process, "final")
         if dc not in dcs:
             continue
         i = dcs.index(dc)
-        slot = rows.get(dc, 0)
-        rows[dc] = (slot + 1) % 10
+        slot = slots.get(dc, 0)
+        slots[dc] = (slot + 1) % 10
         y = top + i * lane + 6 + slot * 5
         end = o.ret if not math.isinf(o.ret) else o.call + 0.05 * span
         out.append(
@@ -166,3 +181,18 @@ def timeline_svg(result: ScenarioResult, width: int = 1100) -> str:
         out.append(f'<text x="{x(s):.1f}" y="{top + lane * len(dcs) + 14}" fill="#757575">{s}s</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _rows(windows: list[Window], span: float) -> list[int]:
+    """A row per window, the first one free at its start (windows that overlap never share a row)."""
+    ends: list[float] = []
+    rows = []
+    for w in windows:
+        end = w.end if w.end is not None else span
+        row = next((i for i, e in enumerate(ends) if e <= w.start), len(ends))
+        if row == len(ends):
+            ends.append(end)
+        else:
+            ends[row] = end
+        rows.append(row)
+    return rows

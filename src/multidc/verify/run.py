@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import checker, pipeline
@@ -17,6 +18,7 @@ from ..paths import write_private
 from ..progress import Progress
 from ..providers.base import Faults
 from ..vaultapi import client, get
+from . import nemesis
 from .report import ScenarioResult, Window, timeline_svg
 from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
@@ -54,9 +56,148 @@ class LeaderWatch(threading.Thread):
             self.stop_event.wait(0.2)
 
 
+@dataclass
+class Nemesis:
+    """What a run's fault side shares: the faults, the clock, and what it found (fault windows, problems, checks)."""
+
+    env: Environment
+    faults: Faults
+    recorder: Recorder
+    watch: LeaderWatch
+    windows: list[Window] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    checks: dict[str, object] = field(default_factory=dict)
+
+    def sleep_until(self, at: float) -> None:
+        time.sleep(max(0.0, at - self.recorder.now()))
+
+    def leader(self) -> str:
+        return self.watch.current() or self.env.primary
+
+
+def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
+    """A named scenario: its steps at fractions of the duration; `leader`/`follower`/`primary` resolved at the start."""
+    dcs = n.env.datacenters
+    leader = n.leader()
+    follower = next(dc for dc in dcs if dc != leader) if len(dcs) > 1 else leader
+    targets = {"leader": leader, "follower": follower, "primary": n.env.primary, "": ""}
+    for step in sorted(scenario.steps, key=lambda s: s.at):
+        n.sleep_until(step.at * duration)
+        target = targets[step.target]
+        at = n.recorder.now()
+        try:
+            if step.action == "check-sealed":
+                state = seal_state(n.env, target)
+                n.checks[f"{target}_while_kms_down"] = state
+                if state == "unsealed":
+                    n.problems.append(f"{target} was unsealed while the KMS was down")
+                continue
+            if step.action == "check-back":
+                waited = wait_unsealed(n.env, target, BACK_TIMEOUT)
+                n.checks[f"{target}_unsealed_after_kms_up_s"] = waited
+                if waited is None:
+                    n.problems.append(f"{target} was not back and unsealed {BACK_TIMEOUT:.0f}s after the KMS was")
+                continue
+            _apply(n.faults, step, target, dcs)
+        except StartFailed as exc:
+            # Expected under transit while the KMS is down: the server exits, and kms-up starts it again.
+            n.checks[f"{target}_start_while_kms_down"] = f"exited at once: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
+            n.problems.append(f"{step.action} {target}: {exc}")
+            continue
+        if step.action in OPENERS:
+            label = f"{target} {OPENERS[step.action]}{f' +{step.ms} ms' if step.ms else ''}".strip()
+            n.windows.append(Window(at, None, label, step.action, target))
+        for w in n.windows:
+            closes = CLOSERS.get(step.action)
+            if (
+                w.end is None
+                and closes
+                and w.kind in closes
+                and (step.action in ("heal", "kms-up") or w.target == target)
+            ):
+                w.end = at
+
+
+def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
+    """A schedule's faults, each begun and ended at its time; overlapping ones stay in force together."""
+    events = sorted(
+        [(f.start, 1, i) for i, f in enumerate(schedule.faults)]
+        + [(f.end, 0, i) for i, f in enumerate(schedule.faults)]
+    )  # at equal times, ends first
+    active: dict[int, tuple[nemesis.Fault, str, Window]] = {}
+    for at, begins, i in events:
+        n.sleep_until(at)
+        fault = schedule.faults[i]
+        if begins:
+            target = n.leader() if fault.target == "leader" else fault.target
+            busy = [f for f, t, _ in active.values() if f.kind in nemesis.PROCESS and t == target]
+            if fault.kind in nemesis.PROCESS and busy:  # `leader` resolved to a DC that is already down or paused
+                skipped = n.checks.setdefault("skipped", [])
+                skipped.append(f"{at:.2f}s {fault.label(target)}: {target} already {busy[0].kind}ed")  # type: ignore[attr-defined]
+                continue
+            try:
+                _begin(n.faults, fault, target)
+            except StartFailed:
+                pass
+            except Exception as exc:  # noqa: BLE001 - a finding, not a crash
+                n.problems.append(f"at {at:.2f}s, {fault.label(target)}: {exc}")
+                continue
+            window = Window(n.recorder.now(), None, fault.label(target), fault.kind, target)
+            n.windows.append(window)
+            active[i] = (fault, target, window)
+        elif i in active:
+            fault, target, window = active.pop(i)
+            try:
+                _end(n.faults, fault, target, [(f, t) for f, t, _ in active.values()])
+            except StartFailed:
+                pass  # it exited (transit, the KMS away): started again with the KMS or at the final heal
+            except Exception as exc:  # noqa: BLE001
+                n.problems.append(f"at {at:.2f}s, ending {fault.label(target)}: {exc}")
+            window.end = n.recorder.now()
+
+
+def _begin(faults: Faults, fault: nemesis.Fault, target: str) -> None:
+    if fault.kind == "kill":
+        faults.kill(target)
+    elif fault.kind == "pause":
+        faults.pause(target)
+    elif fault.kind == "partition":
+        faults.partition(target.split(","))
+    elif fault.kind == "one-way":
+        faults.cut(target, fault.peer)
+    elif fault.kind == "bridge":
+        faults.bridge(target)
+    elif fault.kind == "delay":
+        faults.delay(target, fault.peer, fault.ms, fault.jitter)
+    elif fault.kind == "loss":
+        faults.loss(target, fault.peer, fault.loss)
+    else:
+        faults.kms_down()
+
+
+def _end(faults: Faults, fault: nemesis.Fault, target: str, others: list[tuple[nemesis.Fault, str]]) -> None:
+    """Undo one fault. A cut ends by healing every cut and shape and setting again those still in force."""
+    if fault.kind == "kill":
+        faults.start(target)
+    elif fault.kind == "pause":
+        faults.resume(target)
+    elif fault.kind == "delay":
+        faults.delay(target, fault.peer, 0)
+    elif fault.kind == "loss":
+        faults.loss(target, fault.peer, 0)
+    elif fault.kind == "kms":
+        faults.kms_up()
+    else:
+        faults.heal()
+        for other, other_target in others:
+            if other.kind in nemesis.CUTS or other.kind in nemesis.SHAPES:
+                _begin(faults, other, other_target)
+
+
 def run_scenario(
     env: Environment,
-    scenario: Scenario,
+    scenario: Scenario | nemesis.Schedule,
     duration: float,
     report: Path | None = None,
     per_dc: int = 2,
@@ -64,74 +205,46 @@ def run_scenario(
     progress: Progress | None = None,
     consistency: Consistency = "eventual",
 ) -> ScenarioResult:
+    """One run: the workload and the nemesis (a named scenario's steps, or a schedule) side by side; then heal, wait
+    for healthy, read every key through the leader, and judge."""
     progress = progress or Progress(quiet=True)
     env.wait_healthy()
     token = env.root_token
     faults = env.faults
     dcs = env.datacenters
+    name = scenario.name if isinstance(scenario, Scenario) else f"random-{scenario.seed}"
     recorder = Recorder()
     workload = Workload(
         endpoints={dc: env.address(dc) for dc in dcs},
         ca=env.ca_cert,
         token=token,
         keys=[f"k{i}" for i in range(1, keys + 1)],
-        prefix=f"multidc-verify/{scenario.name}-{time.time_ns()}",
+        prefix=f"multidc-verify/{name}-{time.time_ns()}",
         recorder=recorder,
         per_dc=per_dc,
         consistency=consistency,
     )
     stop = threading.Event()
     watch = LeaderWatch(env, recorder, stop)
-    leader = watch.current() or env.primary
-    follower = next(dc for dc in dcs if dc != leader) if len(dcs) > 1 else leader
-    targets = {"leader": leader, "follower": follower, "primary": env.primary, "": ""}
-    windows: list[Window] = []
-    problems: list[str] = []
-    checks: dict[str, object] = {}
+    n = Nemesis(env, faults, recorder, watch)
+    folder = report / name if report is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(scenario, nemesis.Schedule):
+            nemesis.save(scenario, folder / "schedule.json")  # before the run: a run that dies can be replayed
     watch.start()
     threads = workload.run(stop)
-    with progress.step(f"{scenario.name}: workload and faults for {duration:.0f}s"):
-        for step in sorted(scenario.steps, key=lambda s: s.at):
-            time.sleep(max(0.0, step.at * duration - recorder.now()))
-            target = targets[step.target]
-            at = recorder.now()
-            try:
-                if step.action == "check-sealed":
-                    state = seal_state(env, target)
-                    checks[f"{target}_while_kms_down"] = state
-                    if state == "unsealed":
-                        problems.append(f"{target} was unsealed while the KMS was down")
-                    continue
-                if step.action == "check-back":
-                    waited = wait_unsealed(env, target, BACK_TIMEOUT)
-                    checks[f"{target}_unsealed_after_kms_up_s"] = waited
-                    if waited is None:
-                        problems.append(f"{target} was not back and unsealed {BACK_TIMEOUT:.0f}s after the KMS was")
-                    continue
-                _apply(faults, step, target, dcs)
-            except StartFailed as exc:
-                # Expected under transit while the KMS is down: the server exits, and kms-up starts it again.
-                checks[f"{target}_start_while_kms_down"] = f"exited at once: {exc}"[:300]
-            except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
-                problems.append(f"{step.action} {target}: {exc}")
-                continue
-            if step.action in OPENERS:
-                label = f"{target} {OPENERS[step.action]}{f' +{step.ms} ms' if step.ms else ''}".strip()
-                windows.append(Window(at, None, label, step.action, target))
-            for w in windows:
-                closes = CLOSERS.get(step.action)
-                if (
-                    w.end is None
-                    and closes
-                    and w.kind in closes
-                    and (step.action in ("heal", "kms-up") or w.target == target)
-                ):
-                    w.end = at
-        time.sleep(max(0.0, duration - recorder.now()))
+    with progress.step(f"{name}: workload and faults for {duration:.0f}s"):
+        if isinstance(scenario, Scenario):
+            run_steps(n, scenario, duration)
+        else:
+            run_schedule(n, scenario)
+        n.sleep_until(duration)
         stop.set()
         for t in threads:
             t.join(timeout=workload.timeout + 3)
-    with progress.step(f"{scenario.name}: healing and waiting for healthy"):
+    windows, problems, checks = n.windows, n.problems, n.checks
+    with progress.step(f"{name}: healing and waiting for healthy"):
         healthy, time_to_healthy = _heal(env, faults, problems)
         for w in windows:
             if w.end is None:
@@ -149,14 +262,12 @@ def run_scenario(
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"final read of {key} through {leader_now} failed: {exc}")
     events = recorder.history()
-    folder = report / scenario.name if report is not None else None
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
         dump(events, folder / "history.jsonl")  # first, so a history survives whatever follows
     operations = pair(events)
     verdict = checker.check(operations)
     result = ScenarioResult(
-        name=scenario.name,
+        name=name,
         duration=duration,
         verdict=verdict,
         operations=operations,
@@ -169,6 +280,7 @@ def run_scenario(
         checks=checks,
         consistency=consistency,
         standby_reads=standby_reads(env),
+        seed=scenario.seed if isinstance(scenario, nemesis.Schedule) else None,
     )
     if folder is not None:
         (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -243,10 +355,13 @@ def verify(
     report: Path | None,
     progress: Progress,
     consistency: Consistency = "eventual",
+    schedule: nemesis.Schedule | None = None,
 ) -> list[ScenarioResult]:
+    """The named scenarios one after another, or (given) one schedule of random faults."""
+    runs: list[Scenario | nemesis.Schedule] = [schedule] if schedule else [SCENARIOS[name] for name in names]
     results = []
-    for name in names:
-        results.append(run_scenario(env, SCENARIOS[name], duration, report, progress=progress, consistency=consistency))
+    for run in runs:
+        results.append(run_scenario(env, run, duration, report, progress=progress, consistency=consistency))
     if report is not None:
         summary = {
             "environment": env.name,

@@ -1,0 +1,200 @@
+"""Random fault schedules, drawn from a seed: which faults, on whom, when and for how long, possibly overlapping.
+
+Pure: the same seed, datacenters, duration and fault kinds give the same schedule (Python's `random.Random` with an
+integer seed is stable across versions), so a run that found something can be replayed from its `schedule.json`.
+Rules that keep a schedule runnable: at most two faults at once; never two process faults (kill, pause) on one DC at
+once, nor two KMS outages, nor two shapes (delay, loss) on one pair; every fault ends by the end of the run (the run
+then heals whatever is left). `leader` as a target is resolved when the fault begins.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MultidcError
+
+KINDS = ("kill", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")
+PROCESS = ("kill", "pause")
+CUTS = ("partition", "one-way", "bridge")
+SHAPES = ("delay", "loss")
+MAX_AT_ONCE = 2
+VERSION = 1
+
+
+class ScheduleError(MultidcError):
+    """A schedule (or the request for one) that cannot be run; exit 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    start: float  # seconds from the start of the run
+    end: float
+    target: str = (
+        ""  # kill/pause: a DC or `leader`; partition: the group "a,b"; one-way/delay/loss: one end; bridge: via
+    )
+    peer: str = ""  # one-way: where packets are dropped to; delay/loss: the other end
+    ms: int = 0
+    jitter: int = 0
+    loss: float = 0.0
+
+    def label(self, target: str | None = None) -> str:
+        """For people, with the target as resolved (leader -> the DC) when given."""
+        who = target or self.target
+        if self.kind == "kill":
+            return f"{who} killed"
+        if self.kind == "pause":
+            return f"{who} paused"
+        if self.kind == "partition":
+            return f"{who} cut off"
+        if self.kind == "one-way":
+            return f"{who} -> {self.peer} dropped"
+        if self.kind == "bridge":
+            return f"bridge via {who}"
+        if self.kind == "delay":
+            return f"{who}-{self.peer} +{self.ms}±{self.jitter} ms"
+        if self.kind == "loss":
+            return f"{who}-{self.peer} {self.loss:g}% loss"
+        return "KMS down"
+
+    def line(self) -> str:
+        return f"{self.start:7.2f}s - {self.end:7.2f}s  {self.label()}"
+
+
+@dataclass
+class Schedule:
+    seed: int | None
+    duration: float
+    datacenters: list[str]
+    kinds: list[str]
+    faults: list[Fault] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "seed": self.seed,
+            "duration": self.duration,
+            "datacenters": self.datacenters,
+            "kinds": self.kinds,
+            "faults": [{k: v for k, v in asdict(f).items() if v or k in ("start", "end")} for f in self.faults],
+        }
+
+    def text(self) -> str:
+        head = f"schedule (seed {self.seed}, {self.duration:g}s, faults: {', '.join(self.kinds)}):"
+        return "\n".join([head, *(f"  {f.line()}" for f in self.faults)])
+
+
+def kinds_of(text: str) -> list[str]:
+    """`--faults kill,pause,...` -> the kinds, each checked."""
+    chosen = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown or not chosen:
+        raise ScheduleError(f"--faults: unknown {', '.join(unknown) or '(none given)'}; choose from {','.join(KINDS)}")
+    return list(dict.fromkeys(chosen))
+
+
+def generate(seed: int, datacenters: list[str], duration: float, kinds: list[str]) -> Schedule:
+    if "bridge" in kinds and len(datacenters) < 3:
+        raise ScheduleError(f"--faults bridge needs 3 or more datacenters; this environment has {len(datacenters)}")
+    if ("partition" in kinds) and len(datacenters) < 2:
+        raise ScheduleError("--faults partition needs 2 or more datacenters")
+    rng = random.Random(seed)
+    unit = min(1.0, duration / 20)  # short runs get shorter faults and gaps, so they still see several
+    places = [*datacenters, "kms"]
+    faults: list[Fault] = []
+    t = rng.uniform(0.5, 1.5) * unit
+    last_end = duration * 0.9
+    while t < last_end:
+        kind = rng.choice(kinds)
+        length = rng.uniform(1.5, 5.0) * unit
+        fault = _draw(rng, kind, t, min(t + length, duration * 0.95), datacenters, places)
+        if fault is not None and _fits(fault, faults):
+            faults.append(fault)
+        t += rng.uniform(0.5, 2.0) * unit
+    return Schedule(seed, duration, list(datacenters), list(kinds), faults)
+
+
+def _draw(rng: random.Random, kind: str, start: float, end: float, dcs: list[str], places: list[str]) -> Fault | None:
+    start, end = round(start, 3), round(end, 3)
+    if kind in PROCESS:
+        return Fault(kind, start, end, rng.choice([*dcs, "leader"]))
+    if kind == "partition":
+        size = rng.randint(1, len(dcs) - 1)
+        return Fault(kind, start, end, ",".join(sorted(rng.sample(dcs, size))))
+    if kind == "one-way":
+        a, b = rng.sample(places, 2)
+        return Fault(kind, start, end, a, b)
+    if kind == "bridge":
+        return Fault(kind, start, end, rng.choice(dcs))
+    if kind == "delay":
+        a, b = sorted(rng.sample(places, 2))
+        ms = rng.choice([20, 50, 100, 200])
+        return Fault(kind, start, end, a, b, ms=ms, jitter=rng.choice([0, ms // 4, ms // 2]))
+    if kind == "loss":
+        a, b = sorted(rng.sample(places, 2))
+        return Fault(kind, start, end, a, b, loss=float(rng.choice([5, 10, 20, 40])))
+    return Fault("kms", start, end)
+
+
+def _overlap(a: Fault, b: Fault) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _fits(new: Fault, faults: list[Fault]) -> bool:
+    during = [f for f in faults if _overlap(f, new)]
+    if _most_at_once([*during, new]) > MAX_AT_ONCE:
+        return False
+    for f in during:
+        if new.kind in PROCESS and f.kind in PROCESS and (new.target == f.target or "leader" in (new.target, f.target)):
+            return False
+        if new.kind == f.kind == "kms":
+            return False
+        if new.kind in SHAPES and f.kind in SHAPES and {new.target, new.peer} == {f.target, f.peer}:
+            return False
+    return True
+
+
+def _most_at_once(faults: list[Fault]) -> int:
+    """The most faults in force at one instant (a fault is in force from its start until just before its end)."""
+    return max((sum(f.start <= g.start < f.end for f in faults) for g in faults), default=0)
+
+
+def save(schedule: Schedule, path: Path) -> None:
+    path.write_text(json.dumps(schedule.to_dict(), indent=2) + "\n")
+
+
+def load(path: str | Path, datacenters: list[str]) -> Schedule:
+    """A saved schedule, checked against the environment it is to run on; one line when it cannot be run."""
+    where = str(path)
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ScheduleError(f"--replay {where}: cannot read it ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScheduleError(f"--replay {where}: not JSON ({exc}); give a schedule.json that verify wrote") from None
+    try:
+        if data.get("version") != VERSION:
+            raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
+        faults = [Fault(**f) for f in data["faults"]]
+        schedule = Schedule(
+            data.get("seed"), float(data["duration"]), list(data["datacenters"]), list(data["kinds"]), faults
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ScheduleError(f"--replay {where}: not a schedule multidc wrote ({exc})") from None
+    if sorted(schedule.datacenters) != sorted(datacenters):
+        raise ScheduleError(
+            f"--replay {where}: the schedule is for datacenters {', '.join(schedule.datacenters)}, this environment "
+            f"has {', '.join(datacenters)}; replay it on an environment of the same topology"
+        )
+    places = [*datacenters, "kms", "leader"]
+    for f in faults:
+        names = [n for n in [*f.target.split(","), f.peer] if n]
+        if f.kind not in KINDS or not 0 <= f.start <= f.end <= schedule.duration or any(n not in places for n in names):
+            raise ScheduleError(f"--replay {where}: fault {f.line().strip()!r} cannot run here (kind, times or names)")
+    return schedule

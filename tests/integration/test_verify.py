@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -238,3 +239,35 @@ def test_one_way_cuts_bridges_loss_and_jitter_do_what_they_say(live) -> None:  #
     assert bad.returncode == 2 and "jitter of 11 ms is out of range" in bad.stderr
     assert "shaped link" in env.run("chaos", "heal").stdout
     assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
+
+
+def test_a_random_schedule_runs_heals_and_replays_the_same_faults(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    topo = tmp_path / "lin.yaml"
+    topo.write_text("server:\n  disable_standby_reads: true\n")
+    env.run("up", "-f", str(topo))
+    report = tmp_path / "report"
+    args = ["verify", "--nemesis", "random", "--seed", "11", "--duration", "10"]
+    out = env.run(*args, "--report", str(report), check=False, timeout=600)
+    printed = _schedule_lines(out.stdout)
+    assert out.stdout.startswith(
+        "schedule (seed 11, 10s, faults: kill, pause, partition, one-way, bridge, delay, loss, kms):"
+    )
+    saved = json.loads((report / "random-11" / "schedule.json").read_text())
+    assert saved["seed"] == 11 and len(saved["faults"]) == len(printed) - 1 >= 3
+    verdict = json.loads((report / "random-11" / "verdict.json").read_text())
+    # every run ends healed and healthy before the final reads; disable_standby_reads makes reads linearizable
+    assert verdict["healthy_after_heal"] and out.returncode == 0, out.stdout + out.stderr
+    assert verdict["valid"] and verdict["lost_writes"] == [] and verdict["seed"] == 11
+    assert [f["label"] for f in verdict["faults"]] and all(f["end"] is not None for f in verdict["faults"])
+    assert env.json("status")["faults"] == {}
+    # the replay runs the same schedule (the same lines printed), from the file alone
+    again = env.run("verify", "--replay", str(report / "random-11" / "schedule.json"), check=False, timeout=600)
+    assert _schedule_lines(again.stdout) == printed, again.stdout
+    bad = env.run("verify", "--replay", str(topo), check=False)
+    assert bad.returncode == 2 and "not JSON" in bad.stderr, bad.stderr
+
+
+def _schedule_lines(stdout: str) -> list[str]:
+    """What verify printed of its schedule: the head line and one line per fault."""
+    return [line for line in stdout.splitlines() if line.startswith("schedule (") or re.match(r"^\s+[\d.]+s - ", line)]

@@ -116,7 +116,11 @@ class Recording:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return lambda *args: self.calls.append(f"{name} {' '.join(map(str, args))}".strip())
+        def call(*args: object, **kw: object) -> None:
+            words = [*map(str, args), *(f"{k}={v}" for k, v in kw.items())]
+            self.calls.append(f"{name} {' '.join(words)}".strip())
+
+        return call
 
 
 def test_ending_a_cut_heals_and_sets_again_the_network_faults_still_in_force() -> None:
@@ -128,7 +132,7 @@ def test_ending_a_cut_heals_and_sets_again_the_network_faults_still_in_force() -
     faults.calls.clear()
     _end(faults, Fault("kill", 1, 2, "leader"), "secondary", [])  # type: ignore[arg-type]
     _end(faults, Fault("loss", 1, 2, "kms", "primary", loss=5), "kms", [])  # type: ignore[arg-type]
-    assert faults.calls == ["start secondary", "loss kms primary 0"]
+    assert faults.calls == ["start secondary wait=False", "loss kms primary 0"]
 
 
 def test_schedules_of_the_cli_are_checked_before_anything(tmp_path: Path) -> None:

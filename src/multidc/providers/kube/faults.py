@@ -69,7 +69,7 @@ class KindFaults:
         self._mark("stopped", dc, True)
         return f"stopped {dc}'s kind node (docker stop)"
 
-    def start(self, dc: str) -> str:
+    def start(self, dc: str, wait: bool = True) -> str:
         self.runner.run(["docker", "start", self._container(dc)])
         self._mark("stopped", dc, False)
         return f"started {dc}'s kind node (docker start)"

@@ -75,10 +75,11 @@ class Faults:
         self._mark("stopped", dc, True)
         return f"stopped {dc}'s server (SIGTERM, pid {pid})"
 
-    def start(self, dc: str) -> str:
+    def start(self, dc: str, wait: bool = True) -> str:
         """Start the DC's server and wait until it answers (sealed or not) or exits. One that exits at once (under
         transit auto-unseal, while the KMS is unreachable) is reported, recorded as `exited`, and started again by
-        `kms-up` or `heal`, as a kubelet restarts a crashed pod once what it needs is back."""
+        `kms-up` or `heal`, as a kubelet restarts a crashed pod once what it needs is back. Without wait, return once
+        it is spawned (one that then exits is started again by `clear`)."""
         node = self._node(dc)
         assert self.env.state is not None
         pid = self.env.state.pids.get(f"node:{dc}")
@@ -86,6 +87,8 @@ class Faults:
             raise FaultError(f"{dc}'s server is already running (pid {pid})")
         self.env.restart_node(node)
         self._mark("stopped", dc, False)
+        if not wait:
+            return f"starting {dc}'s server (pid {self.env.state.pids[f'node:{dc}']})"
         try:
             self.env._started(node, f"node:{dc}")
         except ProviderError as exc:

@@ -104,3 +104,35 @@ def test_verify_runs_on_kind_with_docker_faults_and_judges_the_history(
     assert all(s["client_consistency"] == "index" for s in summary["scenarios"])
     assert "(clients index, standby reads served)" in results[0].summary()
     assert env.active_faults() == {}
+
+
+def test_a_random_schedule_runs_on_kind_through_docker_and_tc(
+    kind_env: tuple[RecordingRunner, FakeKms, Path],
+    api_on_loopback: str,
+    tmp_path: Path,
+) -> None:
+    from multidc.runner import Completed
+    from multidc.verify import nemesis
+
+    runner, _, _ = kind_env
+
+    def inspect(argv: tuple[str, ...], _input: str | None) -> Completed | None:
+        return Completed(argv, 0, "172.18.0.9\n") if argv[:2] == ("docker", "inspect") else None
+
+    runner.responders.append(inspect)
+    env = multidc.attach("k")
+    schedule = nemesis.generate(3, env.datacenters, 4.0, ["kill", "pause", "one-way", "bridge", "loss"])
+    assert len(schedule.faults) >= 3
+    [result] = verify(env, [], 4.0, tmp_path, Progress(quiet=True), "eventual", schedule)
+    assert result.name == "random-3" and result.passed, result.summary()
+    assert (tmp_path / "random-3" / "schedule.json").exists()
+    # every fault of the schedule was begun through docker (tc for the network ones), and ended
+    begun = {w.kind for w in result.windows}
+    skipped = result.checks.get("skipped", [])
+    assert begun <= {f.kind for f in schedule.faults} and len(result.windows) + len(skipped) == len(schedule.faults)
+    assert all(w.end is not None for w in result.windows)
+    docker = " ".join(runner.commands)
+    for kind, command in (("kill", "docker kill"), ("pause", "docker pause"), ("one-way", "action drop")):
+        if kind in begun:
+            assert command in docker, kind
+    assert env.active_faults() == {}

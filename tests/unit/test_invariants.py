@@ -155,6 +155,19 @@ def test_tokens_valid_either_way_for_an_unknown_revoke(t3: bool) -> None:
     assert v.counts["final lookups"] == 8
 
 
+def test_tokens_a_revocation_pending_counts_as_invalid() -> None:
+    h = tokens_history({})
+    for i, dc in enumerate(DCS):
+        for accessor, ok in GOOD.items():
+            if (dc, accessor) == ("b", "t3"):  # its revoke's outcome is unknown: a revocation under way
+                at = 10.0 + 0.01 * sum(e["process"] == 10 + i for e in h.events)
+                h.op(10 + i, "lookup", dc, "t3", "ok", {"accessor": "t3", "valid": False, "pending": True}, at, at)
+            else:
+                lookup(h, 10 + i, dc, accessor, ok)
+    v = check_tokens(h.events)
+    assert v.valid and v.counts["revocations pending"] == 1
+
+
 def test_tokens_lost_token() -> None:
     v = check_tokens(tokens_history({**GOOD, "t1": False}).events)
     assert only(v) == {"lost tokens": ["t1 (created through a at 0.000s, never revoked): invalid through a, b"]}
@@ -189,6 +202,25 @@ def test_tokens_unobserved_lookups() -> None:
             "no final lookup through b (ConnectionError: boom)",
             "3 acknowledged tokens not looked up through a (e.g. t2)",
         ]
+    }
+
+
+def test_tokens_a_create_acknowledged_once_the_lookups_began_need_not_be_looked_up() -> None:
+    h = tokens_history(GOOD)
+    h.op(7, "create", "a", None, "ok", "late", 9.0, 10.001)  # a straggler, acknowledged during the final lookups
+    assert check_tokens(h.events).valid
+
+
+def test_tokens_a_failed_lookup_is_named() -> None:
+    h = tokens_history({})
+    for i, dc in enumerate(DCS):
+        for accessor, ok in GOOD.items():
+            if (dc, accessor) == ("a", "t1"):
+                h.op(30, "lookup", "a", "t1", "fail", None, 10.5, 10.6)
+            else:
+                lookup(h, 10 + i, dc, accessor, ok)
+    assert only(check_tokens(h.events)) == {
+        "unobserved": ["1 acknowledged tokens not looked up through a (e.g. t1: ConnectionError: boom)"]
     }
 
 

@@ -8,7 +8,8 @@ The events are the register's format (`process`, `type` invoke|ok|fail|info, `f`
             read    (final, per DC) invoke: null   ok: every element listed
     tokens  create  invoke: null                   ok: the new token's accessor (never the token)
             revoke  invoke: the accessor           ok: the accessor
-            lookup  (final, per DC) invoke: the accessor   ok: {"accessor": A, "valid": true|false}
+            lookup  (final, per DC) invoke: the accessor   ok: {"accessor": A, "valid": true|false}, with
+                    "pending": true when the accessor's token is in revocation (invalid)
     pki     ca      (setup) invoke: null           ok: the CA certificate's serial
             issue   invoke: the common name        ok: the certificate's serial
             list    (final, per DC) invoke: null   ok: every serial the mount lists
@@ -192,15 +193,19 @@ def check_tokens(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
                 still_valid[accessor].append(dc)
             elif accessor in created and created[accessor].ret <= lk.call and not valid and not maybe_revoked:
                 lost[accessor].append(dc)
-        last = max((lk.call for lk in lookups), default=-math.inf)
-        missing = [a for a, c in created.items() if a not in looked and c.ret <= last]
+        began = min((lk.call for lk in lookups), default=-math.inf)  # the list of accessors was taken then
+        missing = [a for a, c in created.items() if a not in looked and c.ret <= began]
         if lookups and missing:
-            unobserved.append(f"{len(missing)} acknowledged tokens not looked up through {dc} (e.g. {missing[0]})")
+            failed = [o for o in ops if o.f == "lookup" and o.key == dc and str(o.value) in missing]
+            why = f": {failed[0].error or failed[0].status}" if failed else ""
+            unobserved.append(f"{len(missing)} acknowledged tokens not looked up through {dc} (e.g. {missing[0]}{why})")
     revoked_at = {a: ok[0] for a, rs in revokes.items() if (ok := [r for r in rs if r.status == "ok"])}
     counts = {
         **_outcomes(ops, "create", "creates"),
         **_outcomes(ops, "revoke", "revokes"),
         "final lookups": sum(len(v) for v in finals.values()),
+        # A lookup answered 403: the accessor is there, its token in revocation (invalid, and worth knowing).
+        "revocations pending": sum(bool((lk.result or {}).get("pending")) for v in finals.values() for lk in v),
         **_per_dc(ops, ("create", "revoke")),
     }
     anomalies = {

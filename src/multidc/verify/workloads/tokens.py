@@ -87,8 +87,13 @@ class TokenWorkload(Clients):
             def lookup(accessor: str = accessor) -> dict[str, Any]:
                 try:
                     got = c.api.auth.token.lookup_accessor(accessor)
-                except hvac.exceptions.InvalidRequest:  # 400 "invalid request": no such token (revoked, expired)
+                except hvac.exceptions.InvalidRequest:  # 400 "invalid accessor": no such token (revoked, expired)
                     return {"accessor": accessor, "valid": False}
+                except hvac.exceptions.Forbidden:
+                    # The accessor is there but its token is not usable: a revocation under way. Measured after a
+                    # leader kill interrupted a revoke: 403 through some DC for a moment, then 400 everywhere once
+                    # the new leader had finished it (the root token itself is never refused here).
+                    return {"accessor": accessor, "valid": False, "pending": True}
                 answered(got)
                 return {"accessor": accessor, "valid": got["data"]["accessor"] == accessor}
 

@@ -1,0 +1,281 @@
+"""Pure checkers of the set, tokens and pki workloads: a history (the Recorder's events) in, an InvariantVerdict out.
+
+The events are the register's format (`process`, `type` invoke|ok|fail|info, `f`, `key`, `value`, `time`, optional
+`error`); here `key` is the DC an operation went through, the invoke's `value` is what was asked and the completion's
+`value` what came back. `fail` means the operation certainly took no effect, `info` that it may have (or not).
+
+    set     add     invoke: the element            ok: the element
+            read    (final, per DC) invoke: null   ok: every element listed
+    tokens  create  invoke: null                   ok: the new token's accessor (never the token)
+            revoke  invoke: the accessor           ok: the accessor
+            lookup  (final, per DC) invoke: the accessor   ok: {"accessor": A, "valid": true|false}, with
+                    "pending": true when the accessor's token is in revocation (invalid)
+    pki     ca      (setup) invoke: null           ok: the CA certificate's serial
+            issue   invoke: the common name        ok: the certificate's serial
+            list    (final, per DC) invoke: null   ok: every serial the mount lists
+
+A final observation is judged against every operation acknowledged before it began. Every DC an operation went through
+or a final observation was made through must have a successful final observation ("unobserved" otherwise): an
+invariant nobody could check is not taken for one that holds. Operations with an unknown outcome are never held
+against the cluster, whichever way they went.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .verdict import InvariantVerdict, verdict
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: the invoke's value (asked) and the completion's (answered; None unless ok)."""
+
+    process: int
+    f: str
+    key: str  # the DC it went through
+    value: Any
+    result: Any
+    status: str  # ok | fail | info
+    call: float
+    ret: float  # +inf when the outcome is unknown
+    error: str = ""
+
+    def at(self) -> str:
+        return f"through {self.key} at {self.call:.3f}s"
+
+
+def operations(events: Iterable[dict[str, Any]]) -> list[Op]:
+    """Pair each invoke with the next completion of its process; an invoke left open is `info`.
+
+    Raises ValueError for a completion without an invoke or a second invoke while one is outstanding."""
+    ordered = sorted(events, key=lambda e: (e["time"], e["type"] != "invoke"))
+    open_: dict[Any, dict[str, Any]] = {}
+    ops: list[Op] = []
+    for e in ordered:
+        process = e["process"]
+        if e["type"] == "invoke":
+            if process in open_:
+                raise ValueError(f"process {process} invokes {e['f']} at {e['time']} while an operation is open")
+            open_[process] = e
+            continue
+        invoke = open_.pop(process, None)
+        if invoke is None or invoke["f"] != e["f"]:
+            raise ValueError(f"process {process}: {e['type']} {e['f']} at {e['time']} without its invoke")
+        status = str(e["type"])
+        ret = math.inf if status == "info" else float(e["time"])
+        result = e.get("value") if status == "ok" else None
+        key, asked, call = str(e["key"]), invoke.get("value"), float(invoke["time"])
+        ops.append(Op(process, e["f"], key, asked, result, status, call, ret, str(e.get("error", ""))))
+    for invoke in open_.values():
+        key, asked, call = str(invoke["key"]), invoke.get("value"), float(invoke["time"])
+        ops.append(Op(invoke["process"], invoke["f"], key, asked, None, "info", call, math.inf))
+    return sorted(ops, key=lambda o: o.call)
+
+
+def _outcomes(ops: list[Op], f: str, prefix: str) -> dict[str, int]:
+    mine = [o for o in ops if o.f == f]
+    return {
+        prefix: len(mine),
+        f"{prefix} ok": sum(o.status == "ok" for o in mine),
+        f"{prefix} failed": sum(o.status == "fail" for o in mine),
+        f"{prefix} unknown": sum(o.status == "info" for o in mine),
+    }
+
+
+def _per_dc(ops: list[Op], fs: tuple[str, ...]) -> dict[str, int]:
+    """Acknowledged operations per DC (keys `ok@DC`), for the report and "every DC took part"."""
+    out: dict[str, int] = defaultdict(int)
+    for o in ops:
+        if o.f in fs and o.status == "ok":
+            out[f"ok@{o.key}"] += 1
+    return dict(sorted(out.items()))
+
+
+def _finals(ops: list[Op], f: str, what: str) -> tuple[dict[str, list[Op]], list[str]]:
+    """The successful final observations per DC, and "unobserved" for each DC without one."""
+    dcs = sorted({o.key for o in ops})
+    done: dict[str, list[Op]] = {dc: [] for dc in dcs}
+    unobserved = []
+    for o in ops:
+        if o.f == f and o.status == "ok":
+            done[o.key].append(o)
+    for dc in dcs:
+        if not done[dc]:
+            failed = [o for o in ops if o.f == f and o.key == dc]
+            why = f" ({failed[-1].error or failed[-1].status})" if failed else ""
+            unobserved.append(f"no final {what} through {dc}{why}")
+    return done, unobserved
+
+
+def _dcs(names: Iterable[str]) -> str:
+    return ", ".join(sorted(set(names)))
+
+
+# --- set
+
+
+def check_set(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+    """Every acknowledged add is in every final read ("lost adds"); nothing read was never attempted ("unexpected") or
+    certainly failed ("failed but present"). Elements compare as strings (a LIST answers names)."""
+    ops = operations(events)
+    adds = [o for o in ops if o.f == "add"]
+    acked = {str(o.value): o for o in adds if o.status == "ok"}
+    attempted = {str(o.value) for o in adds}
+    maybe = {str(o.value) for o in adds if o.status in ("ok", "info")}
+    failed = {str(o.value): o for o in adds if o.status == "fail" and str(o.value) not in maybe}
+    finals, unobserved = _finals(ops, "read", "read")
+    lost: dict[str, list[str]] = defaultdict(list)
+    unexpected: dict[str, list[str]] = defaultdict(list)
+    failed_present: dict[str, list[str]] = defaultdict(list)
+    for dc, reads in finals.items():
+        for r in reads:
+            present = {str(e) for e in (r.result or [])}
+            for element, add in acked.items():
+                if add.ret <= r.call and element not in present:
+                    lost[element].append(dc)
+            for element in present - attempted:
+                unexpected[element].append(dc)
+            for element in present & failed.keys():
+                failed_present[element].append(dc)
+    counts = {
+        **_outcomes(ops, "add", "adds"),
+        "final reads": sum(len(r) for r in finals.values()),
+        "elements read": max((len(r.result or []) for rs in finals.values() for r in rs), default=0),
+        **_per_dc(ops, ("add",)),
+    }
+    anomalies = {
+        "lost adds": [
+            f"{e} (acknowledged, added {acked[e].at()}): missing through {_dcs(dcs)}" for e, dcs in lost.items()
+        ],
+        "unexpected": [f"{e} (never added): read through {_dcs(dcs)}" for e, dcs in sorted(unexpected.items())],
+        "failed but present": [
+            f"{e} (add failed {failed[e].at()}: {failed[e].error}): read through {_dcs(dcs)}"
+            for e, dcs in sorted(failed_present.items())
+        ],
+        "unobserved": unobserved,
+    }
+    return verdict("set", counts, anomalies)
+
+
+# --- tokens
+
+
+def check_tokens(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+    """Every acknowledged token looks up valid through every DC unless a revoke of it may have happened ("lost
+    tokens"); no token whose revoke was acknowledged looks up valid ("revoked but valid").
+
+    A create with an unknown outcome is not judged: its accessor was never seen, so nobody can look it up. A revoke with
+    an unknown outcome allows either answer; a failed one (certainly not done) leaves the token that must be valid."""
+    ops = operations(events)
+    created = {str(o.result): o for o in ops if o.f == "create" and o.status == "ok"}
+    revokes: dict[str, list[Op]] = defaultdict(list)
+    for o in ops:
+        if o.f == "revoke":
+            revokes[str(o.value)].append(o)
+    finals, unobserved = _finals(ops, "lookup", "lookup")
+    lost: dict[str, list[str]] = defaultdict(list)
+    still_valid: dict[str, list[str]] = defaultdict(list)
+    for dc, lookups in finals.items():
+        looked = set()
+        for lk in lookups:
+            accessor = str(lk.value)
+            looked.add(accessor)
+            valid = bool((lk.result or {}).get("valid"))
+            tries = [r for r in revokes.get(accessor, []) if r.call <= lk.call]
+            done = [r for r in tries if r.status == "ok" and r.ret <= lk.call]
+            maybe_revoked = any(r.status in ("ok", "info") for r in tries)
+            if done and valid:
+                still_valid[accessor].append(dc)
+            elif accessor in created and created[accessor].ret <= lk.call and not valid and not maybe_revoked:
+                lost[accessor].append(dc)
+        began = min((lk.call for lk in lookups), default=-math.inf)  # the list of accessors was taken then
+        missing = [a for a, c in created.items() if a not in looked and c.ret <= began]
+        if lookups and missing:
+            failed = [o for o in ops if o.f == "lookup" and o.key == dc and str(o.value) in missing]
+            why = f": {failed[0].error or failed[0].status}" if failed else ""
+            unobserved.append(f"{len(missing)} acknowledged tokens not looked up through {dc} (e.g. {missing[0]}{why})")
+    revoked_at = {a: ok[0] for a, rs in revokes.items() if (ok := [r for r in rs if r.status == "ok"])}
+    counts = {
+        **_outcomes(ops, "create", "creates"),
+        **_outcomes(ops, "revoke", "revokes"),
+        "final lookups": sum(len(v) for v in finals.values()),
+        # A lookup answered 403: the accessor is there, its token in revocation (invalid, and worth knowing).
+        "revocations pending": sum(bool((lk.result or {}).get("pending")) for v in finals.values() for lk in v),
+        **_per_dc(ops, ("create", "revoke")),
+    }
+    anomalies = {
+        "lost tokens": [
+            f"{a} (created {created[a].at()}, never revoked): invalid through {_dcs(dcs)}" for a, dcs in lost.items()
+        ],
+        "revoked but valid": [
+            f"{a} (revoke acknowledged {revoked_at[a].at()}): valid through {_dcs(dcs)}"
+            for a, dcs in still_valid.items()
+        ],
+        "unobserved": unobserved,
+    }
+    return verdict("tokens", counts, anomalies)
+
+
+# --- pki
+
+
+def serial(value: Any) -> str:
+    """A certificate serial as OpenBao writes it in answers and LISTs: lower-case hex pairs joined by colons."""
+    return str(value).strip().lower().replace("-", ":")
+
+
+def check_pki(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+    """Every acknowledged certificate's serial is unique, also against the CA's own ("duplicate serials"), and is in
+    every final LIST of the mount's certificates ("lost issues"). A LIST may hold certificates nobody saw issued only
+    as many as there were issues with an unknown outcome ("unaccounted certificates")."""
+    ops = operations(events)
+    issued = [o for o in ops if o.f == "issue" and o.status == "ok"]
+    unknown = sum(1 for o in ops if o.f == "issue" and o.status == "info")
+    cas = {serial(o.result) for o in ops if o.f == "ca" and o.status == "ok"}
+    by_serial: dict[str, list[Op]] = defaultdict(list)
+    for o in issued:
+        by_serial[serial(o.result)].append(o)
+    duplicates = []
+    for s, its in by_serial.items():
+        if len(its) > 1 or s in cas:
+            where = "; ".join(o.at() for o in its) + ("; and the CA's own certificate" if s in cas else "")
+            duplicates.append(f"{s} issued {len(its)} times ({where})")
+    finals, unobserved = _finals([o for o in ops if o.f != "ca"], "list", "list")
+    lost: dict[str, list[str]] = defaultdict(list)
+    unaccounted = []
+    for dc, lists in finals.items():
+        for lst in lists:
+            present = {serial(s) for s in (lst.result or [])}
+            for s, its in by_serial.items():
+                if s not in present and min(o.ret for o in its) <= lst.call:
+                    lost[s].append(dc)
+            extra = sorted(present - by_serial.keys() - cas)
+            if len(extra) > unknown:
+                unaccounted += [
+                    f"{s} listed through {dc}, issued by no acknowledged request "
+                    f"({len(extra)} such, {unknown} issues with an unknown outcome)"
+                    for s in extra
+                ]
+    counts = {
+        **_outcomes(ops, "issue", "issues"),
+        "final lists": sum(len(v) for v in finals.values()),
+        "certificates listed": max((len(x.result or []) for xs in finals.values() for x in xs), default=0),
+        **_per_dc(ops, ("issue",)),
+    }
+    anomalies = {
+        "duplicate serials": duplicates,
+        "lost issues": [
+            f"{s} (issued {by_serial[s][0].at()}): not listed through {_dcs(dcs)}" for s, dcs in lost.items()
+        ],
+        "unaccounted certificates": unaccounted,
+        "unobserved": unobserved,
+    }
+    return verdict("pki", counts, anomalies)
+
+
+CHECKERS = {"set": check_set, "tokens": check_tokens, "pki": check_pki}

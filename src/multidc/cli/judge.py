@@ -37,6 +37,14 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
     "(kill,pause,partition,one-way,bridge,delay,loss,kms; default: all that fit the topology).",
 )
 @click.option(
+    "--workload",
+    "workload_names",
+    default="register",
+    show_default=True,
+    help="What the clients do, comma-separated, run side by side: register (reads, writes, compare-and-set on 3 "
+    "keys), set (unique adds), tokens (create, revoke), pki (issue certificates).",
+)
+@click.option(
     "--replay",
     type=click.Path(dir_okay=False),
     help="Run the faults of a saved schedule.json again (its duration too).",
@@ -63,6 +71,7 @@ def verify_cmd(
     nemesis: str,
     seed: int | None,
     fault_kinds: str | None,
+    workload_names: str,
     replay: str | None,
     duration: float,
     report: str | None,
@@ -77,7 +86,13 @@ def verify_cmd(
     from ..verify import nemesis as nemeses
     from ..verify.run import verify
     from ..verify.scenarios import SCENARIOS
+    from ..verify.workloads import WORKLOADS
 
+    chosen_workloads = tuple(dict.fromkeys(w.strip() for w in workload_names.split(",") if w.strip()))
+    known = ("register", *WORKLOADS)
+    if not chosen_workloads or any(w not in known for w in chosen_workloads):
+        bad = ", ".join(w for w in chosen_workloads if w not in known) or "(none given)"
+        fail(TopologyError(f"--workload: unknown {bad}; choose from {','.join(known)} (several: comma-separated)"))
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         fail(TopologyError(f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"))
@@ -106,7 +121,16 @@ def verify_cmd(
             progress = Progress()
             chosen = list(scenarios) or list(SCENARIOS)
             folder = Path(report) if report else None
-            results = verify(env, chosen, duration, folder, progress, consistency, schedule)  # type: ignore[arg-type]
+            results = verify(
+                env,
+                chosen,
+                duration,
+                folder,
+                progress,
+                consistency,  # type: ignore[arg-type]
+                schedule,
+                chosen_workloads,
+            )
     except MultidcError as exc:
         fail(exc)
     for r in results:

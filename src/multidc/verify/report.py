@@ -9,6 +9,7 @@ from typing import Any
 
 from ..checker import Verdict
 from ..history import Operation
+from .workloads import InvariantVerdict
 
 BACKGROUND = ("delay-all",)  # faults a scenario sets as its conditions rather than as the disruption it measures
 
@@ -38,10 +39,17 @@ class ScenarioResult:
     consistency: str = "eventual"  # the workload's clients: eventual, or index (X-Vault-Index, per client)
     standby_reads: str = "served"  # the servers': served (OpenBao's default), or disabled (disable_standby_reads)
     seed: int | None = None  # a random schedule's (its schedule.json is beside the verdict)
+    workloads: list[str] = field(default_factory=lambda: ["register"])
+    invariants: list[InvariantVerdict] = field(default_factory=list)  # set, tokens, pki: one verdict each
+
+    @property
+    def register(self) -> bool:
+        return "register" in self.workloads
 
     @property
     def passed(self) -> bool:
-        return self.verdict.valid and not self.verdict.lost_writes and self.healthy_after_heal and not self.problems
+        register = self.verdict.valid and not self.verdict.lost_writes
+        return register and all(i.valid for i in self.invariants) and self.healthy_after_heal and not self.problems
 
     def writes_ok(self) -> list[float]:
         return sorted(o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok")
@@ -89,20 +97,24 @@ class ScenarioResult:
             "leader_changes": [{"time": t, "leader": dc} for t, dc in self.leaders],
             "checks": self.checks,
             "problems": self.problems,
+            "workloads": self.workloads,
+            "invariants": {i.workload: i.to_dict() for i in self.invariants},
         }
 
     def summary(self) -> str:
         d = self.to_dict()
         mark = "PASS" if self.passed else "FAIL"
-        lines = [
-            f"{mark} {self.name} (clients {self.consistency}, standby reads {self.standby_reads}): "
-            f"{d['operations']} ops ({d['ok']} ok, {d['fail']} fail, {d['info']} unknown), "
-            f"linearizable: {'yes' if d['valid'] else 'NO'}, stale reads: {len(d['stale_reads'])} "
-            f"({len(d['own_stale_reads'])} of a client's own past), "
-            f"lost writes: {len(d['lost_writes'])}, failover {d['failover_time_s']}s, "
-            f"longest write outage {d['unavailability_window_s']}s, healthy again after "
-            f"{d['time_to_healthy_after_heal_s']}s",
-        ]
+        head = f"{mark} {self.name} (clients {self.consistency}, standby reads {self.standby_reads}): "
+        if self.register:
+            head += (
+                f"{d['operations']} ops ({d['ok']} ok, {d['fail']} fail, {d['info']} unknown), "
+                f"linearizable: {'yes' if d['valid'] else 'NO'}, stale reads: {len(d['stale_reads'])} "
+                f"({len(d['own_stale_reads'])} of a client's own past), "
+                f"lost writes: {len(d['lost_writes'])}, failover {d['failover_time_s']}s, "
+                f"longest write outage {d['unavailability_window_s']}s, "
+            )
+        lines = [head + f"healthy again after {d['time_to_healthy_after_heal_s']}s"]
+        lines += [f"    {i.summary()}" for i in self.invariants]
         for key, ops in d["non_linearizable_keys"].items():
             lines.append(f"    key {key}: these operations cannot be ordered:")
             lines += [f"      {o}" for o in ops[:8]]

@@ -3,6 +3,7 @@ healthy again, final reads go through the leader, and the checker judges the his
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ from ..progress import Progress
 from ..providers.base import Faults
 from ..vaultapi import client, get
 from . import nemesis
+from . import workloads as workloads_
 from .report import ScenarioResult, Window, timeline_svg
 from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
@@ -206,26 +208,44 @@ def run_scenario(
     keys: int = 3,
     progress: Progress | None = None,
     consistency: Consistency = "eventual",
+    workloads: tuple[str, ...] = ("register",),
 ) -> ScenarioResult:
-    """One run: the workload and the nemesis (a named scenario's steps, or a schedule) side by side; then heal, wait
-    for healthy, read every key through the leader, and judge."""
+    """One run: the workloads and the nemesis (a named scenario's steps, or a schedule) side by side; then heal, wait
+    for healthy, make the final observations (the register's keys read through the leader; each other workload's
+    own, through every DC), and judge each workload's history with its checker."""
     progress = progress or Progress(quiet=True)
     env.wait_healthy()
     token = env.root_token
     faults = env.faults
     dcs = env.datacenters
     name = scenario.name if isinstance(scenario, Scenario) else f"random-{scenario.seed}"
+    run_id = f"{name}-{time.time_ns()}"
     recorder = Recorder()
+    endpoints = {dc: env.address(dc) for dc in dcs}
     workload = Workload(
-        endpoints={dc: env.address(dc) for dc in dcs},
+        endpoints=endpoints,
         ca=env.ca_cert,
         token=token,
         keys=[f"k{i}" for i in range(1, keys + 1)],
-        prefix=f"multidc-verify/{name}-{time.time_ns()}",
+        prefix=f"multidc-verify/{run_id}",
         recorder=recorder,
         per_dc=per_dc,
         consistency=consistency,
     )
+    others = [
+        workloads_.make(
+            w,
+            endpoints=endpoints,
+            ca=env.ca_cert,
+            token=token,
+            prefix=f"multidc-verify/{w}-{run_id}",
+            recorder=Recorder(start=recorder.start),  # one clock for every history and the fault windows
+            per_dc=per_dc,
+            consistency=consistency,
+        )
+        for w in workloads
+        if w != "register"
+    ]
     stop = threading.Event()
     watch = LeaderWatch(env, recorder, stop)
     n = Nemesis(env, faults, recorder, watch)
@@ -234,8 +254,14 @@ def run_scenario(
         folder.mkdir(parents=True, exist_ok=True)
         if isinstance(scenario, nemesis.Schedule):
             nemesis.save(scenario, folder / "schedule.json")  # before the run: a run that dies can be replayed
+    if others:
+        with progress.step(f"{name}: preparing the {', '.join(w.name for w in others)} workload(s)"):
+            for other in others:
+                other.setup()
     watch.start()
-    threads = workload.run(stop)
+    threads = workload.run(stop) if "register" in workloads else []
+    for other in others:
+        threads += other.run(stop)
     with progress.step(f"{name}: workload and faults for {duration:.0f}s"):
         if isinstance(scenario, Scenario):
             run_steps(n, scenario, duration)
@@ -252,7 +278,7 @@ def run_scenario(
             if w.end is None:
                 w.end = recorder.now()
     final = workload._new_process("final")
-    if healthy:
+    if healthy and "register" in workloads:
         leader_now = watch.current() or env.primary
         c = client(env.address(leader_now), env.ca_cert, token, timeout=5)
         for key in workload.keys:
@@ -266,6 +292,18 @@ def run_scenario(
     events = recorder.history()
     if folder is not None:
         dump(events, folder / "history.jsonl")  # first, so a history survives whatever follows
+    invariants = []
+    for other in others:
+        if healthy:
+            try:
+                other.final()
+            except Exception as exc:  # noqa: BLE001 - then its verdict says what it could not observe
+                problems.append(f"{other.name}: final observations failed: {exc}")
+        if folder is not None:
+            dump(other.recorder.history(), folder / f"history-{other.name}.jsonl")
+        invariants.append(other.verdict())
+        with contextlib.suppress(Exception):  # best effort, never judged
+            other.cleanup()
     operations = pair(events)
     verdict = checker.check(operations)
     result = ScenarioResult(
@@ -283,6 +321,8 @@ def run_scenario(
         consistency=consistency,
         standby_reads=standby_reads(env),
         seed=scenario.seed if isinstance(scenario, nemesis.Schedule) else None,
+        workloads=list(workloads),
+        invariants=invariants,
     )
     if folder is not None:
         (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -358,17 +398,21 @@ def verify(
     progress: Progress,
     consistency: Consistency = "eventual",
     schedule: nemesis.Schedule | None = None,
+    workloads: tuple[str, ...] = ("register",),
 ) -> list[ScenarioResult]:
     """The named scenarios one after another, or (given) one schedule of random faults."""
     runs: list[Scenario | nemesis.Schedule] = [schedule] if schedule else [SCENARIOS[name] for name in names]
     results = []
     for run in runs:
-        results.append(run_scenario(env, run, duration, report, progress=progress, consistency=consistency))
+        results.append(
+            run_scenario(env, run, duration, report, progress=progress, consistency=consistency, workloads=workloads)
+        )
     if report is not None:
         summary = {
             "environment": env.name,
             "client_consistency": consistency,
             "server_standby_reads": standby_reads(env),
+            "workloads": list(workloads),
             "passed": all(r.passed for r in results),
             "scenarios": [r.to_dict() for r in results],
         }

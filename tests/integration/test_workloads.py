@@ -91,5 +91,6 @@ def test_workload_is_valid_and_every_dc_acknowledges(env: Environment, name: str
     if name == "tokens":
         assert w.client_token() not in history  # type: ignore[attr-defined]  # accessors only, never a token
     w.cleanup()
+    assert w.cleanup_problems == []
     mounts = env.client(env.leader() or env.primary).sys.list_mounted_secrets_engines()["data"]
     assert not [m for m in mounts if m.startswith(w.prefix)]  # type: ignore[attr-defined]

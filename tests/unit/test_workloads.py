@@ -64,3 +64,10 @@ def test_no_content_accepts_204_and_refuses_a_redirect() -> None:
     no_content({"data": {}})
     with pytest.raises(Unanswered, match="307"):
         no_content(redirect)
+
+
+def test_cleanup_never_raises_and_says_what_it_could_not_remove() -> None:
+    w = _set()
+    w.final_timeout = 0.2
+    w.cleanup()  # nothing listens at the endpoint
+    assert len(w.cleanup_problems) == 1 and w.cleanup_problems[0].startswith("set cleanup under p/x-1: ")

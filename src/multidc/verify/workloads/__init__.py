@@ -37,6 +37,8 @@ class Workload(Protocol):
     recorder: Recorder
     processes_by_dc: dict[int, str]  # process number -> the DC its operations went through
     timeout: float  # per client request: a client thread ends within about this after `stop` is set
+    caught_up: dict[str, float | None]  # after final(): seconds each DC took to apply what the leader had committed
+    cleanup_problems: list[str]  # after cleanup(): what could not be removed
 
     def setup(self) -> None:
         """Make what the workload needs (mounts, a CA, a role, a parent token), through the leader; idempotent."""
@@ -51,7 +53,7 @@ class Workload(Protocol):
         """The pure checker on the recorded history."""
 
     def cleanup(self) -> None:
-        """Best effort: remove what setup and the clients made (never judged)."""
+        """Best effort: remove what setup and the clients made (never judged, never raises; see cleanup_problems)."""
 
 
 WORKLOADS: dict[str, type[Clients]] = {w.name: w for w in (SetWorkload, TokenWorkload, PkiWorkload)}

@@ -27,7 +27,7 @@ import hvac
 import requests
 
 from ...consistency import Consistency, ConsistencyIndex
-from ...vaultapi import client, get
+from ...vaultapi import client, get, wait_until
 from ..workload import Recorder, Unanswered, classify, describe
 from .invariants import CHECKERS
 from .verdict import InvariantVerdict
@@ -62,7 +62,7 @@ class Client:
 
 @dataclass
 class Clients:
-    """The shared part of a workload; a subclass gives `name`, `setup`, `operation`, `observe` and `cleanup`."""
+    """The shared part of a workload; a subclass gives `name`, `prepare`, `operation`, `observe` and `remove`."""
 
     endpoints: dict[str, str]  # DC -> URL (through its VIP)
     ca: str | None
@@ -78,6 +78,7 @@ class Clients:
     processes_by_dc: dict[int, str] = field(default_factory=dict)
     # Seconds each DC took at `final` to apply what the leader had committed (None: not within final_timeout).
     caught_up: dict[str, float | None] = field(default_factory=dict)
+    cleanup_problems: list[str] = field(default_factory=list)
 
     name: ClassVar[str] = ""
     mutations: ClassVar[tuple[str, ...]] = ()  # the `f`s that change the cluster (for failover and availability)
@@ -207,6 +208,17 @@ class Clients:
     # --- what each workload gives
 
     def setup(self) -> None:
+        """Make what the workload needs, through the leader; every step is idempotent, so a transient error (a 5xx
+        from a standby that has lost the active node for a moment, a timeout on a loaded machine) is tried again for
+        up to final_timeout."""
+
+        def prepared() -> bool:
+            self.prepare()
+            return True
+
+        wait_until(prepared, self.final_timeout, f"{self.name} setup under {self.prefix}")
+
+    def prepare(self) -> None:
         raise NotImplementedError
 
     def operation(self, c: Client) -> None:
@@ -218,4 +230,11 @@ class Clients:
         raise NotImplementedError
 
     def cleanup(self) -> None:
+        """Best effort: remove what setup and the clients made; what could not be removed goes to cleanup_problems."""
+        try:
+            self.remove()
+        except Exception as exc:  # noqa: BLE001 - never judged, never fatal: said, not raised
+            self.cleanup_problems.append(f"{self.name} cleanup under {self.prefix}: {describe(exc)}")
+
+    def remove(self) -> None:
         raise NotImplementedError

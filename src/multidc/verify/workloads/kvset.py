@@ -27,7 +27,7 @@ class SetWorkload(Clients):
     def mount(self) -> str:
         return f"{self.prefix}/set"
 
-    def setup(self) -> None:
+    def prepare(self) -> None:
         admin = self.admin()
         if f"{self.mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
             admin.sys.enable_secrets_engine("kv", path=self.mount, options={"version": "2"})
@@ -58,5 +58,5 @@ class SetWorkload(Clients):
 
         self.attempt(c, "read", None, listed, mutating=False)
 
-    def cleanup(self) -> None:
+    def remove(self) -> None:
         self.admin().sys.disable_secrets_engine(self.mount)

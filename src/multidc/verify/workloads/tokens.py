@@ -36,7 +36,7 @@ class TokenWorkload(Clients):
     def policy(self) -> str:
         return f"{slug(self.prefix)}-tokens"
 
-    def setup(self) -> None:
+    def prepare(self) -> None:
         admin = self.admin()
         admin.sys.create_or_update_policy(
             self.policy,
@@ -99,7 +99,7 @@ class TokenWorkload(Clients):
 
             self.attempt(c, "lookup", accessor, lookup, mutating=False)
 
-    def cleanup(self) -> None:
+    def remove(self) -> None:
         admin = self.admin()
         if self._parent_accessor is not None:
             admin.auth.token.revoke_accessor(self._parent_accessor)  # and every child with it

@@ -41,6 +41,7 @@ class ScenarioResult:
     seed: int | None = None  # a random schedule's (its schedule.json is beside the verdict)
     workloads: list[str] = field(default_factory=lambda: ["register"])
     invariants: list[InvariantVerdict] = field(default_factory=list)  # set, tokens, pki: one verdict each
+    checking_s: float | None = None  # the checkers' time, every workload's (pairing the history included)
 
     @property
     def register(self) -> bool:
@@ -89,6 +90,7 @@ class ScenarioResult:
             "failover_time_s": self.failover_time(),
             "unavailability_window_s": self.unavailability(),
             "time_to_healthy_after_heal_s": self.time_to_healthy,
+            "checking_s": self.checking_s,
             "healthy_after_heal": self.healthy_after_heal,
             "faults": [
                 {"start": w.start, "end": w.end, "label": w.label, "kind": w.kind, "target": w.target}

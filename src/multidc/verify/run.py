@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import threading
 import time
 from dataclasses import dataclass, field
@@ -293,6 +294,7 @@ def run_scenario(
     if folder is not None:
         dump(events, folder / "history.jsonl")  # first, so a history survives whatever follows
     invariants = []
+    checking = 0.0  # seconds the checkers took, every workload's
     for other in others:
         if healthy:
             try:
@@ -301,11 +303,15 @@ def run_scenario(
                 problems.append(f"{other.name}: final observations failed: {exc}")
         if folder is not None:
             dump(other.recorder.history(), folder / f"history-{other.name}.jsonl")
+        started = time.monotonic()
         invariants.append(other.verdict())
+        checking += time.monotonic() - started
         with contextlib.suppress(Exception):  # best effort, never judged
             other.cleanup()
+    started = time.monotonic()
     operations = pair(events)
     verdict = checker.check(operations)
+    checking += time.monotonic() - started
     result = ScenarioResult(
         name=name,
         duration=duration,
@@ -323,11 +329,17 @@ def run_scenario(
         seed=scenario.seed if isinstance(scenario, nemesis.Schedule) else None,
         workloads=list(workloads),
         invariants=invariants,
+        checking_s=round(checking, 3),
     )
     if folder is not None:
         (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         (folder / "timeline.svg").write_text(timeline_svg(result))
     return result
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def standby_reads(env: Environment) -> str:
@@ -414,6 +426,7 @@ def verify(
             "server_standby_reads": standby_reads(env),
             "workloads": list(workloads),
             "passed": all(r.passed for r in results),
+            "peak_rss_mb": peak_rss_mb(),
             "scenarios": [r.to_dict() for r in results],
         }
         write_private(report / "summary.json", json.dumps(summary, indent=2) + "\n")

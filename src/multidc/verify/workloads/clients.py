@@ -50,6 +50,14 @@ def no_content(result: Any) -> None:
 
 
 @dataclass
+class Noted:
+    """A result the server acknowledged with a warning (kept in the history beside the ok, for the reader)."""
+
+    value: Any
+    note: str
+
+
+@dataclass
 class Client:
     """One client thread's own things: its DC, connection, random choices and process number."""
 
@@ -137,7 +145,10 @@ class Clients:
             if outcome == "info":
                 c.process = self.new_process(c.dc)
             return outcome, None
-        rec.add(c.process, "ok", f, c.dc, result, rec.now())
+        note = ""
+        if isinstance(result, Noted):
+            result, note = result.value, f"warning: {result.note}"
+        rec.add(c.process, "ok", f, c.dc, result, rec.now(), note)
         return "ok", result
 
     def catch_up(self) -> dict[str, float | None]:

@@ -11,6 +11,7 @@ probability, independently, in each direction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,29 @@ def check_delay(ms: int, jitter: int) -> None:
 def check_loss(percent: float) -> None:
     if not 0 <= percent <= 100 or percent != percent:
         raise FaultError(f"loss of {percent}% is out of range; give 0 (remove) to 100")
+
+
+def set_delay(a: str, b: str, ms: int, jitter: int, places: list[str], apply: Callable[..., bool]) -> str:
+    """Check, then apply(a, b, ms=, jitter=) (False: nothing to remove); one line for people."""
+    check_pair(a, b, places)
+    check_delay(ms, jitter)
+    if not apply(a, b, ms=ms, jitter=jitter):
+        return f"no delay between {a} and {b} to remove"
+    if not ms:
+        return f"removed the delay between {a} and {b}"
+    spread = f" ± {jitter} ms (uniform)" if jitter else ""
+    return f"delayed every packet between {a} and {b} by {ms} ms{spread} each way (round trip +{2 * ms} ms)"
+
+
+def set_loss(a: str, b: str, percent: float, places: list[str], apply: Callable[..., bool]) -> str:
+    """Check, then apply(a, b, loss=) (False: nothing to remove); one line for people."""
+    check_pair(a, b, places)
+    check_loss(percent)
+    if not apply(a, b, loss=percent):
+        return f"no loss between {a} and {b} to remove"
+    if not percent:
+        return f"removed the loss between {a} and {b}"
+    return f"dropping {percent:g}% of the packets between {a} and {b}, each way"
 
 
 def key(a: str, b: str) -> str:

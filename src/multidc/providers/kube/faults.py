@@ -167,23 +167,10 @@ class KindFaults:
 
     def delay(self, a: str, b: str, ms: int, jitter: int = 0) -> str:
         """netem on each side's eth0 for packets to the other side: a prio qdisc with one netem band per peer."""
-        links.check_pair(a, b, self._places())
-        links.check_delay(ms, jitter)
-        if not self._change(a, b, ms=ms, jitter=jitter):
-            return f"no delay between {a} and {b} to remove"
-        if not ms:
-            return f"removed the delay between {a} and {b}"
-        spread = f" ± {jitter} ms (uniform)" if jitter else ""
-        return f"delayed every packet between {a} and {b} by {ms} ms{spread} each way (netem in the node containers)"
+        return links.set_delay(a, b, ms, jitter, self._places(), self._change) + " (netem in the node containers)"
 
     def loss(self, a: str, b: str, percent: float) -> str:
-        links.check_pair(a, b, self._places())
-        links.check_loss(percent)
-        if not self._change(a, b, loss=percent):
-            return f"no loss between {a} and {b} to remove"
-        if not percent:
-            return f"removed the loss between {a} and {b}"
-        return f"dropping {percent:g}% of the packets between {a} and {b}, each way (netem in the node containers)"
+        return links.set_loss(a, b, percent, self._places(), self._change) + " (netem in the node containers)"
 
     def cut(self, a: str, b: str) -> str:
         """One way: a's packets to b are dropped (a u32 filter on a's eth0); b's to a pass."""

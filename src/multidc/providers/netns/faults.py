@@ -266,24 +266,11 @@ class Faults:
 
     def delay(self, a: str, b: str, ms: int, jitter: int = 0) -> str:
         """Hold every packet between a and b (DCs or `kms`) back by ms (± jitter, uniform), each way; 0 removes it."""
-        links.check_pair(a, b, self._places)
-        links.check_delay(ms, jitter)
-        if not self._shape(a, b, ms=ms, jitter=jitter):
-            return f"no delay between {a} and {b} to remove"
-        if not ms:
-            return f"removed the delay between {a} and {b}"
-        spread = f" ± {jitter} ms (uniform)" if jitter else ""
-        return f"delayed every packet between {a} and {b} by {ms} ms{spread} each way (round trip +{2 * ms} ms)"
+        return links.set_delay(a, b, ms, jitter, self._places, self._shape)
 
     def loss(self, a: str, b: str, percent: float) -> str:
         """Drop each packet between a and b with probability percent, each way; 0 removes it."""
-        links.check_pair(a, b, self._places)
-        links.check_loss(percent)
-        if not self._shape(a, b, loss=percent):
-            return f"no loss between {a} and {b} to remove"
-        if not percent:
-            return f"removed the loss between {a} and {b}"
-        return f"dropping {percent:g}% of the packets between {a} and {b}, each way"
+        return links.set_loss(a, b, percent, self._places, self._shape)
 
     def _shape(self, a: str, b: str, **change: float) -> bool:
         """Record a-b's new shape and restart both sides' delayers with it; False when there was nothing to remove."""

@@ -79,13 +79,16 @@ _CHARS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t"}
 _CONSTANTS: dict[str, Any] = {"nil": None, "true": True, "false": False}
 _CLOSING = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 
-# The fast path: a map of keyword keys to nil, true, false, an integer, a keyword, or a vector of those, every token
-# ended by a separator or a closing bracket (as the full reader splits them). Anything else takes the full reader.
+# The fast path: a map of keyword keys to nil, true, false, an integer, a keyword, a string without escapes, or a
+# vector of those (two levels deep: jepsen.independent's cas is [k [old new]]), every token ended by a separator or a
+# closing bracket (as the full reader splits them). Anything else takes the full reader.
 _FAST_NAME = r"[A-Za-z*!_?$%&=<>][\w*!?$%&=<>.+-]*"
-_SIMPLE = rf"(?:nil|true|false|[-+]?(?:0|[1-9]\d*)|:{_FAST_NAME})"
-_FLAT_PAIR = re.compile(rf":({_FAST_NAME})[\s,]+({_SIMPLE}|\[[\s,]*(?:{_SIMPLE}(?:[\s,]+|(?=\])))*\])")
+_SIMPLE = rf"(?:nil|true|false|[-+]?(?:0|[1-9]\d*)|:{_FAST_NAME}|\"[^\"\\]*\")"
+_VECTOR = rf"\[[\s,]*(?:{_SIMPLE}(?:[\s,]+|(?=\])))*\]"
+_VECTOR2 = rf"\[[\s,]*(?:(?:{_SIMPLE}|{_VECTOR})(?:[\s,]+|(?=\])))*\]"
+_FLAT_PAIR = re.compile(rf":({_FAST_NAME})[\s,]+({_SIMPLE}|{_VECTOR2})")
 _FLAT_MAP = re.compile(rf"[\s,]*\{{[\s,]*(?:{_FLAT_PAIR.pattern}(?:[\s,]+|(?=\}})))*\}}[\s,]*")
-_FLAT_ITEM = re.compile(_SIMPLE)
+_FLAT_ITEM = re.compile(rf"{_SIMPLE}|{_VECTOR}")
 _keywords: dict[str, Keyword] = {}
 
 
@@ -126,10 +129,16 @@ _known: dict[str, Any] = dict(_CONSTANTS)
 def _simple(token: str) -> Any:
     value = _known.get(token, _MISSING)
     if value is _MISSING:
+        if token[0] == '"':
+            return token[1:-1]
         if token[0] != ":":
             return int(token)
         value = _known[token] = _keyword(token[1:])
     return value
+
+
+def _vector(token: str) -> list[Any]:
+    return [_vector(v) if v[0] == "[" else _simple(v) for v in _FLAT_ITEM.findall(token, 1, len(token) - 1)]
 
 
 def _flat(text: str) -> dict[Keyword, Any] | None:
@@ -140,12 +149,7 @@ def _flat(text: str) -> dict[Keyword, Any] | None:
     for key, token in pairs:
         value = known.get(token, _MISSING)
         if value is _MISSING:
-            if token[0] == "[":
-                value = [_simple(v) for v in _FLAT_ITEM.findall(token)]
-            elif token[0] == ":":
-                value = _simple(token)
-            else:
-                value = int(token)
+            value = _vector(token) if token[0] == "[" else _simple(token)
         name = keywords.get(key)
         out[name if name is not None else _keyword(key)] = value
     return out if len(out) == len(pairs) else None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .edn import EdnError, Keyword, Tagged, read
 from .errors import MultidcError
 
 Status = Literal["ok", "fail", "info"]
@@ -175,17 +176,16 @@ def load(path: str | Path, fmt: str = "auto", keys: str = "auto") -> list[Operat
         raise HistoryError(f"{path}: {exc}") from None
 
 
-def _keyword(value: Any) -> str | None:
-    """The name of an EDN keyword, else None."""
-    from .edn import Keyword
+_NAMES = {name: name for name in (*TYPES, *F)}
 
-    return str(value) if isinstance(value, Keyword) else None
+
+def _keyword(value: Any) -> str | None:
+    """The name of an EDN keyword :type or :f may have (a plain str), else None."""
+    return _NAMES.get(value) if type(value) is Keyword else None
 
 
 def _edn_text(value: Any) -> str:
     """A value as EDN writes it, for messages and key names."""
-    from .edn import Keyword, Tagged
-
     if isinstance(value, Keyword):
         return f":{value}"
     if isinstance(value, Tagged):
@@ -207,7 +207,10 @@ def _edn_text(value: Any) -> str:
 
 def _key_name(value: Any) -> str:
     """A jepsen.independent key as the checker names it: a string as it is, anything else as EDN writes it."""
-    return value if isinstance(value, str) and _keyword(value) is None else _edn_text(value)
+    return value if type(value) is str else _edn_text(value)
+
+
+_SCALARS = (type(None), bool, int, float, str, Keyword)
 
 
 def _register_value(value: Any) -> bool:
@@ -228,8 +231,6 @@ def jepsen_events(lines: list[str], keys: str = "auto") -> tuple[list[dict[str, 
     value]) or "auto": independent when every invoke's :value is a [key value] pair and every cas's value inside it is
     [expected new] (a single register's reads are invoked with nil, its writes with a plain value).
     """
-    from .edn import EdnError, Tagged, read
-
     ops: list[tuple[int, dict[Any, Any]]] = []
     for number, line in enumerate(lines, start=1):
         if not line or line.isspace():
@@ -283,7 +284,7 @@ def jepsen_events(lines: list[str], keys: str = "auto") -> tuple[list[dict[str, 
             )
         if timed:
             at = op["time"]
-            if not isinstance(at, (int, float)) or isinstance(at, bool):
+            if type(at) is not int and type(at) is not float:
                 raise HistoryError(f"line {number}: :time {_edn_text(at)} is not a number of nanoseconds")
             at = at / 1e9
         else:
@@ -292,7 +293,7 @@ def jepsen_events(lines: list[str], keys: str = "auto") -> tuple[list[dict[str, 
         process = op["process"]
         key = SINGLE_KEY
         if independent:
-            if _is_pair(value):
+            if type(value) is list and len(value) == 2:
                 key, value = _key_name(value[0]), value[1]
                 if kind == "invoke":
                     open_keys[process] = key
@@ -304,7 +305,7 @@ def jepsen_events(lines: list[str], keys: str = "auto") -> tuple[list[dict[str, 
             else:
                 key, value = open_keys.get(process, SINGLE_KEY), None  # an :info or :fail without its key
         if (kind == "invoke" and f != "read") or (kind == "ok" and f == "read"):
-            if not _register_value(value):
+            if type(value) not in _SCALARS and not _register_value(value):
                 raise HistoryError(
                     f"line {number}: :value {_edn_text(value)} is not a register value "
                     "(nil, a number, a string, a keyword, or a vector of them)"

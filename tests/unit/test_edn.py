@@ -76,6 +76,7 @@ SIMPLE = st.one_of(
     st.booleans(),
     st.integers(-(10**20), 10**20),
     st.sampled_from(["invoke", "ok", "read", "start-partition", "a.b", "x?", "y!"]).map(Keyword),
+    st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cs",)), max_size=8),
 )
 
 
@@ -88,13 +89,15 @@ def _write(value: Any) -> str:
         return f":{value}"
     if isinstance(value, list):
         return "[" + " ".join(_write(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
     return str(value)
 
 
 @given(
     st.dictionaries(
         st.sampled_from(["type", "f", "value", "process", "time", "index", "error"]).map(Keyword),
-        st.one_of(SIMPLE, st.lists(SIMPLE, max_size=3)),
+        st.one_of(SIMPLE, st.lists(SIMPLE, max_size=3), st.lists(st.one_of(SIMPLE, st.lists(SIMPLE)), max_size=3)),
         max_size=7,
     ),
     st.sampled_from([", ", " ", ",", " ,\t"]),

@@ -259,6 +259,8 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
 
 
 def _hashable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, dict):  # tagged, so that {"a": 1} and [["a", 1]] stay different values
@@ -268,11 +270,11 @@ def _hashable(value: Any) -> Any:
 
 def _writers(ops: list[Operation]) -> dict[Any, list[Operation]]:
     out: dict[Any, list[Operation]] = defaultdict(list)
-    for o in ops:
-        if o.f == "write":
-            out[_hashable(o.value)].append(o)
-        elif o.f == "cas":
-            out[_hashable(o.value[1])].append(o)
+    for o, (f, value, _) in zip(ops, map(_FIELDS, ops), strict=True):
+        if f == "write":
+            out[value if type(value) in _PLAIN else _hashable(value)].append(o)
+        elif f == "cas":
+            out[_hashable(value[1])].append(o)
     return out
 
 
@@ -368,11 +370,11 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     """Reads that returned a value already overwritten before the read began: every write of that value (values may
     repeat) had been followed, before the read's call, by an acknowledged write of another value that began after it
     ended. The initial value counts as written at the start. O(n log n) per key."""
-    acked = sorted((o for o in ops if o.status == "ok" and o.f in ("write", "cas")), key=lambda o: o.call)
+    acked = sorted((o for o in ops if o.status == "ok" and o.f != "read"), key=_CALL)
     # Suffix minima over acked writes ordered by call: the earliest return among those called at index >= i, and the
     # earliest return among those writing another value than that one (so "the first overwrite by a value other than
     # v after time t" is one lookup).
-    calls = [o.call for o in acked]
+    calls = list(map(_CALL, acked))
     best: list[tuple[float, Any, float]] = [(math.inf, _NONE, math.inf)] * (len(acked) + 1)
     for i in range(len(acked) - 1, -1, -1):
         ret, value = acked[i].ret, _hashable(_new(acked[i]))
@@ -391,20 +393,24 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
 
     # Per value: the latest time any of its writes can still be the read's source (the max over its writes).
     fresh_until: dict[Any, float] = {}
+    bisect_right, minus_inf = bisect.bisect_right, -math.inf
     for w in ops:
-        if w.f in ("write", "cas") and w.status != "fail":
+        if w.f != "read" and w.status != "fail":
             value = _hashable(_new(w))
-            fresh_until[value] = max(fresh_until.get(value, -math.inf), overwritten(w.ret, value))
+            r1, v1, r2 = best[bisect_right(calls, w.ret)]  # overwritten(w.ret, value), inlined
+            until = r1 if v1 != value else r2
+            if until > fresh_until.get(value, minus_inf):
+                fresh_until[value] = until
     start = _hashable(initial)
     fresh_until[start] = max(fresh_until.get(start, -math.inf), overwritten(-math.inf, start))
     found = []
-    for r in ops:
-        if r.f != "read" or r.status != "ok":
+    for r, (f, value, status) in zip(ops, map(_FIELDS, ops), strict=True):
+        if f != "read" or status != "ok":
             continue
-        until = fresh_until.get(_hashable(r.value))
-        if until is None:
+        fresh = fresh_until.get(value if type(value) in _PLAIN else _hashable(value))
+        if fresh is None:
             continue  # a value nobody wrote: the linearizability check reports it
-        if until < r.call:
+        if fresh < r.call:
             found.append(r)
     return found
 
@@ -412,20 +418,23 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
 def own_stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     """Reads that returned a value certainly older than the last one the same process had written or read: every
     write of the value read had returned before any write of the value the process already knew began."""
-    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    writers = _writers([o for o in ops if o.f != "read" and o.status != "fail"])
+    # Per value: when its last write returned, and when its first write began.
+    last_ret = {v: max(map(_RET, ws)) for v, ws in writers.items()}
+    first_call = {v: min(map(_CALL, ws)) for v, ws in writers.items()}
 
     def older(value: Any, than: Any) -> bool:
-        newer = writers.get(_hashable(than), [])
-        if not newer:
+        began = first_call.get(_hashable(than))
+        if began is None:
             return False
-        if value == initial and not writers.get(_hashable(value)):
+        ended = last_ret.get(_hashable(value))
+        if value == initial and ended is None:
             return True  # the initial value: older than anything written
-        sources = writers.get(_hashable(value), [])
-        return bool(sources) and max(w.ret for w in sources) < min(w.call for w in newer)
+        return ended is not None and ended < began
 
     found = []
     known: dict[int, Any] = {}
-    for o in sorted((o for o in ops if o.status == "ok"), key=lambda o: o.call):
+    for o in sorted((o for o in ops if o.status == "ok"), key=_CALL):
         seen = o.value if o.f in ("read", "write") else o.value[1]
         if o.f == "read" and o.process in known and older(seen, known[o.process]):
             found.append(o)
@@ -448,22 +457,20 @@ def lost_writes(ops: list[Operation], initial: Any = None) -> list[Operation]:
     reads = [o for o in ops if o.f == "read" and o.status == "ok"]
     if not reads:
         return []
-    final = max(reads, key=lambda o: o.call)
-    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    final = max(reads, key=_CALL)
+    final_value = _hashable(final.value)
+    final_end = min(
+        (w.ret for w in ops if w.f != "read" and w.status != "fail" and _hashable(_new(w)) == final_value),
+        default=-math.inf,
+    )
+    # Acknowledged writes between the final value's write and the final read (few), then whether anyone saw them.
+    between = [w for w in ops if w.status == "ok" and w.f != "read" and final_end < w.call and w.ret <= final.call]
+    if not between:
+        return []
     seen = {_hashable(r.value) for r in reads} | {
         _hashable(o.value[0]) for o in ops if o.f == "cas" and o.status == "ok"
     }
-    final_sources = writers.get(_hashable(final.value), [])
-    final_end = min((w.ret for w in final_sources), default=-math.inf)
-    return [
-        w
-        for w in ops
-        if w.f in ("write", "cas")
-        and w.status == "ok"
-        and w.call > final_end
-        and w.ret <= final.call
-        and _hashable(_new(w)) not in seen
-    ]
+    return [w for w in between if _hashable(_new(w)) not in seen]
 
 
 def check(ops: list[Operation], initial: Any = None) -> Verdict:

@@ -67,21 +67,34 @@ _EDN_START = re.compile(r"[\s,]*(?:#[A-Za-z][\w.-]*)?\{[\s,]*:")  # `{:` (or a r
 _EDN_EXAMPLE = "{:type :invoke, :f :read, :value nil, :process 0, :time 0}"
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+_REQUIRED = frozenset({"process", "type", "f", "key", "time"})
+
+
 def parse_line(line: str, number: int) -> dict[str, Any]:
+    # raw_decode is json.loads' own C scanner without the checks around it (0.39 s against 0.66 s for 200,000 lines);
+    # anything unusual (leading space, data after the value, an error) goes through json.loads for its exact answer.
     try:
-        event = json.loads(line)
-    except json.JSONDecodeError as exc:
-        hint = (
-            "it looks like EDN: use --format edn"
-            if _EDN_START.match(line)
-            else "each line must be one JSON object (or the file a Jepsen EDN history)"
-        )
-        raise HistoryError(f"line {number}: not JSON ({exc.msg}, column {exc.colno}); {hint}") from None
+        event, end = _raw_decode(line)
+        clean = end == len(line) or line[end:].isspace()
+    except json.JSONDecodeError:
+        clean = False
+    if not clean:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            hint = (
+                "it looks like EDN: use --format edn"
+                if _EDN_START.match(line)
+                else "each line must be one JSON object (or the file a Jepsen EDN history)"
+            )
+            raise HistoryError(f"line {number}: not JSON ({exc.msg}, column {exc.colno}); {hint}") from None
     if not isinstance(event, dict):
         raise HistoryError(f"line {number}: expected a JSON object")
-    for key in ("process", "type", "f", "key", "time"):
-        if key not in event:
-            raise HistoryError(f"line {number}: missing {key!r}")
+    if not event.keys() >= _REQUIRED:
+        for key in ("process", "type", "f", "key", "time"):
+            if key not in event:
+                raise HistoryError(f"line {number}: missing {key!r}")
     if event["type"] not in TYPES:
         raise HistoryError(f"line {number}: type {event['type']!r} is not one of {', '.join(TYPES)}")
     if event["f"] not in F:

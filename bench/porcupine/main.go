@@ -1,5 +1,6 @@
 // Porcupine on a multidc history: reads the JSONL history `multidc check` reads, builds Porcupine operations (a
-// register with compare-and-set, partitioned by key) and times CheckOperations. Prints one JSON object.
+// register with compare-and-set, partitioned by key) and times CheckOperations (CheckOperationsTimeout with a
+// timeout). Prints one JSON object.
 //
 // The mapping follows multidc's checker (and Knossos): a failed operation took no effect and is left out; an
 // operation whose outcome is unknown (info, or an invoke never completed) never returns (Return = MaxInt64, as
@@ -14,6 +15,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -103,9 +105,17 @@ var model = porcupine.Model{
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: porcupine-bench HISTORY.jsonl")
+	if len(os.Args) != 2 && len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: porcupine-bench HISTORY.jsonl [TIMEOUT_SECONDS]")
 		os.Exit(2)
+	}
+	timeout := time.Duration(0) // none
+	if len(os.Args) == 3 {
+		seconds, err := strconv.ParseFloat(os.Args[2], 64)
+		if err != nil {
+			panic(err)
+		}
+		timeout = time.Duration(seconds * float64(time.Second))
 	}
 	start := time.Now()
 	file, err := os.Open(os.Args[1])
@@ -165,14 +175,14 @@ func main() {
 			Output: output{unknown: true}, Return: math.MaxInt64})
 	}
 	loaded := time.Now()
-	ok := porcupine.CheckOperations(model, ops)
+	verdict := porcupine.CheckOperationsTimeout(model, ops, timeout) // as CheckOperations when timeout is 0
 	checked := time.Now()
 	result, _ := json.Marshal(map[string]interface{}{
-		"operations":   len(ops),
-		"linearizable": ok,
-		"load_s":       loaded.Sub(start).Seconds(),
-		"check_s":      checked.Sub(loaded).Seconds(),
-		"gomaxprocs":   runtime.GOMAXPROCS(0),
+		"operations": len(ops),
+		"result":     string(verdict), // Ok, Illegal, or Unknown (timed out)
+		"load_s":     loaded.Sub(start).Seconds(),
+		"check_s":    checked.Sub(loaded).Seconds(),
+		"gomaxprocs": runtime.GOMAXPROCS(0),
 	})
 	fmt.Println(string(result))
 }

@@ -175,9 +175,9 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
     # O(1) instead of O(n) for a bitset (a false match has probability ~ steps^2 / 2^96). The memo holds the states a
     # backtrack abandoned, added when it pops them: a state on the current path can never come again (its set is
     # strictly smaller than any set reached from here), so this finds exactly what keeping every visited state would,
-    # and a search that never backtracks (most of a valid history) pays nothing for it.
-    rng = random.Random(0x6D64)
-    zobrist = [rng.getrandbits(96) for _ in range(n)]
+    # and a search that never backtracks (most of a valid history) pays nothing for it: not even the hash, which is
+    # made at the first backtrack, from the operations on the path then.
+    zobrist: list[int] = []
     state = _hashable(initial)
     linearized = 0
     cache: set[tuple[int, Any]] = set()
@@ -202,12 +202,13 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
             else:
                 pos = nxt[pos]
                 continue
-            if cache and (linearized ^ zobrist[i], new_state) in cache:
-                pos = nxt[pos]
-                continue
+            if zobrist:
+                if (linearized ^ zobrist[i], new_state) in cache:
+                    pos = nxt[pos]
+                    continue
+                linearized ^= zobrist[i]
             stack.append((i, state))
             state = new_state
-            linearized ^= zobrist[i]
             # Unlink the call entry (it is `pos`) and the return entry, if any.
             p, q = prv[pos], nxt[pos]
             if p >= 0:
@@ -233,6 +234,11 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
         if not stack:
             # Every visited entry lies at or before `furthest`: the operations called by then cannot be ordered.
             return False, furthest
+        if not zobrist:
+            rng = random.Random(0x6D64)
+            zobrist = [rng.getrandbits(96) for _ in range(n)]
+            for j, _ in stack:
+                linearized ^= zobrist[j]
         cache.add((linearized, state))
         i, state = stack.pop()
         linearized ^= zobrist[i]

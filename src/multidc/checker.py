@@ -22,6 +22,8 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
 from .history import Operation
@@ -64,6 +66,65 @@ def _step(state: Any, op: Operation) -> tuple[bool, Any]:
     return (expected == state), new
 
 
+def _prepared(ops: Iterable[Operation]) -> tuple[list[Operation], list[int], list[Any], list[Any]]:
+    """_relevant's operations, in order, with the register model's view of each, values made hashable once: kinds
+    (0 read, 1 write, 2 cas), args (a read's value, a cas's expected value) and news (the value written)."""
+    observed = set()
+    unknown_cas = []
+    unknown = []  # places (in kept) of unknown-outcome writes
+    kept: list[Operation] = []
+    kinds: list[int] = []
+    args: list[Any] = []
+    news: list[Any] = []
+    ops = list(ops)
+    for o, (f, value, status) in zip(ops, map(_FIELDS, ops), strict=True):
+        if f == "read":
+            if status == "ok":
+                arg = value if type(value) in _PLAIN else _hashable(value)
+                observed.add(arg)
+                kept.append(o)
+                kinds.append(0)
+                args.append(arg)
+                news.append(None)
+        elif status != "fail":
+            if f == "write":
+                kinds.append(1)
+                args.append(None)
+                news.append(value if type(value) in _PLAIN else _hashable(value))
+            else:
+                expected, new = value
+                if type(expected) not in _PLAIN:
+                    expected = _hashable(expected)
+                if type(new) not in _PLAIN:
+                    new = _hashable(new)
+                if status == "ok":
+                    observed.add(expected)
+                else:
+                    unknown_cas.append((expected, new))
+                kinds.append(2)
+                args.append(expected)
+                news.append(new)
+            if status != "ok":
+                unknown.append(len(kept))
+            kept.append(o)
+    # A kept unknown-outcome cas observes its expected value too (until nothing changes).
+    while True:
+        more = {expected for expected, new in unknown_cas if new in observed} - observed
+        if not more:
+            break
+        observed |= more
+    dropped = {j for j in unknown if news[j] not in observed}
+    if dropped:
+        keep = [j for j in range(len(kept)) if j not in dropped]
+        kept, kinds = [kept[j] for j in keep], [kinds[j] for j in keep]
+        args, news = [args[j] for j in keep], [news[j] for j in keep]
+    return kept, kinds, args, news
+
+
+_PLAIN = frozenset({int, str, float, bool, type(None)})  # values that are their own hashable form
+_FIELDS = attrgetter("f", "value", "status")
+
+
 def _relevant(ops: Iterable[Operation]) -> list[Operation]:
     """What the search must consider: completed operations, and unknown-outcome writes whose value someone saw.
 
@@ -71,24 +132,11 @@ def _relevant(ops: Iterable[Operation]) -> list[Operation]:
     to have taken effect: in any order where it did, nothing observed it before the next write, so leaving it out
     keeps that order valid. Dropping them keeps the search small when a fault leaves many writes in doubt.
     """
-    ops = list(ops)
-    observed = {_hashable(o.value) for o in ops if o.f == "read" and o.status == "ok"}
-    observed |= {_hashable(o.value[0]) for o in ops if o.f == "cas" and o.status == "ok"}
-    # A kept unknown-outcome cas observes its expected value too (until nothing changes).
-    while True:
-        more = {
-            _hashable(o.value[0])
-            for o in ops
-            if o.f == "cas" and o.status == "info" and _hashable(o.value[1]) in observed
-        } - observed
-        if not more:
-            break
-        observed |= more
-    kept = []
-    for o in ops:
-        if o.status == "ok" or o.status == "info" and o.f != "read" and _hashable(_new(o)) in observed:
-            kept.append(o)
-    return kept
+    return _prepared(ops)[0]
+
+
+_CALL = attrgetter("call")
+_RET = attrgetter("ret")
 
 
 def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_000) -> tuple[bool, float]:
@@ -96,56 +144,41 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
 
     `budget` bounds the search steps; exceeding it raises RuntimeError rather than guessing.
     """
-    ops = _relevant(ops)
-    n = len(ops)
+    kept, kinds, args, news = _prepared(ops)
+    n = len(kept)
     if n == 0:
         return True, math.inf
-    # Entries: (time, kind, op index); kind 0 = call, 1 = return. Calls sort before returns at equal times
-    # (touching operations count as concurrent).
-    entries: list[tuple[float, int, int]] = []
-    for i, op in enumerate(ops):
-        entries.append((op.call, 0, i))
-        if not math.isinf(op.ret):
-            entries.append((op.ret, 1, i))
-    entries.sort()
-    m = len(entries)
+    # Entries: a call per operation and a return per operation with a known outcome, numbered by their place in
+    # `times` (j < n: the call of operation j; j >= n: the return of operation returning[j - n]) and sorted by time:
+    # calls before returns at equal times (touching operations count as concurrent), then by operation (the sort is
+    # stable over calls, then returns, each in operation order). Built with C-level passes: this is most of the work
+    # when the search itself hardly backtracks.
+    rets = list(map(_RET, kept))
+    returning = list(compress(range(n), map(math.inf.__ne__, rets)))
+    times = list(map(_CALL, kept)) + list(map(rets.__getitem__, returning))
+    m = len(times)
+    codes = sorted(range(m), key=times.__getitem__)
+    at = list(map(times.__getitem__, codes))
+    place = [0] * m  # the inverse permutation: entry j is at place[j]
+    for pos, j in enumerate(codes):
+        place[j] = pos
+    call_at = place[:n]
+    ret_at = [-1] * n
+    for i, r in zip(returning, place[n:], strict=True):
+        ret_at[i] = r
     nxt = list(range(1, m + 1))
     prv = list(range(-1, m - 1))
-    head: int = 0
-    call_at = [0] * n
-    ret_at = [-1] * n
-    for pos, (_, kind, i) in enumerate(entries):
-        if kind == 0:
-            call_at[i] = pos
-        else:
-            ret_at[i] = pos
-    returns_left = sum(1 for r in ret_at if r >= 0)
-
-    def unlink(pos: int) -> None:
-        nonlocal head
-        p, q = prv[pos], nxt[pos]
-        if p >= 0:
-            nxt[p] = q
-        else:
-            head = q
-        if q < m:
-            prv[q] = p
-
-    def relink(pos: int) -> None:
-        nonlocal head
-        p, q = prv[pos], nxt[pos]
-        if p >= 0:
-            nxt[p] = pos
-        else:
-            head = pos
-        if q < m:
-            prv[q] = pos
+    head = 0
+    returns_left = len(returning)
 
     # The memo key is the set of linearized operations, kept as an incremental 96-bit Zobrist hash so each step costs
-    # O(1) instead of O(n) for a bitset (a false match has probability ~ steps^2 / 2^96).
-    rng = random.Random(0x6D64)
-    zobrist = [rng.getrandbits(96) for _ in range(n)]
-    state = initial
+    # O(1) instead of O(n) for a bitset (a false match has probability ~ steps^2 / 2^96). The memo holds the states a
+    # backtrack abandoned, added when it pops them: a state on the current path can never come again (its set is
+    # strictly smaller than any set reached from here), so this finds exactly what keeping every visited state would,
+    # and a search that never backtracks (most of a valid history) pays nothing for it: not even the hash, which is
+    # made at the first backtrack, from the operations on the path then.
+    zobrist: list[int] = []
+    state = _hashable(initial)
     linearized = 0
     cache: set[tuple[int, Any]] = set()
     stack: list[tuple[int, Any]] = []  # (op index, state before)
@@ -156,58 +189,98 @@ def linearizable(ops: list[Operation], initial: Any = None, budget: int = 5_000_
         steps += 1
         if steps > budget:
             raise RuntimeError(f"linearizability search exceeded {budget} steps")
-        if returns_left == 0:
+        if returns_left == 0 or pos >= m:
+            # Beyond here only calls of unknown-outcome operations remain: leaving them out is allowed.
             return True, math.inf
-        if pos >= m:
-            # Only calls of unknown-outcome operations remain beyond here: leaving them out is allowed.
-            return True, math.inf
-        _, kind, i = entries[pos]
-        if kind == 0:
-            ok, new_state = _step(state, ops[i])
-            if ok:
-                key = (linearized ^ zobrist[i], _hashable(new_state))
-                if key not in cache:
-                    cache.add(key)
-                    stack.append((i, state))
-                    state = new_state
-                    linearized ^= zobrist[i]
-                    unlink(call_at[i])
-                    if ret_at[i] >= 0:
-                        unlink(ret_at[i])
-                        returns_left -= 1
-                    pos = head
+        i = codes[pos]
+        if i < n:
+            kind = kinds[i]
+            if kind == 1:
+                new_state = news[i]
+            elif args[i] == state:
+                new_state = state if kind == 0 else news[i]
+            else:
+                pos = nxt[pos]
+                continue
+            if zobrist:
+                if (linearized ^ zobrist[i], new_state) in cache:
+                    pos = nxt[pos]
                     continue
-            pos = nxt[pos]
+                linearized ^= zobrist[i]
+            stack.append((i, state))
+            state = new_state
+            # Unlink the call entry (it is `pos`) and the return entry, if any.
+            p, q = prv[pos], nxt[pos]
+            if p >= 0:
+                nxt[p] = q
+            else:
+                head = q
+            if q < m:
+                prv[q] = p
+            r = ret_at[i]
+            if r >= 0:
+                p, q = prv[r], nxt[r]
+                if p >= 0:
+                    nxt[p] = q
+                else:
+                    head = q
+                if q < m:
+                    prv[q] = p
+                returns_left -= 1
+            pos = head
             continue
         # A return entry of an operation not yet linearized: undo the last choice and try the next entry after it.
-        furthest = max(furthest, entries[pos][0])
+        furthest = max(furthest, at[pos])
         if not stack:
             # Every visited entry lies at or before `furthest`: the operations called by then cannot be ordered.
             return False, furthest
+        if not zobrist:
+            rng = random.Random(0x6D64)
+            zobrist = [rng.getrandbits(96) for _ in range(n)]
+            for j, _ in stack:
+                linearized ^= zobrist[j]
+        cache.add((linearized, state))
         i, state = stack.pop()
         linearized ^= zobrist[i]
-        if ret_at[i] >= 0:
-            relink(ret_at[i])
+        # Relink in the reverse order of unlinking (the return entry, then the call entry).
+        r = ret_at[i]
+        if r >= 0:
+            p, q = prv[r], nxt[r]
+            if p >= 0:
+                nxt[p] = r
+            else:
+                head = r
+            if q < m:
+                prv[q] = r
             returns_left += 1
-        relink(call_at[i])
-        pos = nxt[call_at[i]]
+        c = call_at[i]
+        p, q = prv[c], nxt[c]
+        if p >= 0:
+            nxt[p] = c
+        else:
+            head = c
+        if q < m:
+            prv[q] = c
+        pos = nxt[c]
 
 
 def _hashable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, dict):  # tagged, so that {"a": 1} and [["a", 1]] stay different values
+        return dict, tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     return value
 
 
 def _writers(ops: list[Operation]) -> dict[Any, list[Operation]]:
     out: dict[Any, list[Operation]] = defaultdict(list)
-    for o in ops:
-        if o.f == "write":
-            out[_hashable(o.value)].append(o)
-        elif o.f == "cas":
-            out[_hashable(o.value[1])].append(o)
+    for o, (f, value, _) in zip(ops, map(_FIELDS, ops), strict=True):
+        if f == "write":
+            out[value if type(value) in _PLAIN else _hashable(value)].append(o)
+        elif f == "cas":
+            out[_hashable(value[1])].append(o)
     return out
 
 
@@ -303,11 +376,11 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     """Reads that returned a value already overwritten before the read began: every write of that value (values may
     repeat) had been followed, before the read's call, by an acknowledged write of another value that began after it
     ended. The initial value counts as written at the start. O(n log n) per key."""
-    acked = sorted((o for o in ops if o.status == "ok" and o.f in ("write", "cas")), key=lambda o: o.call)
+    acked = sorted((o for o in ops if o.status == "ok" and o.f != "read"), key=_CALL)
     # Suffix minima over acked writes ordered by call: the earliest return among those called at index >= i, and the
     # earliest return among those writing another value than that one (so "the first overwrite by a value other than
     # v after time t" is one lookup).
-    calls = [o.call for o in acked]
+    calls = list(map(_CALL, acked))
     best: list[tuple[float, Any, float]] = [(math.inf, _NONE, math.inf)] * (len(acked) + 1)
     for i in range(len(acked) - 1, -1, -1):
         ret, value = acked[i].ret, _hashable(_new(acked[i]))
@@ -326,20 +399,24 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
 
     # Per value: the latest time any of its writes can still be the read's source (the max over its writes).
     fresh_until: dict[Any, float] = {}
+    bisect_right, minus_inf = bisect.bisect_right, -math.inf
     for w in ops:
-        if w.f in ("write", "cas") and w.status != "fail":
+        if w.f != "read" and w.status != "fail":
             value = _hashable(_new(w))
-            fresh_until[value] = max(fresh_until.get(value, -math.inf), overwritten(w.ret, value))
+            r1, v1, r2 = best[bisect_right(calls, w.ret)]  # overwritten(w.ret, value), inlined
+            until = r1 if v1 != value else r2
+            if until > fresh_until.get(value, minus_inf):
+                fresh_until[value] = until
     start = _hashable(initial)
     fresh_until[start] = max(fresh_until.get(start, -math.inf), overwritten(-math.inf, start))
     found = []
-    for r in ops:
-        if r.f != "read" or r.status != "ok":
+    for r, (f, value, status) in zip(ops, map(_FIELDS, ops), strict=True):
+        if f != "read" or status != "ok":
             continue
-        until = fresh_until.get(_hashable(r.value))
-        if until is None:
+        fresh = fresh_until.get(value if type(value) in _PLAIN else _hashable(value))
+        if fresh is None:
             continue  # a value nobody wrote: the linearizability check reports it
-        if until < r.call:
+        if fresh < r.call:
             found.append(r)
     return found
 
@@ -347,20 +424,23 @@ def stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
 def own_stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     """Reads that returned a value certainly older than the last one the same process had written or read: every
     write of the value read had returned before any write of the value the process already knew began."""
-    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    writers = _writers([o for o in ops if o.f != "read" and o.status != "fail"])
+    # Per value: when its last write returned, and when its first write began.
+    last_ret = {v: max(map(_RET, ws)) for v, ws in writers.items()}
+    first_call = {v: min(map(_CALL, ws)) for v, ws in writers.items()}
 
     def older(value: Any, than: Any) -> bool:
-        newer = writers.get(_hashable(than), [])
-        if not newer:
+        began = first_call.get(_hashable(than))
+        if began is None:
             return False
-        if value == initial and not writers.get(_hashable(value)):
+        ended = last_ret.get(_hashable(value))
+        if value == initial and ended is None:
             return True  # the initial value: older than anything written
-        sources = writers.get(_hashable(value), [])
-        return bool(sources) and max(w.ret for w in sources) < min(w.call for w in newer)
+        return ended is not None and ended < began
 
     found = []
     known: dict[int, Any] = {}
-    for o in sorted((o for o in ops if o.status == "ok"), key=lambda o: o.call):
+    for o in sorted((o for o in ops if o.status == "ok"), key=_CALL):
         seen = o.value if o.f in ("read", "write") else o.value[1]
         if o.f == "read" and o.process in known and older(seen, known[o.process]):
             found.append(o)
@@ -383,22 +463,20 @@ def lost_writes(ops: list[Operation], initial: Any = None) -> list[Operation]:
     reads = [o for o in ops if o.f == "read" and o.status == "ok"]
     if not reads:
         return []
-    final = max(reads, key=lambda o: o.call)
-    writers = _writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    final = max(reads, key=_CALL)
+    final_value = _hashable(final.value)
+    final_end = min(
+        (w.ret for w in ops if w.f != "read" and w.status != "fail" and _hashable(_new(w)) == final_value),
+        default=-math.inf,
+    )
+    # Acknowledged writes between the final value's write and the final read (few), then whether anyone saw them.
+    between = [w for w in ops if w.status == "ok" and w.f != "read" and final_end < w.call and w.ret <= final.call]
+    if not between:
+        return []
     seen = {_hashable(r.value) for r in reads} | {
         _hashable(o.value[0]) for o in ops if o.f == "cas" and o.status == "ok"
     }
-    final_sources = writers.get(_hashable(final.value), [])
-    final_end = min((w.ret for w in final_sources), default=-math.inf)
-    return [
-        w
-        for w in ops
-        if w.f in ("write", "cas")
-        and w.status == "ok"
-        and w.call > final_end
-        and w.ret <= final.call
-        and _hashable(_new(w)) not in seen
-    ]
+    return [w for w in between if _hashable(_new(w)) not in seen]
 
 
 def check(ops: list[Operation], initial: Any = None) -> Verdict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -179,72 +180,116 @@ def simulate(seed: int, processes: int, steps: int) -> list[Operation]:
     return pair(simulate_events(seed, processes, steps))
 
 
-def simulate_events(seed: int, processes: int, steps: int) -> list[dict[str, Any]]:
+def simulate_events(
+    seed: int,
+    processes: int,
+    steps: int | None = None,
+    *,
+    keys: Sequence[str] = ("k",),
+    unknown: float = 0.25,
+    operations: int | None = None,
+) -> list[dict[str, Any]]:
     """A random concurrent history that is linearizable by construction: each op takes effect at one instant inside
-    its [call, return] window, applied to a real register in that order."""
+    its [call, return] window, applied to a real register per key in that order.
+
+    `processes` clients each run one operation at a time on a key drawn from `keys`; a fraction `unknown` of the
+    outcomes is unknown (`info`; half of those took effect, half never did), and, as in Jepsen, the client then goes on
+    as a new process (p + processes), never reusing the old one. The history stops after `steps` scheduler steps
+    (operations still running stay open) or, with `operations`, once that many operations have been called and have
+    all completed.
+    """
     rng = random.Random(seed)
-    register: Any = None
+    register: dict[str, Any] = dict.fromkeys(keys)
     clock = 0.0
-    busy: dict[int, tuple[str, Any, float, float]] = {}  # process -> (f, value, call, effect time)
+    ident = list(range(processes))  # client slot -> its current process number
+    busy: dict[int, tuple[str, str, Any, float]] = {}  # slot -> (key, f, value, call)
     events: list[dict[str, Any]] = []
-    pending: list[tuple[float, int, str, Any]] = []  # (effect time, process, f, value)
+    pending: list[tuple[float, int, str, str, Any]] = []  # (effect time, slot, key, f, value)
     next_value = 1
-    for _ in range(steps):
+    called = 0
+    step = 0
+    while (steps is None or step < steps) and (operations is None or called < operations or busy):
+        step += 1
         clock += rng.random()
-        p = rng.randrange(processes)
-        if p not in busy:
+        slot = rng.randrange(processes)
+        if slot not in busy and (operations is None or called < operations):
+            key = keys[0] if len(keys) == 1 else rng.choice(keys)
             f = rng.choice(["read", "write", "cas"])
             if f == "write":
                 value: Any = next_value
                 next_value += 1
             elif f == "cas":
-                value = [rng.choice([register, next_value - 1, None]), next_value]
+                value = [rng.choice([register[key], next_value - 1, None]), next_value]
                 next_value += 1
             else:
                 value = None
             effect = clock + rng.random() * 3
-            busy[p] = (f, value, clock, effect)
-            events.append({"process": p, "type": "invoke", "f": f, "key": "k", "value": value, "time": clock})
-            pending.append((effect, p, f, value))
+            busy[slot] = (key, f, value, clock)
+            called += 1
+            events.append({"process": ident[slot], "type": "invoke", "f": f, "key": key, "value": value, "time": clock})
+            pending.append((effect, slot, key, f, value))
         # apply effects whose time has come, in effect order
         pending.sort()
         while pending and pending[0][0] <= clock:
-            effect, q, f, value = pending.pop(0)
-            call = busy[q][2]
-            kind = rng.choice(["ok", "ok", "ok", "info"])
+            effect, q, key, f, value = pending.pop(0)
+            call = busy[q][3]
+            kind = "info" if rng.random() < unknown else "ok"
+            applied = kind == "ok" or rng.random() < 0.5  # an unknown outcome may or may not have taken effect
             if f == "read":
-                result, outcome = register, "ok" if kind == "ok" else "info"
+                result, outcome = register[key], kind
             elif f == "write":
-                register, result, outcome = value, value, kind
+                result, outcome = value, kind
+                if applied:
+                    register[key] = value
+            elif register[key] == value[0]:
+                result, outcome = value, kind
+                if applied:
+                    register[key] = value[1]
             else:
-                if register == value[0]:
-                    register, result, outcome = value[1], value, kind
-                else:
-                    result, outcome = value, "fail"
+                result, outcome = value, "fail"
             done = max(clock, effect) + rng.random()
             clock = done
             events.append(
                 {
-                    "process": q,
+                    "process": ident[q],
                     "type": outcome,
                     "f": f,
-                    "key": "k",
+                    "key": key,
                     "value": result if f == "read" else value,
                     "time": done,
                 }
             )
             del busy[q]
+            if outcome == "info":
+                ident[q] += processes
             assert call <= effect <= done
     return events
 
 
-@given(seed=st.integers(0, 10**6), processes=st.integers(1, 6), steps=st.integers(1, 120))
+@given(
+    seed=st.integers(0, 10**6),
+    processes=st.integers(1, 6),
+    steps=st.integers(1, 120),
+    keys=st.sampled_from([("k",), ("a", "b", "c")]),
+    unknown=st.sampled_from([0.0, 0.05, 0.25, 0.6]),
+)
 @settings(max_examples=150, deadline=None)
-def test_random_linearizable_histories_are_never_flagged(seed: int, processes: int, steps: int) -> None:
-    ops = simulate(seed, processes, steps)
+def test_random_linearizable_histories_are_never_flagged(
+    seed: int, processes: int, steps: int, keys: tuple[str, ...], unknown: float
+) -> None:
+    ops = pair(simulate_events(seed, processes, steps, keys=keys, unknown=unknown))
     verdict = checker.check(ops)
     assert verdict.valid, [o.describe() for o in ops]
-    assert verdict.stale_reads == []
+    assert verdict.stale_reads == [] and verdict.lost_writes == []
+
+
+def test_the_simulator_can_stop_at_a_number_of_operations_with_every_one_completed() -> None:
+    events = simulate_events(3, 6, keys=("a", "b", "c"), unknown=0.05, operations=500)
+    ops = pair(events)
+    assert len(ops) == 500 and len(events) == 1000 and {o.key for o in ops} == {"a", "b", "c"}
+    crashed = [o for o in ops if o.status == "info"]
+    assert crashed and not [o for o in ops for c in crashed if o.process == c.process and o.call > c.call]
+    assert checker.check(ops).valid
 
 
 def test_a_stale_read_of_a_clients_own_past_is_told_apart_from_another_clients() -> None:

@@ -56,16 +56,25 @@ def check_pair(a: str, b: str, places: list[str]) -> None:
         raise FaultError(f"a link needs two different places, got {a!r} twice")
 
 
+def _whole(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FaultError(f"{what} {value!r} is not a whole number of milliseconds")
+
+
 def check_delay(ms: int, jitter: int) -> None:
+    _whole(ms, "delay")
+    _whole(jitter, "jitter")
     if not 0 <= ms <= MAX_MS:
         raise FaultError(f"delay of {ms} ms is out of range; give 0 (remove) to {MAX_MS} ms")
     if not 0 <= jitter <= ms:
         raise FaultError(
-            f"jitter of {jitter} ms is out of range; give 0 to the delay ({ms} ms): a packet waits the delay ± jitter"
+            f"jitter of {jitter} ms is out of range; give 0 to {ms} (the delay): each packet waits the delay ± jitter"
         )
 
 
 def check_loss(percent: float) -> None:
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)):
+        raise FaultError(f"loss {percent!r} is not a number (a percentage, 0 to 100)")
     if not 0 <= percent <= 100 or percent != percent:
         raise FaultError(f"loss of {percent}% is out of range; give 0 (remove) to 100")
 

@@ -12,11 +12,11 @@ MAX_ENV_NAME = IFNAME_MAX - len("-kms")
 RESERVED_DC_NAMES = ("kms",)
 
 
-def check_dns_label(value: str, what: str) -> str:
+def check_dns_label(value: str, what: str, most: int = 63) -> str:
     if not isinstance(value, str) or not DNS_LABEL.match(value):
         raise ValueError(
             f"{what} {value!r} is not a DNS label: use lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
+            f"starting and ending with a letter or digit, at most {most} characters"
         )
     return value
 
@@ -24,7 +24,7 @@ def check_dns_label(value: str, what: str) -> str:
 def check_env_name(value: str) -> str:
     """An environment name must be a DNS label short enough for the interface names built from it (and so can never
     hold '/', '.' or '..': it is safe as a directory name under the state root)."""
-    check_dns_label(value, "environment name")
+    check_dns_label(value, "environment name", MAX_ENV_NAME)
     if len(value) > MAX_ENV_NAME:
         raise ValueError(
             f"environment name {value!r} is {len(value)} characters: interface '{value}-kms' would exceed "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import time
 import pytest
 import requests
 
-from .conftest import Live
+from .conftest import Live, wait_for
 
 pytestmark = pytest.mark.integration
 SHORT = ["verify", "--scenario", "leader-kill", "--scenario", "minority-partition", "--duration", "5"]
@@ -116,6 +117,10 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
     assert "killed" in env.run("chaos", "kill", leader).stdout
     assert env.json("status")["faults"]["stopped"] == [leader]
     assert "started" in env.run("chaos", "start", leader).stdout
+    env.run("chaos", "pause", leader)
+    env.run("chaos", "partition", leader)
+    assert env.run("chaos", "clear").stdout.strip() == "undid every fault"
+    assert env.json("status")["faults"] == {}
     unknown = env.run("chaos", "pause", "nowhere", check=False)
     assert unknown.returncode == 2 and "no datacenter 'nowhere'" in unknown.stderr
 
@@ -300,3 +305,31 @@ def test_set_tokens_and_pki_under_random_faults_with_standby_reads_served(live, 
     assert found <= {"revoked but valid"}, invariants["tokens"]
     assert out.returncode == (1 if found else 0), out.stdout
     assert not (report / "random-12" / "history.jsonl").read_text()  # no register ran
+
+
+def test_ctrl_c_on_a_random_run_undoes_every_fault(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    args = [sys.executable, "-m", "multidc", "verify", "--name", env.name, "--nemesis", "random", "--seed", "4"]
+    proc = subprocess.Popen(
+        [*args, "--duration", "60", "--faults", "kill,pause,partition,one-way,delay"],
+        env=env.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not env.state()["faults"]:  # wait for the first fault to be in force
+            assert time.monotonic() < deadline and proc.poll() is None, "no fault within 60 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert "interrupted: undoing every fault" in err and "multidc: interrupted" in err
+    assert env.json("status")["faults"] == {}
+    wait_for(lambda: env.json("status")["healthy"], 60, "healthy again after the interrupted run")  # servers restarted

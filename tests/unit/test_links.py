@@ -78,9 +78,12 @@ def test_descriptions_for_people() -> None:
         (lambda: links.check_pair("primary", "moon", PLACES), "no datacenter 'moon'; choose from: primary, second"),
         (lambda: links.check_pair("kms", "kms", PLACES), "two different places, got 'kms' twice"),
         (lambda: links.check_delay(60_001, 0), "out of range; give 0 \\(remove\\) to 60000 ms"),
-        (lambda: links.check_delay(10, 11), "jitter of 11 ms is out of range; give 0 to the delay \\(10 ms\\)"),
+        (lambda: links.check_delay(10, 11), "jitter of 11 ms is out of range; give 0 to 10 \\(the delay\\)"),
         (lambda: links.check_loss(101), "loss of 101% is out of range; give 0 \\(remove\\) to 100"),
         (lambda: links.check_loss(float("nan")), "loss of nan% is out of range"),
+        (lambda: links.check_loss("5"), "loss '5' is not a number"),
+        (lambda: links.check_delay(True, 0), "delay True is not a whole number of milliseconds"),  # type: ignore[arg-type]
+        (lambda: links.check_delay(10, 1.5), "jitter 1.5 is not a whole number"),  # type: ignore[arg-type]
         (lambda: links.bridge_halves("kms", PLACES), "no datacenter 'kms' to bridge through"),
         (lambda: links.bridge_halves("primary", ["primary", "secondary", "kms"]), "needs at least 3 datacenters"),
     ],

@@ -54,6 +54,15 @@ def test_a_schedule_prints_one_line_per_fault_and_round_trips_through_its_file(t
     assert nemesis.load(tmp_path / "schedule.json", list(reversed(DCS))) == s
 
 
+def _f(kind: str, **fields: object) -> dict[str, object]:
+    return {"kind": kind, "start": 1.0, "end": 2.0, **fields}
+
+
+def _schedule(**fields: object) -> str:
+    base = {"version": 1, "seed": 1, "duration": 5, "datacenters": DCS, "kinds": list(nemesis.KINDS), "faults": []}
+    return json.dumps({**base, **fields})
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -62,7 +71,9 @@ def test_a_schedule_prints_one_line_per_fault_and_round_trips_through_its_file(t
         (b'{"version": 9}', "not a schedule multidc wrote \\(version 9, expected 1\\)"),
         (b'{"version": 1, "duration": 5}', "not a schedule multidc wrote"),
         (
-            json.dumps({"version": 1, "seed": 1, "duration": 5, "datacenters": ["a", "b"], "kinds": [], "faults": []}),
+            json.dumps(
+                {"version": 1, "seed": 1, "duration": 5, "datacenters": ["a", "b"], "kinds": ["kill"], "faults": []}
+            ),
             "the schedule is for datacenters a, b, this environment has primary, secondary, tertiary",
         ),
         (
@@ -76,21 +87,25 @@ def test_a_schedule_prints_one_line_per_fault_and_round_trips_through_its_file(t
                     "faults": [{"kind": "kill", "start": 1, "end": 9, "target": "primary"}],
                 }
             ),
-            "fault .* cannot run here",
+            "fault 1 \\(kill at 1s\\): its times 1-9 s are not a window inside the 5 s run",
         ),
+        (_schedule(faults=[{"kind": "kill", "start": 1, "end": 2, "target": "../../etc"}]), "is not a DC"),
+        (_schedule(seed="/../../tmp/escaped"), "seed '/../../tmp/escaped' is not a non-negative integer"),
+        (_schedule(seed=-1), "seed -1 is not a non-negative integer"),
+        (_schedule(kinds=["nuke"]), "kinds \\['nuke'\\] are not among"),
+        (_schedule(duration=1e9), "duration 1e\\+09 s is outside 2-3600"),
         (
-            json.dumps(
-                {
-                    "version": 1,
-                    "seed": 1,
-                    "duration": 5,
-                    "datacenters": DCS,
-                    "kinds": ["kill"],
-                    "faults": [{"kind": "kill", "start": 1, "end": 2, "target": "../../etc"}],
-                }
-            ),
-            "fault .* cannot run here",
+            _schedule(faults=[{"kind": "kill", "start": "x", "end": 2, "target": "primary"}]),
+            "start 'x' is not a number",
         ),
+        (_schedule(faults=[_f("loss", target="primary", peer="secondary", loss=150)]), "loss 150% is out of range"),
+        (_schedule(faults=[_f("delay", target="primary", peer="kms", ms=10, jitter=50)]), "delay 10 ms ± 50 ms"),
+        (_schedule(faults=[_f("delay", target="primary", peer="primary", ms=10)]), "not two different places"),
+        (_schedule(faults=[_f("pause", target="kms")]), "target 'kms' is not a DC of this environment"),
+        (_schedule(faults=[_f("bridge", target="kms")]), "bridge via 'kms' needs a DC"),
+        (_schedule(faults=[_f("partition", target="primary,primary")]), "is not a proper group"),
+        (_schedule(faults=[_f("pause", target="primary")] * 3), "fault 2 .* breaks the schedule's rules"),
+        (_schedule(faults=[{**_f("kill", target="primary"), "ms": True}]), "True is not a whole number"),
     ],
 )
 def test_a_schedule_that_cannot_run_is_one_line(tmp_path: Path, content: bytes | str, message: str) -> None:
@@ -147,4 +162,10 @@ def test_schedules_of_the_cli_are_checked_before_anything(tmp_path: Path) -> Non
     assert out.exit_code == 2 and "does not go with --nemesis random" in out.output
     out = runner.invoke(cli, ["verify", "--nemesis", "random", "--faults", "kill,quake", "--name", "nosuch"])
     assert out.exit_code == 2 and "--faults: unknown quake" in out.output
+    out = runner.invoke(cli, ["verify", "--replay", str(tmp_path / "s.json"), "--duration", "5", "--name", "nosuch"])
+    assert out.exit_code == 2 and "leave out --duration and --nemesis" in out.output
+    out = runner.invoke(cli, ["verify", "--report", "/proc/nowhere/r", "--name", "nosuch"])
+    assert out.exit_code == 2 and "--report /proc/nowhere/r: cannot write there" in out.output
+    out = runner.invoke(cli, ["verify", "--workload", "set,quake", "--name", "nosuch"])
+    assert out.exit_code == 2 and "--workload: unknown quake" in out.output
     assert isinstance(Schedule(1, 1, DCS, []).text(), str)

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="multidc", standalone_mode=False)
     except click.UsageError as exc:
         where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-        if isinstance(exc, click.BadParameter) and exc.param is not None and exc.param.opts:
+        if isinstance(exc, click.MissingParameter):
+            message = " ".join(exc.format_message().split()).rstrip(".")  # "Missing argument 'B'"
+        elif isinstance(exc, click.BadParameter) and exc.param is not None and exc.param.opts:
             message = f"{exc.param.opts[0]}: {' '.join(exc.message.split()).rstrip('.')}"  # where, then what
         else:
             message = " ".join(exc.format_message().split()).rstrip(".")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
-from .. import api
+from .. import api, locks
 from ..errors import MultidcError
 from ..links import MAX_MS as MAX_DELAY_MS
 from .common import cli, env_name, fail, finite, name_option
@@ -70,6 +71,23 @@ def chaos_bridge(via: str, name: str | None) -> None:
 def chaos_heal(name: str | None) -> None:
     """Remove every partition, one-way cut, bridge, delay and loss."""
     _apply(name, "heal")
+
+
+@chaos.command("clear")
+@name_option
+def chaos_clear(name: str | None) -> None:
+    """Undo every fault: heal the network, resume what is paused, start what is down (the KMS too)."""
+    try:
+        env = api.attach(env_name(name))
+        with locks.hold(env.name, "chaos clear", env.running.root):
+            problems = env.faults.clear()
+    except MultidcError as exc:
+        fail(exc)
+    for problem in problems:
+        click.echo(f"multidc: could not undo: {problem}", err=True)
+    click.echo("undid every fault" if not problems else f"undid every fault but {len(problems)}")
+    if problems:
+        sys.exit(1)
 
 
 @chaos.command("kms-down")

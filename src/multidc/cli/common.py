@@ -62,5 +62,5 @@ CONTEXTS = click.option(
 
 def finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if value != value:  # NaN passes every range comparison
-        raise click.BadParameter("nan is not a number of seconds")
+        raise click.BadParameter("nan is not a number")
     return value

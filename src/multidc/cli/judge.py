@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from .. import api, locks
 from ..consistency import CONSISTENCIES
@@ -84,10 +85,23 @@ def verify_cmd(
     report; `--replay` runs it again). Runs on every provider with faults (netns; kind through docker).
     """
     from ..verify import nemesis as nemeses
+    from ..verify import report as reports
     from ..verify.run import verify
     from ..verify.scenarios import SCENARIOS
     from ..verify.workloads import WORKLOADS
 
+    ctx = click.get_current_context()
+    given = {
+        p
+        for p in ("duration", "nemesis", "workload_names")
+        if ctx.get_parameter_source(p) is ParameterSource.COMMANDLINE
+    }
+    if replay and given & {"duration", "nemesis"}:
+        fail(
+            TopologyError(
+                "--replay runs the schedule's own faults for its own duration; leave out --duration and --nemesis"
+            )
+        )
     chosen_workloads = tuple(dict.fromkeys(w.strip() for w in workload_names.split(",") if w.strip()))
     known = ("register", *WORKLOADS)
     if not chosen_workloads or any(w not in known for w in chosen_workloads):
@@ -101,7 +115,10 @@ def verify_cmd(
         fail(TopologyError(f"{random_only[0]} goes with --nemesis random"))
     if (nemesis == "random" or replay) and scenarios:
         fail(TopologyError("--scenario runs named scenarios; it does not go with --nemesis random or --replay"))
+    folder = Path(report) if report else None
     try:
+        if folder is not None:
+            reports.prepare(folder)
         kinds = nemeses.kinds_of(fault_kinds) if fault_kinds is not None else None
         env = api.attach(env_name(name))
         with locks.hold(env.name, "verify", env.running.root):
@@ -110,17 +127,21 @@ def verify_cmd(
             if replay:
                 schedule = nemeses.load(replay, env.datacenters)
                 duration = schedule.duration
+                if "workload_names" not in given:
+                    chosen_workloads = tuple(w for w in schedule.workloads if w in known) or ("register",)
             elif nemesis == "random":
                 if seed is None:
                     seed = int.from_bytes(os.urandom(4), "big")
                 if kinds is None:
                     kinds = [k for k in nemeses.KINDS if k != "bridge" or len(env.datacenters) >= 3]
                 schedule = nemeses.generate(seed, env.datacenters, duration, kinds)
+                schedule.workloads = list(chosen_workloads)
             if schedule is not None:
                 click.echo(schedule.text())
-            progress = Progress()
+                if replay:
+                    click.echo(f"workloads: {','.join(chosen_workloads)}")
             chosen = list(scenarios) or list(SCENARIOS)
-            folder = Path(report) if report else None
+            progress = Progress()
             results = verify(
                 env,
                 chosen,

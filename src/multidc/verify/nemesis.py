@@ -74,6 +74,7 @@ class Schedule:
     datacenters: list[str]
     kinds: list[str]
     faults: list[Fault] = field(default_factory=list)
+    workloads: list[str] = field(default_factory=lambda: ["register"])  # what ran with it (a replay runs them again)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,7 @@ class Schedule:
             "duration": self.duration,
             "datacenters": self.datacenters,
             "kinds": self.kinds,
+            "workloads": self.workloads,
             "faults": [{k: v for k, v in asdict(f).items() if v or k in ("start", "end")} for f in self.faults],
         }
 
@@ -169,32 +171,100 @@ def save(schedule: Schedule, path: Path) -> None:
     path.write_text(json.dumps(schedule.to_dict(), indent=2) + "\n")
 
 
+MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # what `verify --duration` accepts
+
+
 def load(path: str | Path, datacenters: list[str]) -> Schedule:
-    """A saved schedule, checked against the environment it is to run on; one line when it cannot be run."""
-    where = str(path)
+    """A saved schedule, checked against the environment it is to run on and against the rules a generated one keeps;
+    one line when it cannot be run."""
+    where = f"--replay {path}"
     try:
         data = json.loads(Path(path).read_bytes())
     except OSError as exc:
-        raise ScheduleError(f"--replay {where}: cannot read it ({exc.strerror})") from None
+        raise ScheduleError(f"{where}: cannot read it ({exc.strerror})") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ScheduleError(f"--replay {where}: not JSON ({exc}); give a schedule.json that verify wrote") from None
+        raise ScheduleError(f"{where}: not JSON ({exc}); give a schedule.json that verify wrote") from None
     try:
-        if data.get("version") != VERSION:
-            raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
-        faults = [Fault(**f) for f in data["faults"]]
-        schedule = Schedule(
-            data.get("seed"), float(data["duration"]), list(data["datacenters"]), list(data["kinds"]), faults
-        )
+        schedule = _parse(data)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise ScheduleError(f"--replay {where}: not a schedule multidc wrote ({exc})") from None
+        raise ScheduleError(
+            f"{where}: not a schedule multidc wrote ({exc}); give a schedule.json that verify wrote"
+        ) from None
     if sorted(schedule.datacenters) != sorted(datacenters):
         raise ScheduleError(
-            f"--replay {where}: the schedule is for datacenters {', '.join(schedule.datacenters)}, this environment "
+            f"{where}: the schedule is for datacenters {', '.join(schedule.datacenters)}, this environment "
             f"has {', '.join(datacenters)}; replay it on an environment of the same topology"
         )
-    places = [*datacenters, "kms", "leader"]
-    for f in faults:
-        names = [n for n in [*f.target.split(","), f.peer] if n]
-        if f.kind not in KINDS or not 0 <= f.start <= f.end <= schedule.duration or any(n not in places for n in names):
-            raise ScheduleError(f"--replay {where}: fault {f.line().strip()!r} cannot run here (kind, times or names)")
+    for i, fault in enumerate(schedule.faults):
+        problem = _invalid(fault, schedule, datacenters) or (
+            "it breaks the schedule's rules (two faults on one DC, or more than two at once)"
+            if not _fits(fault, schedule.faults[:i])
+            else None
+        )
+        if problem:
+            raise ScheduleError(f"{where}: fault {i + 1} ({fault.kind} at {fault.start}s): {problem}")
     return schedule
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"{what} {value!r} is not a number")
+    return float(value)
+
+
+def _parse(data: Any) -> Schedule:
+    if data.get("version") != VERSION:
+        raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
+    seed = data["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r} is not a non-negative integer")
+    duration = _number(data["duration"], "duration")
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise ValueError(f"duration {duration:g} s is outside {MIN_DURATION:g}-{MAX_DURATION:g}")
+    names = data["datacenters"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("datacenters is not a list of names")
+    kinds = data["kinds"]
+    if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds {kinds!r} are not among {', '.join(KINDS)}")
+    workloads = data.get("workloads", ["register"])
+    if not isinstance(workloads, list) or not all(isinstance(w, str) for w in workloads):
+        raise ValueError("workloads is not a list of names")
+    faults = []
+    for f in data["faults"]:
+        fault = Fault(**f)
+        for text in (fault.kind, fault.target, fault.peer):
+            if not isinstance(text, str):
+                raise ValueError(f"{text!r} is not a name")
+        _number(fault.start, "start"), _number(fault.end, "end"), _number(fault.loss, "loss")
+        for whole in (fault.ms, fault.jitter):
+            if isinstance(whole, bool) or not isinstance(whole, int):
+                raise ValueError(f"{whole!r} is not a whole number of milliseconds")
+        if fault.kind not in kinds:
+            raise ValueError(f"fault kind {fault.kind!r} is not among the schedule's kinds ({', '.join(kinds)})")
+        faults.append(fault)
+    return Schedule(seed, duration, list(names), kinds, faults, list(workloads))
+
+
+def _invalid(f: Fault, schedule: Schedule, dcs: list[str]) -> str | None:
+    """Why this fault cannot run on these DCs (None: it can)."""
+    if not 0 <= f.start < f.end <= schedule.duration:
+        return f"its times {f.start}-{f.end} s are not a window inside the {schedule.duration:g} s run"
+    places = [*dcs, "kms"]
+    if f.kind in PROCESS:
+        return (
+            None if f.target in [*dcs, "leader"] else f"target {f.target!r} is not a DC of this environment or leader"
+        )
+    if f.kind == "partition":
+        group = f.target.split(",")
+        ok = len(set(group)) == len(group) and set(group) <= set(dcs) and 0 < len(group) < len(dcs)
+        return None if ok else f"group {f.target!r} is not a proper group of this environment's DCs"
+    if f.kind == "bridge":
+        return None if f.target in dcs and len(dcs) >= 3 else f"bridge via {f.target!r} needs a DC of 3 or more"
+    if f.kind in ("one-way", *SHAPES) and (f.target not in places or f.peer not in places or f.target == f.peer):
+        return f"pair {f.target!r}-{f.peer!r} is not two different places of this environment"
+    if f.kind == "delay" and not (0 < f.ms <= 60_000 and 0 <= f.jitter <= f.ms):
+        return f"delay {f.ms} ms ± {f.jitter} ms is out of range (1-60000 ms, jitter up to the delay)"
+    if f.kind == "loss" and not 0 < f.loss <= 100:
+        return f"loss {f.loss}% is out of range (0-100)"
+    return None

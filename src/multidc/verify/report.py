@@ -5,11 +5,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from ..checker import Verdict
+from ..errors import MultidcError
 from ..history import Operation
 from .workloads import InvariantVerdict
+
+
+class ReportError(MultidcError):
+    """The report directory cannot be written; nothing was run (exit 2)."""
+
+    exit_code = 2
+
+
+def prepare(folder: Path) -> Path:
+    """Make the report directory (or a run's folder in it) before anything runs; one line when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".multidc-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(
+            f"--report {folder}: cannot write there ({exc.strerror or exc}); give a directory you can write"
+        ) from None
+    return folder
+
 
 BACKGROUND = ("delay-all",)  # faults a scenario sets as its conditions rather than as the disruption it measures
 
@@ -128,6 +151,9 @@ class ScenarioResult:
             lines.append(f"    lost write: {o}")
         for p in self.problems:
             lines.append(f"    problem: {p}")
+        skipped = self.checks.get("skipped", [])
+        if skipped:
+            lines.append(f"    skipped {len(skipped)} fault(s) earlier faults made moot: " + "; ".join(skipped[:3]))
         return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from ..providers.base import Faults
 from ..vaultapi import client, get
 from . import nemesis
 from . import workloads as workloads_
-from .report import ScenarioResult, Window, timeline_svg
+from .report import ScenarioResult, Window, prepare, timeline_svg
 from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
 
@@ -70,9 +70,11 @@ class Nemesis:
     windows: list[Window] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checks: dict[str, object] = field(default_factory=dict)
+    origin: float = 0.0  # the recorder's time when the faults' clock starts (after the workloads' setup)
 
     def sleep_until(self, at: float) -> None:
-        time.sleep(max(0.0, at - self.recorder.now()))
+        """Until `at` seconds of the run (schedules and scenarios count from the origin)."""
+        time.sleep(max(0.0, self.origin + at - self.recorder.now()))
 
     def leader(self) -> str:
         return self.watch.current() or self.env.primary
@@ -137,7 +139,8 @@ def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
             busy = [f for f, t, _ in active.values() if f.kind in nemesis.PROCESS and t == target]
             if fault.kind in nemesis.PROCESS and busy:  # `leader` resolved to a DC that is already down or paused
                 skipped = n.checks.setdefault("skipped", [])
-                skipped.append(f"{at:.2f}s {fault.label(target)}: {target} already {busy[0].kind}ed")  # type: ignore[attr-defined]
+                state = "killed" if busy[0].kind == "kill" else "paused"
+                skipped.append(f"{at:.2f}s {fault.label(target)}: {target} already {state}")  # type: ignore[attr-defined]
                 continue
             try:
                 _begin(n.faults, fault, target)
@@ -250,28 +253,36 @@ def run_scenario(
     stop = threading.Event()
     watch = LeaderWatch(env, recorder, stop)
     n = Nemesis(env, faults, recorder, watch)
-    folder = report / name if report is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if isinstance(scenario, nemesis.Schedule):
-            nemesis.save(scenario, folder / "schedule.json")  # before the run: a run that dies can be replayed
+    folder = prepare(report / name) if report is not None else None
+    if folder is not None and isinstance(scenario, nemesis.Schedule):
+        nemesis.save(scenario, folder / "schedule.json")  # before the run: a run that dies can be replayed
     if others:
         with progress.step(f"{name}: preparing the {', '.join(w.name for w in others)} workload(s)"):
             for other in others:
                 other.setup()
+    n.origin = recorder.now()
     watch.start()
     threads = workload.run(stop) if "register" in workloads else []
     for other in others:
         threads += other.run(stop)
-    with progress.step(f"{name}: workload and faults for {duration:.0f}s"):
-        if isinstance(scenario, Scenario):
-            run_steps(n, scenario, duration)
-        else:
-            run_schedule(n, scenario)
-        n.sleep_until(duration)
+    try:
+        with progress.step(f"{name}: workload and faults for {duration:.0f}s"):
+            if isinstance(scenario, Scenario):
+                run_steps(n, scenario, duration)
+            else:
+                run_schedule(n, scenario)
+            n.sleep_until(duration)
+    except BaseException:  # Ctrl-C, or a crash: the faults must not outlive the run
         stop.set()
-        for t in threads:
-            t.join(timeout=workload.timeout + 3)
+        progress.say("interrupted: undoing every fault (heal, resume, start, KMS up)")
+        faults.clear()
+        for other in others:
+            with contextlib.suppress(Exception):
+                other.cleanup()
+        raise
+    stop.set()
+    for t in threads:
+        t.join(timeout=workload.timeout + 3)
     windows, problems, checks = n.windows, n.problems, n.checks
     with progress.step(f"{name}: healing and waiting for healthy"):
         healthy, time_to_healthy = _heal(env, faults, problems)

@@ -190,6 +190,16 @@ def test_one_way_cuts_and_bridges_route_only_the_cut_direction_and_heal_removes_
     assert set(env.active_faults()) == {"one-way", "bridges", "partitions"}
     env.heal()
     assert host.routes == set() and env.active_faults() == {}
+    # heal removes the cut device (and every route through it) in every namespace, recorded or not
+    host.calls.clear()
+    env.heal()
+    assert sorted(c for c in host.calls if c.startswith("remove f1-cut")) == sorted(
+        f"remove f1-cut in {n.namespace}" for n in (p, s, t, plan.kms)
+    )
+    assert "cut primary off from" in env.partition(["primary", "primary"]) and env.active_faults()["partitions"] == [
+        ["primary"]
+    ]
+    env.heal()
     with pytest.raises(multidc.FaultError, match="no datacenter 'kms' to bridge through"):
         env.bridge("kms")
     with pytest.raises(multidc.FaultError, match="two different places"):

@@ -165,6 +165,7 @@ class Faults:
 
     def partition(self, group: list[str]) -> str:
         """Cut the group (DC names, or `kms`) off from every other DC and the KMS, both directions."""
+        group = list(dict.fromkeys(group))
         for name in group:
             self._place(name)
         rest = [n for n in self._places if n not in group]
@@ -208,6 +209,9 @@ class Faults:
             for address in self._addresses(dst):
                 want.append([self._namespace(src), address])
         have: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
+        # Recorded before any route changes, so an interrupted change leaves nothing heal does not know of.
+        self.active["cuts"] = have + [cut for cut in want if cut not in have]
+        self._save()
         for cut in have:
             if cut not in want:
                 self._route("del", *cut)
@@ -225,7 +229,7 @@ class Faults:
         cuts: list[list[str]] = list(self.active.get("cuts", []))  # type: ignore[call-overload]
         for namespace, address in cuts:
             self._route("del", namespace, address)
-        self._remove_cut_devices({namespace for namespace, _ in cuts})
+        self._remove_cut_devices({self._namespace(place) for place in self._places})  # every route through them too
         for kind in ("cuts", "partitions", "one-way", "bridges"):
             self.active.pop(kind, None)
         shapes = links.record(self.active)

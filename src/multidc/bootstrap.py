@@ -81,7 +81,9 @@ def prepare_transit(c: hvac.Client, key_name: str) -> str:
     mounts = c.sys.list_mounted_secrets_engines()
     if "transit/" not in mounts.get("data", mounts):
         c.sys.enable_secrets_engine("transit", path="transit")
-    c.secrets.transit.create_key(name=key_name, key_type="aes256-gcm96")
+    # Exportable with a plaintext backup: `snapshot save` keeps the key beside the snapshot, so the snapshot can be
+    # restored into a fresh environment (whose KMS has another key). A test KMS, not a production one.
+    c.secrets.transit.create_key(name=key_name, key_type="aes256-gcm96", exportable=True, allow_plaintext_backup=True)
     policy = f"""
 path "transit/encrypt/{key_name}" {{ capabilities = ["update"] }}
 path "transit/decrypt/{key_name}" {{ capabilities = ["update"] }}

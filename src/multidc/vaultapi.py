@@ -43,3 +43,19 @@ def get(c: hvac.Client, path: str) -> tuple[int, dict[str, Any]]:
     except ValueError:
         body = {}
     return response.status_code, body if isinstance(body, dict) else {}
+
+
+def raw(c: hvac.Client, method: str, path: str, data: bytes | None = None, json: Any = None) -> Any:
+    """A request whose answer is not JSON (a Raft snapshot's bytes): the requests Response, never raising on status,
+    never following redirects."""
+    adapter = c.adapter
+    return adapter.session.request(
+        method,
+        adapter.base_uri + path,
+        headers={"X-Vault-Token": c.token or ""},
+        data=data,
+        json=json,
+        verify=adapter._kwargs.get("verify", True),
+        timeout=adapter._kwargs.get("timeout", 30),
+        allow_redirects=False,
+    )

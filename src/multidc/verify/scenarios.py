@@ -12,6 +12,8 @@ class Step:
     action: (
         str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | delay-all
         # | check-sealed (the target must not serve unsealed) | check-back (the target must come back unsealed)
+        # | upgrade (a rolling upgrade to the pinned version) | lose-quorum (kill the leader and the target for good)
+        # | check-no-writes (a write through the target must not be acknowledged) | recover (lost-quorum recovery)
     )
     target: str = ""  # leader | follower | primary | "" (for heal, kms-*, delay-all)
     ms: int = 0  # delay-all: milliseconds each way between every pair of DCs
@@ -22,6 +24,7 @@ class Scenario:
     name: str
     description: str
     steps: tuple[Step, ...]
+    by_default: bool = True  # day-2 drills run only when named (one changes versions, one loses data on purpose)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -69,6 +72,25 @@ SCENARIOS: dict[str, Scenario] = {
             "leader-pause",
             "SIGSTOP the leader's server, SIGCONT it later",
             (Step(0.25, "pause", "leader"), Step(0.6, "resume", "leader")),
+        ),
+        Scenario(
+            "rolling-upgrade",
+            "upgrade every DC to the pinned OpenBao version, one at a time, the leader last (the environment must run "
+            "an older one: `version: 2.6.1` in its topology); each step's longest write outage is reported",
+            (Step(0.1, "upgrade"),),
+            by_default=False,
+        ),
+        Scenario(
+            "lost-quorum",
+            "kill the leader and a follower for good (2 of 3 DCs), show that writes through the survivor are not "
+            "acknowledged, then `recover` the survivor (peers.json) and re-add the others fresh; the report lists the "
+            "acknowledged writes that did not survive",
+            (
+                Step(0.2, "lose-quorum", "follower"),
+                Step(0.4, "check-no-writes", "survivor"),
+                Step(0.5, "recover", "survivor"),
+            ),
+            by_default=False,
         ),
     ]
 }

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ... import health, locks, topology
 from ...errors import FaultError, NotFoundError, TopologyError
@@ -152,6 +152,31 @@ def _kind_name(doc: str) -> tuple[str, str]:
 UP_WAIT = 600.0  # a second `up` of the same name waits this long for the first
 
 
+class NotYet:
+    """Day-2 operations the Kubernetes providers do not do yet: each refuses with one line, touching nothing."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise TopologyError(
+            f"{what}: the {self.provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); "
+            "use an environment of the netns provider"
+        )
+
+    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Any = None) -> Any:
+        self._refuse("upgrade")
+
+    def snapshot_save(self, path: Path) -> Any:
+        self._refuse("snapshot save")
+
+    def snapshot_restore(self, path: Path) -> str:
+        self._refuse("snapshot restore")
+
+    def recover(self, dc: str, progress: Any = None) -> Any:
+        self._refuse("recover")
+
+
 class KubeRunning:
     """A kind or kube environment that exists: addresses from its state file, health and faults through the runner."""
 
@@ -219,6 +244,9 @@ class KubeRunning:
         assert orch.state is not None
         return KindFaults(plan, orch.runner, orch.state, orch.paths, orch.kms)
 
+    def operations(self) -> NotYet:
+        return NotYet(self.orch.plan.provider)
+
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}
         for dc in self.orch.plan.dcs:
@@ -250,6 +278,8 @@ class KubeProvider:
         cannot = []
         if topo.server_binary:
             cannot.append("server_binary: it runs a server image; set kube.image instead")
+        if topo.version or any(dc.version for dc in topo.datacenters):
+            cannot.append("version: it runs one server image for every DC; set kube.image (e.g. openbao/openbao:2.6.2)")
         if not topo.tls:
             cannot.append("tls: false: the Bank-Vaults operator always serves TLS; remove it")
         if topo.kms.address is not None:

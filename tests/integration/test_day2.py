@@ -134,7 +134,9 @@ def test_lost_quorum_is_shown_then_recovered(live, tmp_path) -> None:  # type: i
     assert scenario["checks"]["recover"]["readded"] and scenario["healthy_after_heal"], out.stdout
     lost = scenario["invariants"]["set"]["anomalies"]["lost adds"]
     assert ("lost adds" in out.stdout) or lost == []  # which acknowledged writes did not survive, if any
-    # And by hand through the CLI: two DCs gone, recover the third
+    # And by hand through the CLI: refused while a quorum runs; then two DCs gone, recover the third
+    refused = env.run("recover", "tertiary", check=False)
+    assert refused.returncode == 2 and "3 of 3 DCs' servers run" in refused.stderr and env.json("status")["healthy"]
     env.run("chaos", "kill", "primary")
     env.run("chaos", "kill", "secondary")
     done = env.run("recover", "tertiary")

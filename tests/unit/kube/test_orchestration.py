@@ -254,7 +254,7 @@ def test_status_of_a_kind_environment_is_the_same_table_with_its_faults(
     out = CliRunner().invoke(cli, ["status", "--name", "k2"])
     assert out.exit_code == 1
     lines = out.output.splitlines()
-    assert lines[0].split() == ["DC", "VIP", "HOST", "URL", "ROLE", "VOTER", "SEALED", "APPLIED"], lines
+    assert lines[0].split() == ["DC", "VIP", "HOST", "URL", "ROLE", "VOTER", "SEALED", "APPLIED", "VERSION"], lines
     assert lines[2].split()[:6] == ["tertiary", "172.19.3.128", "https://172.19.3.128:8200", "down", "?", "?"]
     assert "active faults: stopped: tertiary" in out.output and "  - tertiary: not reachable" in out.output
     as_json = json.loads(CliRunner().invoke(cli, ["status", "--name", "k2", "-o", "json"]).output)

@@ -66,6 +66,12 @@ def recover(env: NetnsEnvironment, dc: str, progress: Progress | None = None) ->
     survivor = env._place(dc)
     if dc == "kms":
         raise FaultError("recover: the KMS is not a Raft member of the cluster; name a datacenter")
+    running = [n.name for n in env.plan.nodes if _running(env, n.name) is not None]
+    if len(running) * 2 > len(env.plan.nodes):
+        raise FaultError(
+            f"recover: {len(running)} of {len(env.plan.nodes)} DCs' servers run ({', '.join(running)}), a quorum; "
+            "recover is for a majority gone for good (it wipes every other DC): stop or kill them first"
+        )
     report = RecoveryReport(dc)
     started = time.monotonic()
     faults = Faults(env)

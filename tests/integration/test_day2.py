@@ -136,7 +136,7 @@ def test_lost_quorum_is_shown_then_recovered(live, tmp_path) -> None:  # type: i
     assert ("lost adds" in out.stdout) or lost == []  # which acknowledged writes did not survive, if any
     # And by hand through the CLI: refused while a quorum runs; then two DCs gone, recover the third
     refused = env.run("recover", "tertiary", check=False)
-    assert refused.returncode == 2 and "3 of 3 DCs' servers run" in refused.stderr and env.json("status")["healthy"]
+    assert refused.returncode == 2 and "3 of 3 DCs' servers run" in refused.stderr
     env.run("chaos", "kill", "primary")
     env.run("chaos", "kill", "secondary")
     done = env.run("recover", "tertiary")

@@ -243,6 +243,20 @@ class Environment:
                     st.save(paths)
             return result
 
+    # --- membership (netns; kind/kube refuse with one line)
+
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+        """Add DC `name` to the running environment (its load-balancer pool: `pool`, default its slot's): namespace,
+        VIP, certificate, joined as a voter, healthy after; nothing existing moves. Under the environment's lock."""
+        with locks.hold(self.name, "dc add", self.running.root):
+            return registry.of(self.name).attach(self.name).operations().add_dc(name, pool, progress)
+
+    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+        """Remove DC `name`: stepped down if it leads, out of Raft, then its server, namespace and files; healthy
+        after. Under the environment's lock."""
+        with locks.hold(self.name, "dc remove", self.running.root):
+            return registry.of(self.name).attach(self.name).operations().remove_dc(name, progress)
+
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
         """The last lines of every server's log (DCs and the KMS where the provider has it)."""
         return self.running.logs(lines)

@@ -96,6 +96,19 @@ class Faults(Protocol):
         ...
 
 
+class Operations(Protocol):
+    """Day-2 operations on a running environment. A provider that cannot do one yet raises a one-line TopologyError
+    (exit 2) from it, before touching anything."""
+
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+        """One more DC (namespace or cluster, VIP, certificate, joined), healthy after; nothing existing moves."""
+        ...
+
+    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+        """A DC out of Raft (stepped down first if it leads), then gone; healthy after."""
+        ...
+
+
 class Running(Protocol):
     """An environment that exists, as its provider reaches it."""
 
@@ -134,6 +147,7 @@ class Running(Protocol):
     def leader(self, timeout: float = 2.0) -> str | None: ...
     def wait_healthy(self, timeout: float) -> Health: ...
     def faults(self) -> Faults: ...
+    def operations(self) -> Operations: ...
     def logs(self, lines: int) -> dict[str, list[str]]: ...
 
 

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ... import health, locks, topology
 from ...errors import FaultError, NotFoundError, TopologyError
@@ -152,6 +152,25 @@ def _kind_name(doc: str) -> tuple[str, str]:
 UP_WAIT = 600.0  # a second `up` of the same name waits this long for the first
 
 
+class NotYet:
+    """Day-2 operations the Kubernetes providers do not do yet: each refuses with one line, touching nothing."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise TopologyError(
+            f"{what}: the {self.provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); "
+            "use an environment of the netns provider"
+        )
+
+    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
+        self._refuse("dc add")
+
+    def remove_dc(self, name: str, progress: Any = None) -> Any:
+        self._refuse("dc remove")
+
+
 class KubeRunning:
     """A kind or kube environment that exists: addresses from its state file, health and faults through the runner."""
 
@@ -208,6 +227,9 @@ class KubeRunning:
 
     def wait_healthy(self, timeout: float) -> health.Health:
         return self.orch.wait_healthy(timeout)
+
+    def operations(self) -> NotYet:
+        return NotYet(self.orch.plan.provider)
 
     def faults(self) -> KindFaults:
         plan, orch = self.orch.plan, self.orch

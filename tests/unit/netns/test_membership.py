@@ -1,0 +1,138 @@
+"""`dc add` / `dc remove` refusals through a recording Host: every bad input is one line, exit 2, before anything is
+made (no namespace, process, file or state change). What they do on real servers: tests/integration/test_membership.py.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multidc.cli import main
+from multidc.paths import EnvPaths, make_private_dir
+from multidc.providers import registry
+from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
+from multidc.state import State, load
+from multidc.topology import Topology
+
+from .conftest import BINARY, FakeHost, plan_for
+
+
+def make_env(
+    monkeypatch: pytest.MonkeyPatch, name: str, topology: dict | None = None, port_base: int = 18200
+) -> FakeHost:  # type: ignore[type-arg]
+    """An environment as `up` leaves it (recorded, namespaces and servers on a FakeHost)."""
+    host = FakeHost()
+    monkeypatch.setitem(registry.PROVIDERS, "netns", NetnsProvider(host))
+    topo = Topology.model_validate(topology or {})
+    plan = plan_for(name, topo)(port_base)
+    env = NetnsEnvironment(plan, host=host)
+    env.state = State(
+        env=name,
+        topology=plan.topology.model_dump(mode="json"),
+        port_base=plan.port_base,
+        binary={"path": BINARY.path, "flavour": BINARY.flavour, "version": BINARY.version},
+        phase="up",
+    )
+    make_private_dir(plan.paths.root)
+    host.create_site(plan)
+    for key, node in [("kms", plan.kms), *((f"node:{n.name}", n) for n in plan.nodes)]:
+        env.state.pids[key] = host.spawn(
+            [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
+        )
+    env._save()
+    host.calls.clear()
+    return host
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as status:
+        main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status.value.code == 2 and len(err) == 1, (status.value.code, err)
+    return err[0]
+
+
+@pytest.fixture
+def m1(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeHost, Path]]:
+    host = make_env(monkeypatch, "m1")
+    state = state_dir / "m1" / "state.json"
+    before = state.read_bytes()
+    namespaces = set(host.namespaces)
+    yield host, state
+    # nothing was made or recorded
+    assert host.calls == [] and host.namespaces == namespaces and state.read_bytes() == before
+    assert sorted(p.name for p in (state_dir / "m1" / "nodes").iterdir()) == ["primary", "secondary", "tertiary"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["add", "primary"], "dc add: datacenter 'primary' already exists in 'm1'; choose another name"),
+        (["add", "Bad_Name"], "dc add: datacenter name 'Bad_Name' is not a DNS label"),
+        (["add", "kms"], "dc add: datacenter name 'kms' is reserved for the central KMS"),
+        (["add", "east", "--pool", "nonsense"], "dc add: datacenters[3].pool: 'nonsense' is not an IPv4 network"),
+        (
+            ["add", "east", "--pool", "172.18.2.192/26"],
+            "dc add: datacenters[3].pool: 172.18.2.192/26 (east) overlaps 172.18.2.128/25 (secondary)",
+        ),
+        (["add", "east", "--pool", "10.9.0.0/24"], "dc add: datacenters[3].pool: 10.9.0.0/24 is outside the network"),
+        (
+            ["add", "east", "--pool", "172.18.0.2/31"],  # over primary's and secondary's node addresses
+            "dc add: --pool 172.18.0.2/31 would move primary's address 172.18.0.2 -> 172.18.0.4; choose a pool clear",
+        ),
+        (["remove", "nowhere"], "dc remove: no datacenter 'nowhere' in 'm1'; choose one of: primary, secondary"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    m1: tuple[FakeHost, Path], capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    line = refused(capsys, "dc", *argv, "--name", "m1")
+    assert line.startswith(f"multidc: {said}"), line
+
+
+def test_active_faults_are_healed_first(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = make_env(monkeypatch, "mf")
+    path = state_dir / "mf" / "state.json"
+    st = load(EnvPaths(state_dir / "mf"))
+    assert st is not None
+    st.faults = {"stopped": ["tertiary"], "paused": ["secondary"]}
+    st.save(EnvPaths(state_dir / "mf"))
+    before = path.read_bytes()
+    for argv in (["add", "east"], ["remove", "secondary"]):
+        line = refused(capsys, "dc", *argv, "--name", "mf")
+        assert line == (
+            f"multidc: dc {argv[0]}: faults are active (paused, stopped); heal first: `multidc chaos clear --name mf`"
+        ), line
+    assert path.read_bytes() == before and host.calls == []
+
+
+def test_a_tenth_dc_and_removing_the_last_are_refused(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = make_env(monkeypatch, "m9", {"datacenters": [f"d{i}" for i in range(1, 10)]})
+    line = refused(capsys, "dc", "add", "tenth", "--name", "m9")
+    assert line == "multidc: dc add: 'm9' has 9 datacenters, the most multidc plans; `multidc dc remove` one first"
+    host = make_env(monkeypatch, "m0", {"datacenters": ["solo"]})
+    line = refused(capsys, "dc", "remove", "solo", "--name", "m0")
+    assert line == "multidc: dc remove: 'solo' is the last datacenter of 'm0'; use `multidc down` instead"
+    assert host.calls == []
+
+
+def test_a_busy_host_port_for_the_new_slot_is_refused(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        host = make_env(monkeypatch, "mp", port_base=port - 4)  # slot 4's port is the one held here
+        line = refused(capsys, "dc", "add", "east", "--name", "mp")
+    assert line == (
+        f"multidc: dc add: host port 127.0.0.1:{port} (slot 4) is used by another process; free it, try again"
+    )
+    assert host.calls == []

@@ -9,6 +9,7 @@ with multidc.up("topology.yaml", name="t1") as env:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +26,7 @@ from .names import check_env_name_or_raise
 from .paths import env_paths
 from .progress import Progress
 from .providers import registry
-from .providers.base import Faults, Request, Running, UpOutcome
+from .providers.base import Faults, Operations, Request, Running, UpOutcome
 from .state import load
 from .vaultapi import client
 
@@ -247,15 +248,22 @@ class Environment:
 
     def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
         """Add DC `name` to the running environment (its load-balancer pool: `pool`, default its slot's): namespace,
-        VIP, certificate, joined as a voter, healthy after; nothing existing moves. Under the environment's lock."""
-        with locks.hold(self.name, "dc add", self.running.root):
-            return registry.of(self.name).attach(self.name).operations().add_dc(name, pool, progress)
+        VIP, certificate, joined as a voter, healthy after; nothing existing moves. Under the environment's lock;
+        `datacenters`, `address()`, `client()` know the new DC afterwards."""
+        return self._membership("dc add", lambda ops: ops.add_dc(name, pool, progress))
 
     def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
         """Remove DC `name`: stepped down if it leads, out of Raft, then its server, namespace and files; healthy
         after. Under the environment's lock."""
-        with locks.hold(self.name, "dc remove", self.running.root):
-            return registry.of(self.name).attach(self.name).operations().remove_dc(name, progress)
+        return self._membership("dc remove", lambda ops: ops.remove_dc(name, progress))
+
+    def _membership(self, what: str, change: Callable[[Operations], Any]) -> Any:
+        with locks.hold(self.name, what, self.running.root):
+            running = registry.of(self.name).attach(self.name)
+            try:
+                return change(running.operations())
+            finally:
+                self.running = running  # the environment as it is now (what was recorded, even on a failure)
 
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
         """The last lines of every server's log (DCs and the KMS where the provider has it)."""

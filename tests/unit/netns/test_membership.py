@@ -4,15 +4,20 @@ made (no namespace, process, file or state change). What they do on real servers
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from multidc import pki
 from multidc.cli import main
-from multidc.paths import EnvPaths, make_private_dir
+from multidc.paths import EnvPaths, make_private_dir, write_private
 from multidc.providers import registry
+from multidc.providers.netns import membership
+from multidc.providers.netns import provider as netns_provider
+from multidc.providers.netns.plan import Node
 from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
 from multidc.state import State, load
 from multidc.topology import Topology
@@ -37,6 +42,9 @@ def make_env(
         phase="up",
     )
     make_private_dir(plan.paths.root)
+    ca = pki.make_ca(name)
+    write_private(plan.paths.ca_cert, ca.cert_pem.decode())
+    write_private(plan.paths.ca_key, ca.key_pem.decode())
     host.create_site(plan)
     for key, node in [("kms", plan.kms), *((f"node:{n.name}", n) for n in plan.nodes)]:
         env.state.pids[key] = host.spawn(
@@ -136,3 +144,39 @@ def test_a_busy_host_port_for_the_new_slot_is_refused(
         f"multidc: dc add: host port 127.0.0.1:{port} (slot 4) is used by another process; free it, try again"
     )
     assert host.calls == []
+
+
+def test_an_add_whose_server_exits_takes_back_what_it_made(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multidc
+    from multidc.errors import ProviderError
+    from multidc.health import Health
+
+    host = make_env(monkeypatch, "mr")
+    host.exits = {"/east/": "Error initializing core: simulated\n"}
+    # No server answers here (a FakeHost): the cluster's word is given, and nothing is asked over HTTP.
+    monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
+    monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
+    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
+    monkeypatch.setattr(membership, "_members", lambda env: {"primary", "secondary", "tertiary"})
+
+    def started(self: NetnsEnvironment, node: Node, key: str) -> None:
+        if not self.host.alive(self.state.pids[key]):  # type: ignore[union-attr]
+            raise ProviderError(f"the {node.name} server exited: {self._log_tail(node)}")
+
+    monkeypatch.setattr(NetnsEnvironment, "_started", started)
+    namespaces = set(host.namespaces)
+    before = load(EnvPaths(state_dir / "mr"))
+    assert before is not None
+    env = multidc.attach("mr")
+    with pytest.raises(ProviderError, match="the east server exited: Error initializing core: simulated"):
+        env.add_dc("east")
+    made = [c for c in host.calls if c.startswith(("add_node", "spawn", "remove_node", "forget"))]
+    assert made[0] == "add_node mdc.mr.dc.east mr-dc4 172.18.0.6 172.18.4.128"
+    assert "remove_node mr-dc4 mdc.mr.dc.east" in made
+    assert host.namespaces == namespaces and not (state_dir / "mr" / "nodes" / "east").exists()
+    after = load(EnvPaths(state_dir / "mr"))
+    assert after is not None
+    assert after.topology == before.topology and after.slots == {} and "node:east" not in after.pids
+    spec = json.loads((state_dir / "mr" / "forwarder.json").read_text())
+    assert sorted(r["port"] for r in spec["routes"]) == [18200, 18201, 18202, 18203]  # its port published no more
+    assert env.datacenters == ["primary", "secondary", "tertiary"]

@@ -21,17 +21,18 @@ import contextlib
 import copy
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ... import bootstrap, locks, pipeline, pki
 from ... import topology as topo_mod
-from ...errors import PrerequisiteError, ProviderError, TopologyError
+from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyError
 from ...names import check_dc_name
 from ...progress import Progress
 from ...state import read_secret
 from .plan import Node, Plan, make_plan
-from .upgrade import step_down
+from .upgrade import STEP_DOWN_TIMEOUT, step_down
 
 if TYPE_CHECKING:
     from .provider import NetnsEnvironment
@@ -248,10 +249,30 @@ def _wait_member(env: NetnsEnvironment, node: Node) -> None:
         ) from None
 
 
+def _said(what: str, change: Callable[[], MembershipReport]) -> MembershipReport:
+    """Whatever a change raises reaches the user as one line naming the change (an HTTP error, a timeout, ...)."""
+    try:
+        return change()
+    except MultidcError:
+        raise
+    except pipeline.STEP_ERRORS as exc:
+        raise ProviderError(f"{what}: {pipeline.reason(exc)}") from exc
+
+
 def add(
     env: NetnsEnvironment, name: str, pool: str | None = None, progress: Progress | None = None
 ) -> MembershipReport:
     """Add DC `name` (pool: its load-balancer pool, default the slot's) to the running environment; healthy after."""
+    return _said(f"dc add {name}", lambda: _add(env, name, pool, progress))
+
+
+def remove(env: NetnsEnvironment, name: str, progress: Progress | None = None) -> MembershipReport:
+    """Remove DC `name` from the running environment (out of Raft first, then its server, namespace and files);
+    healthy after."""
+    return _said(f"dc remove {name}", lambda: _remove(env, name, progress))
+
+
+def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
     started = time.monotonic()
     step = (progress or Progress(quiet=True)).step
@@ -338,9 +359,7 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> None:
     env._save()
 
 
-def remove(env: NetnsEnvironment, name: str, progress: Progress | None = None) -> MembershipReport:
-    """Remove DC `name` from the running environment (out of Raft first, then its server, namespace and files);
-    healthy after."""
+def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
     started = time.monotonic()
     step = (progress or Progress(quiet=True)).step
@@ -350,9 +369,16 @@ def remove(env: NetnsEnvironment, name: str, progress: Progress | None = None) -
     t = time.monotonic()
     if env.leader() == name:
         with step(f"Stepping {name} down"):
-            step_down(env, name)
+            try:
+                step_down(env, name)
+            except ProviderError:
+                raise ProviderError(
+                    f"dc remove: no other DC took the lead from {name} within {STEP_DOWN_TIMEOUT:.0f}s; nothing was "
+                    "changed"
+                ) from None
     with step(f"Removing {name} from the Raft configuration"):
-        _remove_peer(env, name)
+        if name in _members(env):  # a DC that never got in (or was taken out by hand) is only torn down
+            _remove_peer(env, name)
         pipeline.wait_until(lambda: name not in _members(env), JOIN_TIMEOUT, f"{name} to leave")
     report.steps["left_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()

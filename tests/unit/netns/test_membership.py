@@ -91,6 +91,10 @@ def m1(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeH
             ["add", "east", "--pool", "172.18.0.2/31"],  # over primary's and secondary's node addresses
             "dc add: --pool 172.18.0.2/31 would move primary's address 172.18.0.2 -> 172.18.0.4; choose a pool clear",
         ),
+        (
+            ["add", "east", "--pool", "172.18.0.4/30"],  # over the KMS's address 172.18.0.5
+            "dc add: --pool 172.18.0.4/30 holds the KMS's address 172.18.0.5; choose a pool clear of the addresses",
+        ),
         (["remove", "nowhere"], "dc remove: no datacenter 'nowhere' in 'm1'; choose one of: primary, secondary"),
     ],
 )

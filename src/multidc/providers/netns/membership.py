@@ -140,7 +140,15 @@ def check_add(env: NetnsEnvironment, name: str, pool: str | None) -> Plan:
     slot = _free_slot(set(slots.values()))
     entries = list(env.state.topology.get("datacenters") or [])
     entries.append({"name": name, **({"pool": pool} if pool is not None else {})})
-    plan = _plan(env, _pinned(env, entries), {**slots, name: slot}, "dc add")
+    try:
+        plan = _plan(env, _pinned(env, entries), {**slots, name: slot}, "dc add")
+    except TopologyError as exc:
+        if any("kms.address" in p for p in exc.problems):  # pinned by multidc, not set by the user: say it as it is
+            raise TopologyError(
+                f"dc add: --pool {pool} holds the KMS's address {env.plan.kms.address}; choose a pool clear of the "
+                "addresses in use"
+            ) from None
+        raise
     moved = _moved(env.plan, plan)
     if moved:
         raise TopologyError(

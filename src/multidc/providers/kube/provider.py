@@ -176,6 +176,12 @@ class NotYet:
     def recover(self, dc: str, progress: Any = None) -> Any:
         self._refuse("recover")
 
+    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
+        self._refuse("dc add")
+
+    def remove_dc(self, name: str, progress: Any = None) -> Any:
+        self._refuse("dc remove")
+
 
 class KubeRunning:
     """A kind or kube environment that exists: addresses from its state file, health and faults through the runner."""
@@ -234,6 +240,9 @@ class KubeRunning:
     def wait_healthy(self, timeout: float) -> health.Health:
         return self.orch.wait_healthy(timeout)
 
+    def operations(self) -> NotYet:
+        return NotYet(self.orch.plan.provider)
+
     def faults(self) -> KindFaults:
         plan, orch = self.orch.plan, self.orch
         if not plan.flavour.makes_clusters:
@@ -243,9 +252,6 @@ class KubeRunning:
             )
         assert orch.state is not None
         return KindFaults(plan, orch.runner, orch.state, orch.paths, orch.kms)
-
-    def operations(self) -> NotYet:
-        return NotYet(self.orch.plan.provider)
 
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}

@@ -24,7 +24,7 @@ from . import namespaces, owners, processes
 from .setns import enter
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from .plan import Node, Plan
 
 TUNSETPERSIST = 0x400454CB
 DELAY_ROUTE_PRIORITY = 10  # behind the partition's cut routes (metric 0 wins): a cut stays a cut while a delay is set
@@ -41,6 +41,19 @@ class Host(Protocol):
         ...
 
     def create_site(self, plan: Plan) -> None: ...
+
+    def add_node(self, plan: Plan, node: Node) -> None:
+        """One more DC node's namespace on the running site network (veth on the bridge, address, VIP)."""
+        ...
+
+    def remove_node(self, plan: Plan, node: Node) -> list[str]:
+        """One DC node off the site network: its veth, then its namespace; returns what could not be removed."""
+        ...
+
+    def forget_neighbours(self, names: list[str], addresses: list[str]) -> None:
+        """Drop the ARP entries for these addresses inside these namespaces."""
+        ...
+
     def namespace_exists(self, name: str) -> bool: ...
     def namespaces_of(self, env: str) -> list[str]: ...
     def environments(self) -> list[str]: ...
@@ -93,6 +106,15 @@ class LinuxHost:
 
     def create_site(self, plan: Plan) -> None:
         namespaces.create_site(plan)
+
+    def add_node(self, plan: Plan, node: Node) -> None:
+        namespaces.add_node(plan, node)
+
+    def remove_node(self, plan: Plan, node: Node) -> list[str]:
+        return namespaces.remove_node(plan, node)
+
+    def forget_neighbours(self, names: list[str], addresses: list[str]) -> None:
+        namespaces.forget_neighbours(names, addresses)
 
     def namespace_exists(self, name: str) -> bool:
         return namespaces.inode(name) is not None

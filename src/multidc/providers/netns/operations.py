@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import recovery, snapshots
+from . import membership, recovery, snapshots
 from . import upgrade as upgrade_mod
 
 if TYPE_CHECKING:
@@ -32,3 +32,11 @@ class Operations:
 
     def recover(self, dc: str, progress: Progress | None = None) -> recovery.RecoveryReport:
         return recovery.recover(self.env, dc, progress)
+
+    def add_dc(
+        self, name: str, pool: str | None = None, progress: Progress | None = None
+    ) -> membership.MembershipReport:
+        return membership.add(self.env, name, pool, progress)
+
+    def remove_dc(self, name: str, progress: Progress | None = None) -> membership.MembershipReport:
+        return membership.remove(self.env, name, progress)

@@ -35,7 +35,7 @@ class Node:
     """A server's place on the site network: one per DC, and the central KMS."""
 
     name: str
-    index: int  # 1-based DC number; 0 for the KMS
+    index: int  # the DC's slot (1-based: its position unless recorded otherwise, see addressing.py); 0 for the KMS
     address: IPv4Address
     namespace: str
     ifname: str
@@ -162,10 +162,13 @@ def make_plan(
     port_base: int | None = None,
     source: str = "topology",
     binaries: dict[str, ServerBinary] | None = None,
+    slots: dict[str, int] | None = None,
 ) -> Plan:
-    """Compute the whole plan; raises TopologyError for addresses or names that cannot work."""
+    """Compute the whole plan; raises TopologyError for addresses or names that cannot work. `slots`: each DC's slot
+    (its interface number, host port offset, default pool and address) where it is not its position."""
     env = check_env_name_or_raise(name or topology.name or DEFAULT_NAME)
-    sites = addressing.allocate(topology, source)
+    sites = addressing.allocate(topology, source, slots)
+    slot_of = addressing.slots_of(topology, slots)
     paths = env_paths(env, state_root)
     base = port_base if port_base is not None else (topology.host_port_base or DEFAULT_PORT_BASE)
     prefix = namespace_prefix(env)
@@ -181,17 +184,17 @@ def make_plan(
     nodes = [
         Node(
             name=dc.name,
-            index=i,
+            index=slot_of[dc.name],
             address=sites.nodes[dc.name],
             namespace=f"{prefix}dc.{dc.name}",
-            ifname=f"{env}-dc{i}",
-            host_port=base + i,
+            ifname=f"{env}-dc{slot_of[dc.name]}",
+            host_port=base + slot_of[dc.name],
             paths=paths.node(dc.name),
             vip=sites.vips[dc.name],
             pool=sites.pools[dc.name],
             binary=(binaries or {}).get(dc.name),
         )
-        for i, dc in enumerate(topology.datacenters, start=1)
+        for dc in topology.datacenters
     ]
     return Plan(
         env=env,

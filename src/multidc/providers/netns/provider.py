@@ -84,8 +84,7 @@ def claimed_ports(root: Path, except_env: str, elsewhere: list[Path] | None = No
             continue
         if st is None:
             continue
-        count = len(st.topology.get("datacenters") or [1, 2, 3]) + 1
-        for port in range(st.port_base, st.port_base + count):
+        for port in st.host_ports():
             claims[port] = st.env
     return claims
 
@@ -260,13 +259,23 @@ class NetnsEnvironment:
             self.paths.ca_cert.chmod(0o644)  # the CA certificate is public; its key is not
             write_private(self.paths.ca_key, ca.key_pem.decode())
             for node in [plan.kms, *plan.nodes]:
-                ips = [node.address, *([node.vip] if node.vip else []), *_loopback()]
-                issued = pki.issue(ca, f"{node.name}.{plan.env}.multidc", ips, ["localhost", node.name])
-                write_private(node.paths.cert, issued.cert_pem.decode())
-                write_private(node.paths.key, issued.key_pem.decode())
+                self.issue_certificate(ca, node)
         write_private(plan.kms.paths.config, json.dumps(plan.kms_config(), indent=2))
         for node in [plan.kms, *plan.nodes]:
             node.paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def issue_certificate(self, ca: pki.Issued, node: Node) -> None:
+        """The node's server certificate (SANs: its address, its VIP, 127.0.0.1, localhost, its name)."""
+        ips = [node.address, *([node.vip] if node.vip else []), *_loopback()]
+        issued = pki.issue(ca, f"{node.name}.{self.plan.env}.multidc", ips, ["localhost", node.name])
+        write_private(node.paths.cert, issued.cert_pem.decode())
+        write_private(node.paths.key, issued.key_pem.decode())
+
+    def write_node_config(self, node: Node) -> None:
+        """The DC node's server config as the plan has it now (its retry_join lists every other DC), with the seal's
+        token: a server reads it when it starts."""
+        seal_token = (read_secret(self.paths, "seal-token") or "") if self.plan.topology.unseal == "transit" else ""
+        write_private(node.paths.config, json.dumps(self.plan.node_config(node, seal_token), indent=2))
 
     def create_site(self) -> None:
         self.host.create_site(self.plan)
@@ -282,6 +291,17 @@ class NetnsEnvironment:
         }
         write_private(self.paths.forwarder_spec, json.dumps(spec, indent=2))
         self._start_forwarder()
+
+    def republish_ports(self) -> None:
+        """Publish the plan's host ports as they are now: our forwarder stopped (by its recorded PID), started again
+        with the new list. Connections through it at that moment are cut."""
+        assert self.state is not None
+        pid = self.state.pids.get("forwarder")
+        if pid is not None and self.host.belongs(pid, str(self.paths.root)):
+            survivors = self.host.terminate([pid], grace=2.0)
+            if survivors:
+                raise ProviderError(f"could not stop the forwarder (pid {pid}) to publish the new host ports")
+        self.publish_ports()
 
     def _start_forwarder(self) -> None:
         """Start the forwarder and wait for its own report that it bound every port (another process answering on a
@@ -665,11 +685,28 @@ def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
     topo: topo_mod.Topology = request.topology  # resolved by api.resolve()
     binary, per_dc = resolve_binaries(topo, request.server_binary)
 
+    slots = recorded_slots(request.name, topo)
+
     def plan_for(base: int) -> Plan:
-        return make_plan(topo, binary, request.name, port_base=base, source=request.source, binaries=per_dc)
+        return make_plan(
+            topo, binary, request.name, port_base=base, source=request.source, binaries=per_dc, slots=slots
+        )
 
     first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
     return plan_for, first.port_base, topo.host_port_base is not None
+
+
+def recorded_slots(env: str | None, topo: topo_mod.Topology) -> dict[str, int]:
+    """The DC slots an existing environment of this topology records (after `dc add`/`dc remove`), else none."""
+    if env is None:
+        return {}
+    try:
+        st = load(env_paths(env))
+    except StateError:
+        return {}
+    if st is None or st.topology != topo.model_dump(mode="json"):
+        return {}
+    return dict(st.slots)
 
 
 def resolve_binaries(
@@ -705,7 +742,7 @@ def existing_plan(env: str, root: Path | None = None) -> Plan:
         dc: binaries.ServerBinary(b["path"], b["flavour"], b["version"])  # type: ignore[arg-type]
         for dc, b in st.binaries.items()
     }
-    return make_plan(topo, binary, env, port_base=st.port_base, binaries=per_dc)
+    return make_plan(topo, binary, env, port_base=st.port_base, binaries=per_dc, slots=st.slots)
 
 
 @dataclass

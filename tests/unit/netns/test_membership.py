@@ -1,0 +1,214 @@
+"""`dc add` / `dc remove` refusals through a recording Host: every bad input is one line, exit 2, before anything is
+made (no namespace, process, file or state change). What they do on real servers: tests/integration/test_membership.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multidc import pki
+from multidc.cli import main
+from multidc.paths import EnvPaths, make_private_dir, write_private
+from multidc.providers import registry
+from multidc.providers.netns import membership
+from multidc.providers.netns import provider as netns_provider
+from multidc.providers.netns.plan import Node
+from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
+from multidc.state import State, load
+from multidc.topology import Topology
+
+from .conftest import BINARY, FakeHost, plan_for
+
+
+def make_env(
+    monkeypatch: pytest.MonkeyPatch, name: str, topology: dict | None = None, port_base: int = 18200
+) -> FakeHost:  # type: ignore[type-arg]
+    """An environment as `up` leaves it (recorded, namespaces and servers on a FakeHost)."""
+    host = FakeHost()
+    monkeypatch.setitem(registry.PROVIDERS, "netns", NetnsProvider(host))
+    topo = Topology.model_validate(topology or {})
+    plan = plan_for(name, topo)(port_base)
+    env = NetnsEnvironment(plan, host=host)
+    env.state = State(
+        env=name,
+        topology=plan.topology.model_dump(mode="json"),
+        port_base=plan.port_base,
+        binary={"path": BINARY.path, "flavour": BINARY.flavour, "version": BINARY.version},
+        phase="up",
+    )
+    make_private_dir(plan.paths.root)
+    ca = pki.make_ca(name)
+    write_private(plan.paths.ca_cert, ca.cert_pem.decode())
+    write_private(plan.paths.ca_key, ca.key_pem.decode())
+    host.create_site(plan)
+    for key, node in [("kms", plan.kms), *((f"node:{n.name}", n) for n in plan.nodes)]:
+        env.state.pids[key] = host.spawn(
+            [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
+        )
+    env._save()
+    host.calls.clear()
+    return host
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as status:
+        main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status.value.code == 2 and len(err) == 1, (status.value.code, err)
+    return err[0]
+
+
+@pytest.fixture
+def m1(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeHost, Path]]:
+    host = make_env(monkeypatch, "m1")
+    state = state_dir / "m1" / "state.json"
+    before = state.read_bytes()
+    namespaces = set(host.namespaces)
+    yield host, state
+    # nothing was made or recorded
+    assert host.calls == [] and host.namespaces == namespaces and state.read_bytes() == before
+    assert sorted(p.name for p in (state_dir / "m1" / "nodes").iterdir()) == ["primary", "secondary", "tertiary"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["add", "primary"], "dc add: datacenter 'primary' already exists in 'm1'; choose another name"),
+        (["add", "Bad_Name"], "dc add: datacenter name 'Bad_Name' is not a DNS label"),
+        (["add", "kms"], "dc add: datacenter name 'kms' is reserved for the central KMS"),
+        (["add", "east", "--pool", "nonsense"], "dc add: datacenters[3].pool: 'nonsense' is not an IPv4 network"),
+        (
+            ["add", "east", "--pool", "172.18.2.192/26"],
+            "dc add: datacenters[3].pool: 172.18.2.192/26 (east) overlaps 172.18.2.128/25 (secondary)",
+        ),
+        (["add", "east", "--pool", "10.9.0.0/24"], "dc add: datacenters[3].pool: 10.9.0.0/24 is outside the network"),
+        (
+            ["add", "east", "--pool", "172.18.0.2/31"],  # over primary's and secondary's node addresses
+            "dc add: --pool 172.18.0.2/31 would move primary's address 172.18.0.2 -> 172.18.0.4; choose a pool clear",
+        ),
+        (
+            ["add", "east", "--pool", "172.18.0.4/30"],  # over the KMS's address 172.18.0.5
+            "dc add: --pool 172.18.0.4/30 holds the KMS's address 172.18.0.5; choose a pool clear of the addresses",
+        ),
+        (["remove", "nowhere"], "dc remove: no datacenter 'nowhere' in 'm1'; choose one of: primary, secondary"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    m1: tuple[FakeHost, Path], capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    line = refused(capsys, "dc", *argv, "--name", "m1")
+    assert line.startswith(f"multidc: {said}"), line
+
+
+def test_active_faults_are_healed_first(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = make_env(monkeypatch, "mf")
+    path = state_dir / "mf" / "state.json"
+    st = load(EnvPaths(state_dir / "mf"))
+    assert st is not None
+    st.faults = {"stopped": ["tertiary"], "paused": ["secondary"]}
+    st.save(EnvPaths(state_dir / "mf"))
+    before = path.read_bytes()
+    for argv in (["add", "east"], ["remove", "secondary"]):
+        line = refused(capsys, "dc", *argv, "--name", "mf")
+        assert line == (
+            f"multidc: dc {argv[0]}: faults are active (paused, stopped); heal first: `multidc chaos clear --name mf`"
+        ), line
+    assert path.read_bytes() == before and host.calls == []
+
+
+def test_a_tenth_dc_and_removing_the_last_are_refused(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = make_env(monkeypatch, "m9", {"datacenters": [f"d{i}" for i in range(1, 10)]})
+    line = refused(capsys, "dc", "add", "tenth", "--name", "m9")
+    assert line == "multidc: dc add: 'm9' has 9 datacenters, the most multidc plans; `multidc dc remove` one first"
+    host = make_env(monkeypatch, "m0", {"datacenters": ["solo"]})
+    line = refused(capsys, "dc", "remove", "solo", "--name", "m0")
+    assert line == "multidc: dc remove: 'solo' is the last datacenter of 'm0'; use `multidc down` instead"
+    assert host.calls == []
+
+
+def test_a_busy_host_port_for_the_new_slot_is_refused(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        host = make_env(monkeypatch, "mp", port_base=port - 4)  # slot 4's port is the one held here
+        line = refused(capsys, "dc", "add", "east", "--name", "mp")
+    assert line == (
+        f"multidc: dc add: host port 127.0.0.1:{port} (slot 4) is used by another process; free it, try again"
+    )
+    assert host.calls == []
+
+
+def test_an_add_whose_server_exits_takes_back_what_it_made(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multidc
+    from multidc.errors import ProviderError
+    from multidc.health import Health
+
+    host = make_env(monkeypatch, "mr")
+    host.exits = {"/east/": "Error initializing core: simulated\n"}
+    # No server answers here (a FakeHost): the cluster's word is given, and nothing is asked over HTTP.
+    monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
+    monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
+    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
+    monkeypatch.setattr(membership, "_members", lambda env: {"primary", "secondary", "tertiary"})
+
+    def started(self: NetnsEnvironment, node: Node, key: str) -> None:
+        if not self.host.alive(self.state.pids[key]):  # type: ignore[union-attr]
+            raise ProviderError(f"the {node.name} server exited: {self._log_tail(node)}")
+
+    monkeypatch.setattr(NetnsEnvironment, "_started", started)
+    namespaces = set(host.namespaces)
+    before = load(EnvPaths(state_dir / "mr"))
+    assert before is not None
+    env = multidc.attach("mr")
+    with pytest.raises(ProviderError, match="the east server exited: Error initializing core: simulated"):
+        env.add_dc("east")
+    made = [c for c in host.calls if c.startswith(("add_node", "spawn", "remove_node", "forget"))]
+    assert made[0] == "add_node mdc.mr.dc.east mr-dc4 172.18.0.6 172.18.4.128"
+    assert "remove_node mr-dc4 mdc.mr.dc.east" in made
+    assert host.namespaces == namespaces and not (state_dir / "mr" / "nodes" / "east").exists()
+    after = load(EnvPaths(state_dir / "mr"))
+    assert after is not None
+    assert after.topology == before.topology and after.slots == {} and "node:east" not in after.pids
+    spec = json.loads((state_dir / "mr" / "forwarder.json").read_text())
+    assert sorted(r["port"] for r in spec["routes"]) == [18200, 18201, 18202, 18203]  # its port published no more
+    assert env.datacenters == ["primary", "secondary", "tertiary"]
+
+
+def test_plan_shows_a_changed_environment_in_its_recorded_slots(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_binary: str
+) -> None:
+    make_env(monkeypatch, "ms")
+    paths = EnvPaths(state_dir / "ms")
+    st = load(paths)
+    assert st is not None
+    # as `dc remove secondary` leaves it
+    st.topology["datacenters"] = [d for d in st.topology["datacenters"] if d["name"] != "secondary"]
+    st.topology["kms"] = {"address": "172.18.0.5"}
+    st.slots = {"primary": 1, "tertiary": 3}
+    st.binary["path"] = fake_binary  # `plan` asks the recorded binary its version
+    st.save(paths)
+    with pytest.raises(SystemExit) as status:
+        main(["plan", "--name", "ms", "--output", "json"])
+    assert status.value.code == 0
+    plan = json.loads(capsys.readouterr().out)
+    tertiary = plan["datacenters"][1]
+    assert (tertiary["name"], tertiary["interface"], tertiary["host_url"], tertiary["vip"], tertiary["address"]) == (
+        "tertiary",
+        "ms-dc3",
+        "https://127.0.0.1:18203",
+        "172.18.3.128",
+        "172.18.0.4",
+    )
+    assert plan["kms"]["address"] == "172.18.0.5"

@@ -127,8 +127,9 @@ class ServerSettings(Strict):
 class AutopilotSettings(Strict):
     """Autopilot configuration applied through the API after init (it has no config-file form)."""
 
-    # Stock autopilot waits 10 s before a joiner becomes a voter; a test cluster wants seconds.
-    server_stabilization_time: str = "200ms"
+    # Stock autopilot waits 10 s before a joiner becomes a voter; a test cluster wants one. OpenBao keeps whole
+    # seconds: a sub-second value is stored as 0 and autopilot then waits its default 10 s (measured, 2.7.2).
+    server_stabilization_time: str = "1s"
     last_contact_threshold: str = "10s"
     dead_server_last_contact_threshold: str = "24h"
     # Never remove a killed node: tests kill nodes and expect them to come back as voters.
@@ -138,6 +139,16 @@ class AutopilotSettings(Strict):
     @classmethod
     def _durations(cls, value: str) -> str:
         return _duration(value)
+
+    @field_validator("server_stabilization_time")
+    @classmethod
+    def _whole_seconds(cls, value: str) -> str:
+        if seconds(value) < 1:
+            raise ValueError(
+                f"{value!r} is under a second: OpenBao keeps whole seconds and treats less as its default 10s; "
+                "use 1s or more"
+            )
+        return value
 
 
 class KmsSettings(Strict):

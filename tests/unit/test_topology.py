@@ -102,3 +102,12 @@ def test_file_errors_name_the_file_and_line(tmp_path) -> None:  # type: ignore[n
 def test_durations() -> None:
     assert topology.seconds("1m30s") == 90
     assert topology.seconds("500ms") == 0.5
+
+
+def test_autopilot_stabilization_under_a_second_is_refused() -> None:
+    # OpenBao 2.7.2 keeps whole seconds; a sub-second value becomes 0, which autopilot takes for its default 10 s.
+    assert topology.parse({}).autopilot.server_stabilization_time == "1s"
+    with pytest.raises(TopologyError, match="'500ms' is under a second: OpenBao keeps whole seconds"):
+        topology.parse({"autopilot": {"server_stabilization_time": "500ms"}})
+    two = topology.parse({"autopilot": {"server_stabilization_time": "2s"}})
+    assert two.autopilot.server_stabilization_time == "2s"

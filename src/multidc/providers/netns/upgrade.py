@@ -132,8 +132,27 @@ def upgrade(
                 raise ProviderError(f"upgrade stopped at {dc}: {pipeline.reason(exc)}") from None
             t1 = time.time()
             report.steps.append(UpgradeStep(dc, before, version, was_leader, t0, t1, round(t1 - t0, 3)))
+    settle(env, target)
     report.seconds = time.monotonic() - started
     return report
+
+
+def settle(env: NetnsEnvironment, target: binaries.ServerBinary) -> None:
+    """When every DC runs `target`, it becomes the environment's own version: the recorded topology says it once
+    (no per-DC versions), and a DC added later, or the KMS at its next start, runs it too."""
+    assert env.state is not None
+    if any(env.plan.binary_of(n).path != target.path for n in env.plan.nodes):
+        return
+    version = target.version.removeprefix("v")
+    topology = env.state.topology
+    topology["version"] = None if version == binaries.pinned_version() and not topology.get("version") else version
+    for entry in topology.get("datacenters") or []:
+        if isinstance(entry, dict):
+            entry["version"] = None
+    env.state.binary = {"path": target.path, "flavour": target.flavour, "version": target.version}
+    env.state.binaries = {}
+    env.plan = replace(env.plan, binary=target, nodes=[replace(n, binary=None) for n in env.plan.nodes])
+    env._save()
 
 
 def record_binary(env: NetnsEnvironment, dc: str, binary: binaries.ServerBinary) -> None:

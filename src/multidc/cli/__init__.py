@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..errors import MultidcError
-from . import chaos, judge, lifecycle  # noqa: F401 - each registers its commands on the group
+from . import chaos, everyday, judge, lifecycle  # noqa: F401 - each registers its commands on the group
 from .common import cli, fail
 
 __all__ = ["cli", "main"]

@@ -52,8 +52,14 @@ def up(
 @cli.command()
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def status(name: str | None, output: str) -> None:
+@click.option("--watch", "-w", is_flag=True, help="Refresh (read only) until Ctrl-C (exit 0): in place on a terminal.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds between.")
+def status(name: str | None, output: str, watch: bool, interval: float) -> None:
     """Check health now: per-DC role, voter, sealed, applied index, and a verdict (exit 0 only when healthy)."""
+    if watch:
+        from .everyday import watch as watch_status
+
+        watch_status(name, interval, output)
     try:
         env = api.attach(env_name(name))
         result = env.status()

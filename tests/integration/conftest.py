@@ -53,7 +53,8 @@ class Live:
         cmd = [sys.executable, "-m", "multidc", *args]
         if (
             args
-            and args[0] in ("up", "status", "env", "down", "plan", "verify", "chaos", "configure")
+            and args[0]
+            in ("up", "status", "env", "down", "plan", "verify", "chaos", "configure", "logs", "export", "ui")
             and "--name" not in args
             and "--all" not in args
         ):

@@ -150,13 +150,16 @@ def _has_browser() -> bool:
 @name_option
 @click.option("--open/--no-open", "open_", default=None, help="Open a browser (default: when there is a display).")
 def ui_cmd(dc: str | None, name: str | None, open_: bool | None) -> None:
-    """Print a DC's web UI address, how to sign in and how to trust the environment's CA; open a browser where there
-    is one. Use `kms` for the central KMS's UI."""
+    """Print a DC's web UI address (default: the leader's), how to sign in and how to trust the environment's CA;
+    open a browser where there is one. Use `kms` for the central KMS's UI."""
     import requests
 
     env = _attach(name)
-    dc = dc or env.primary
     try:
+        # OpenBao 2.7.2's UI signs in only through the active node: through a standby it fails with "Authentication
+        # failed: TypeError: ... 'toLowerCase'" before asking the server anything (measured). So: the leader's.
+        leader = env.leader() if dc != "kms" else None
+        dc = dc or leader or env.primary
         url = env.address(dc).rstrip("/") + "/ui/"
         ca = env.running.ca_for(dc)
         token = env.running.token(dc) or "(none recorded)"
@@ -179,6 +182,12 @@ def ui_cmd(dc: str | None, name: str | None, open_: bool | None) -> None:
         click.echo(f"  Chromium/Chrome on Linux: {nss}")
         click.echo("  Firefox: Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import")
         click.echo(f"  macOS: sudo security add-trusted-cert -d -r trustRoot -k {keychain} {ca}")
+    if leader and dc != leader:
+        click.echo(
+            f"multidc: note: {dc} is a standby (the leader is {leader}); OpenBao's UI signs in only through the "
+            f"active node: use `multidc ui {leader}{flag}`",
+            err=True,
+        )
     if answer:
         click.echo(f"multidc: {dc} {answer}; the UI needs `server: {{ui: true}}` (the default)", err=True)
         sys.exit(1)

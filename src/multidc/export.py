@@ -55,7 +55,8 @@ class Exported:
 
 def secrets_of(paths: EnvPaths) -> dict[str, list[str]]:
     """Every secret value the environment's state directory holds, by name: each line of each file in `secrets/`
-    (tokens, unseal/recovery keys one per line; the token fields of JSON specs), and the private keys (`*.key`)."""
+    (tokens, unseal/recovery keys one per line; the token and key fields of JSON specs), and the private keys
+    (`*.key`)."""
     found: dict[str, list[str]] = {}
     files = sorted(paths.secrets.glob("*")) if paths.secrets.is_dir() else []
     files += sorted(p for p in paths.root.rglob("*.key") if paths.secrets not in p.parents)
@@ -68,8 +69,11 @@ def secrets_of(paths: EnvPaths) -> dict[str, list[str]]:
             data = json.loads(text)
         except ValueError:
             data = None
-        values = [str(v) for v in data.values() if isinstance(v, str)] if isinstance(data, dict) else []
-        values += [text.strip(), *(line.strip() for line in text.splitlines())]
+        if isinstance(data, dict):  # a helper's spec: its secret fields, not its addresses
+            secret = ("token", "key", "secret", "password")
+            values = [v for k, v in data.items() if isinstance(v, str) and any(s in k for s in secret)]
+        else:
+            values = [text.strip(), *(line.strip() for line in text.splitlines())]
         values = [v for v in values if len(v) >= MIN_SECRET and not v.startswith("-----")]
         if values:
             found[name] = sorted(set(values), key=len, reverse=True)  # longest first: a whole key before its lines

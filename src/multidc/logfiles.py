@@ -93,7 +93,8 @@ def follow(
             except FileNotFoundError:
                 now = None
             mine = os.fstat(handle.fileno())
-            if now is None or now.st_ino != mine.st_ino or now.st_size < handle.tell():
+            gone = now is None or mine.st_nlink == 0 or now.st_ino != mine.st_ino  # removed or replaced
+            if gone or (now is not None and now.st_size < handle.tell()):
                 handle.close()  # replaced, removed or truncated: start again from the path
                 handle, pending = None, b""
                 continue

@@ -16,7 +16,17 @@ from ..progress import Progress
 from ..providers import registry
 from ..providers.base import Request
 from . import render
-from .common import CONTEXTS, OUTPUT, PROVIDER, cli, env_name, fail, name_option, provider_option
+from .common import (
+    CONTEXTS,
+    OUTPUT,
+    PROVIDER,
+    cli,
+    complete_datacenters,
+    env_name,
+    fail,
+    name_option,
+    provider_option,
+)
 
 
 @cli.command()
@@ -89,7 +99,7 @@ def status(name: str | None, output: str, watch: bool, interval: float) -> None:
 
 
 @cli.command("env")
-@click.argument("dc", required=False)
+@click.argument("dc", required=False, shell_complete=complete_datacenters)
 @name_option
 def env_cmd(dc: str | None, name: str | None) -> None:
     """Print export lines for a DC (default: the first) so bao/vault CLI, curl or a browser can use it.

@@ -4,7 +4,6 @@ down. Everything runs through one Runner (real: subprocess; tests and `plan`: a 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -269,7 +268,7 @@ class KubeRunning:
         if tail is not None:
             argv.append(f"--tail={tail}")
         if since is not None:
-            argv.append(f"--since={max(1, math.ceil(time.time() - since))}s")
+            argv.append(f"--since={max(1, round(time.time() - since))}s")
         if follow:
             # kubectl and docker end `-f` when the container stops; a restarted pod is followed by running it again.
             return self.orch.runner.lines([*argv, "--follow"])

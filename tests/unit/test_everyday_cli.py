@@ -62,6 +62,7 @@ def test_bash_completion_of_names_and_dcs_from_what_exists(two_envs: dict[str, s
     assert complete("multidc logs --name beta ", two_envs) == ["east", "west", "kms"]
     assert complete("multidc ui --name alpha s", two_envs) == ["secondary"]
     assert complete("multidc env --name beta w", two_envs) == ["west"]
+    assert complete("multidc chaos kill --name beta ", two_envs) == ["east", "west", "kms"]
     assert "export" in complete("multidc ex", two_envs)
 
 

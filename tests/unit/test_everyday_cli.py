@@ -135,3 +135,12 @@ def test_secrets_are_read_from_the_state_directory_and_removed(tmp_path: Path) -
         assert secret not in out
     assert b"<redacted:secrets/root-token>" in out and b"<redacted:private key>" in out
     assert counts["secrets/root-token"] == 1 and counts["private key PEM"] == 1
+
+
+def test_the_readme_usage_block_lists_every_command() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    usage = readme.split("## Usage", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed = {line.split()[1] for line in usage.splitlines() if line.startswith("multidc ")}
+    commands = {name for name, command in cli.commands.items() if not command.hidden}
+    assert commands | {"--version"} <= listed, sorted(commands - listed)
+    assert "multidc status --watch" in usage and "# alias: ls" in usage

@@ -144,3 +144,17 @@ def test_the_readme_usage_block_lists_every_command() -> None:
     commands = {name for name, command in cli.commands.items() if not command.hidden}
     assert commands | {"--version"} <= listed, sorted(commands - listed)
     assert "multidc status --watch" in usage and "# alias: ls" in usage
+
+
+def test_list_says_creating_while_an_up_holds_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from multidc import inventory, locks
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr("multidc.providers.registry.NAMES", ())
+    name = f"mtu{os.getpid() % 100000}"  # lock files are host-wide as root: a name of this test run
+    State(env=name, topology={}, port_base=18200, binary={}, phase="creating").save(EnvPaths(tmp_path / name))
+    with locks.hold(name, "up", tmp_path):
+        (during,) = inventory.entries()
+    (after,) = inventory.entries()
+    assert during.health == "creating" and f"(pid {os.getpid()})" in during.detail
+    assert after.health == "leftover" and "`up` never finished" in after.detail

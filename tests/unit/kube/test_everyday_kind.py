@@ -130,3 +130,39 @@ def test_list_on_kind_and_a_leftover_directory(kind: tuple[RecordingRunner, EnvP
     out = CliRunner().invoke(cli, ["list"]).output.splitlines()
     assert out[0].split() == ["NAME", "PROVIDER", "DCS", "HEALTH", "AGE"]
     assert any(line.split()[:5] == ["k", "kind", "primary,secondary,tertiary", "healthy", "2h"] for line in out)
+
+
+def test_status_watch_on_kind_repeats_until_ctrl_c(
+    kind: tuple[RecordingRunner, EnvPaths], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the second pause is where the user presses Ctrl-C
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("multidc.cli.everyday.time.sleep", sleep)
+    result = CliRunner().invoke(cli, ["status", "--watch", "--interval", "0.5", "--output", "json", "--name", "k"])
+    assert result.exit_code == 0 and sleeps == [0.5, 0.5]
+    frames = [json.loads(line) for line in result.output.splitlines()]
+    assert len(frames) == 2 and all(f["leader"] == "primary" and f["faults"] == {} for f in frames)
+
+
+def test_ui_on_kind_points_at_the_leaders_vip(
+    kind: tuple[RecordingRunner, EnvPaths], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    class Answer:
+        status_code = 200
+
+    def get(self: object, url: str, **kwargs: object) -> Answer:
+        asked.append(url)
+        return Answer()
+
+    monkeypatch.setattr("requests.Session.get", get)
+    result = CliRunner().invoke(cli, ["ui", "--no-open", "--name", "k"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "Web UI of primary: https://172.19.1.128:8200/ui/"
+    assert asked == ["https://172.19.1.128:8200/ui/"] and f"token {ROOT}" in result.output

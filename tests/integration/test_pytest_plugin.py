@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, before pytester's in-process runs: a module first imported inside one is dropped from sys.modules
+# after it, and cryptography's Python layer imported a second time over its Rust bindings fails ("curve must be an
+# EllipticCurve instance"). Run alone, this file failed that way; in the whole suite another test imported it first.
+from multidc import pki  # noqa: F401
 from multidc.providers.netns.plan import namespace_prefix
 
 from .conftest import TEST_PREFIX, _skip_reason, leftovers, skip_or_fail

@@ -9,7 +9,8 @@ with multidc.up("topology.yaml", name="t1") as env:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -295,6 +296,26 @@ class Environment:
     def logs(self, lines: int = 20) -> dict[str, list[str]]:
         """The last lines of every server's log (DCs and the KMS where the provider has it)."""
         return self.running.logs(lines)
+
+    def log(
+        self,
+        node: str,
+        tail: int | None = None,
+        since: float | None = None,
+        follow: bool = False,
+        unsealer: bool = False,
+    ) -> Iterator[str]:
+        """One server's log lines (a DC's or "kms"; with unsealer, the DC's unsealer's): those of the last `since`
+        seconds, the last `tail` of them; with follow, then each new line until you stop iterating."""
+        since_at = time.time() - since if since is not None else None
+        return self.running.log(node, tail=tail, since=since_at, follow=follow, unsealer=unsealer)
+
+    def export(self, destination: str | Path) -> Path:
+        """Bundle logs, topology, configs, status, faults and the last verify report, every secret removed, into a
+        directory or a .tar.gz (`multidc export logs`); returns where."""
+        from .export import export
+
+        return export(self, Path(destination)).path
 
     # --- breaking it
 

@@ -157,3 +157,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
     except Exception as exc:  # noqa: BLE001 - the report must never break the run
         report.sections.append(("multidc status", f"unavailable: {exc}"))
+    report.sections.append(("multidc export", _export(item, env)))
+
+
+def _export(item: pytest.Item, env: Environment) -> str:
+    """Bundle the environment as the failure left it (`multidc export logs`: every log, configs, status, faults,
+    secrets removed) next to pytest's temporary directories: the environment itself may be gone after the session."""
+    import re
+    import tempfile
+
+    factory = getattr(item.config, "_tmp_path_factory", None)
+    base = Path(factory.getbasetemp()) if factory is not None else Path(tempfile.gettempdir())
+    target = base / f"multidc-{env.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', item.name)[:60]}.tar.gz"
+    again = f"while it exists: multidc export logs --name {env.name} [DIR|FILE.tar.gz]"
+    try:
+        target.unlink(missing_ok=True)
+        return f"everything about this failure, secrets removed: {env.export(target)}\n({again})"
+    except Exception as exc:  # noqa: BLE001 - the report must never break the run
+        return f"the bundle could not be written ({exc}); {again}"

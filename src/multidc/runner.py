@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +33,11 @@ class Runner(Protocol):
         self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None
     ) -> Completed: ...
 
+    def lines(self, argv: Sequence[str]) -> Iterator[str]:
+        """The command's output (stdout and stderr), line by line as it comes, until it exits or the caller stops
+        iterating (then the command is ended). For `kubectl logs -f` and the like."""
+        ...
+
 
 class SubprocessRunner:
     """Runs commands for real."""
@@ -50,6 +55,25 @@ class SubprocessRunner:
         if check and done.returncode != 0:
             raise ProviderError(f"`{done.command}` failed: {done.reason()}")
         return done
+
+    def lines(self, argv: Sequence[str]) -> Iterator[str]:
+        try:
+            proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        except FileNotFoundError:
+            raise ProviderError(f"`{argv[0]}` is not installed (needed for: {shlex.join(argv)})") from None
+
+        def read() -> Iterator[str]:
+            assert proc.stdout is not None
+            try:
+                for line in proc.stdout:
+                    yield line.rstrip("\n")
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()  # the command this runner started, by its own handle
+                proc.wait()
+                proc.stdout.close()
+
+        return read()
 
 
 Responder = Callable[[tuple[str, ...], str | None], Completed | None]
@@ -78,6 +102,11 @@ class RecordingRunner:
         if check and done.returncode != 0:
             raise ProviderError(f"`{done.command}` failed: {done.reason()}")
         return done
+
+    def lines(self, argv: Sequence[str]) -> Iterator[str]:
+        """Recorded like `run`; yields the answer's output lines."""
+        done = self.run(argv, check=False)
+        return iter((done.stdout + done.stderr).splitlines())
 
     @property
     def commands(self) -> list[str]:

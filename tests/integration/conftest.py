@@ -54,7 +54,22 @@ class Live:
         if (
             args
             and args[0]
-            in ("up", "status", "env", "down", "plan", "verify", "chaos", "configure", "upgrade", "snapshot", "recover")
+            in (
+                "up",
+                "status",
+                "env",
+                "down",
+                "plan",
+                "verify",
+                "chaos",
+                "configure",
+                "upgrade",
+                "snapshot",
+                "recover",
+                "logs",
+                "export",
+                "ui",
+            )
             and "--name" not in args
             and "--all" not in args
         ):

@@ -4,10 +4,16 @@ and the README's example file run as a user would."""
 from __future__ import annotations
 
 import os
+import re
+import tarfile
 from pathlib import Path
 
 import pytest
 
+# Imported here, before pytester's in-process runs: a module first imported inside one is dropped from sys.modules
+# after it, and cryptography's Python layer imported a second time over its Rust bindings fails ("curve must be an
+# EllipticCurve instance"). Run alone, this file failed that way; in the whole suite another test imported it first.
+from multidc import pki  # noqa: F401
 from multidc.providers.netns.plan import namespace_prefix
 
 from .conftest import TEST_PREFIX, _skip_reason, leftovers, skip_or_fail
@@ -83,7 +89,12 @@ def test_keep_then_reuse_then_failure_report_and_cleanup(pytester: pytest.Pytest
         )
         reused = pytester.runpytest_inprocess("--multidc-name", name, "--multidc-reuse")
         reused.assert_outcomes(failed=1)
-        reused.stdout.fnmatch_lines(["*multidc status*", "*healthy: True*", "*multidc server logs*"])
+        reused.stdout.fnmatch_lines(
+            ["*multidc status*", "*healthy: True*", "*multidc server logs*", "*multidc export*", "*secrets removed: *"]
+        )
+        bundle = Path(re.search(r"secrets removed: (\S+\.tar\.gz)", reused.stdout.str()).group(1))  # type: ignore[union-attr]
+        with tarfile.open(bundle) as tar:
+            assert any(m.name.endswith("/logs/primary.log") for m in tar.getmembers())
         # reuse attached to the same environment (same state), and without --multidc-keep... reuse never removes it
         assert (state / name / "state.json").read_text() == created
     finally:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..errors import MultidcError
-from . import chaos, day2, judge, lifecycle, membership  # noqa: F401 - each registers its commands on the group
+from . import chaos, day2, everyday, judge, lifecycle, membership  # noqa: F401 - each registers its commands
 from .common import cli, fail
 
 __all__ = ["cli", "main"]

@@ -10,7 +10,7 @@ import click
 from .. import api, locks
 from ..errors import MultidcError
 from ..links import MAX_MS as MAX_DELAY_MS
-from .common import cli, env_name, fail, finite, name_option
+from .common import cli, complete_datacenters, env_name, fail, finite, name_option
 
 
 @cli.group()
@@ -28,7 +28,7 @@ def _apply(name: str | None, action: str, *args: Any) -> None:
 
 def _one_dc(verb: str, help_text: str) -> None:
     @chaos.command(verb, help=help_text)
-    @click.argument("dc")
+    @click.argument("dc", shell_complete=complete_datacenters)
     @name_option
     def command(dc: str, name: str | None) -> None:
         _apply(name, verb, dc)
@@ -50,8 +50,8 @@ def chaos_partition(group: str, name: str | None) -> None:
 
 
 @chaos.command("one-way")
-@click.argument("a")
-@click.argument("b")
+@click.argument("a", shell_complete=complete_datacenters)
+@click.argument("b", shell_complete=complete_datacenters)
 @name_option
 def chaos_one_way(a: str, b: str, name: str | None) -> None:
     """Drop every packet A (a DC or kms) sends to B; B's packets to A pass."""
@@ -59,7 +59,7 @@ def chaos_one_way(a: str, b: str, name: str | None) -> None:
 
 
 @chaos.command("bridge")
-@click.argument("via")
+@click.argument("via", shell_complete=complete_datacenters)
 @name_option
 def chaos_bridge(via: str, name: str | None) -> None:
     """Split the other DCs in two halves that cannot reach each other; VIA reaches both (3 DCs or more)."""
@@ -105,8 +105,8 @@ def chaos_kms_up(name: str | None) -> None:
 
 
 @chaos.command("delay", context_settings={"ignore_unknown_options": True})  # so `-5` reads as a number, refused
-@click.argument("a")
-@click.argument("b")
+@click.argument("a", shell_complete=complete_datacenters)
+@click.argument("b", shell_complete=complete_datacenters)
 @click.argument("ms", type=click.IntRange(0, MAX_DELAY_MS))
 @click.option(
     "--jitter", type=click.IntRange(0, MAX_DELAY_MS), default=0, help="± this many ms per packet (uniform, <= MS)."
@@ -118,8 +118,8 @@ def chaos_delay(a: str, b: str, ms: int, jitter: int, name: str | None) -> None:
 
 
 @chaos.command("loss", context_settings={"ignore_unknown_options": True})
-@click.argument("a")
-@click.argument("b")
+@click.argument("a", shell_complete=complete_datacenters)
+@click.argument("b", shell_complete=complete_datacenters)
 @click.argument("percent", type=click.FloatRange(0, 100), callback=finite)
 @name_option
 def chaos_loss(a: str, b: str, percent: float, name: str | None) -> None:

@@ -152,6 +152,10 @@ def verify_cmd(
                 schedule,
                 chosen_workloads,
             )
+            if folder is not None:
+                from ..export import remember_report
+
+                remember_report(env.name, folder)  # `export logs` bundles the last report
     except MultidcError as exc:
         fail(exc)
     for r in results:

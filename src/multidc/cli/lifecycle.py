@@ -16,7 +16,17 @@ from ..progress import Progress
 from ..providers import registry
 from ..providers.base import Request
 from . import render
-from .common import CONTEXTS, OUTPUT, PROVIDER, cli, env_name, fail, name_option, provider_option
+from .common import (
+    CONTEXTS,
+    OUTPUT,
+    PROVIDER,
+    cli,
+    complete_datacenters,
+    env_name,
+    fail,
+    name_option,
+    provider_option,
+)
 
 
 @cli.command()
@@ -52,8 +62,14 @@ def up(
 @cli.command()
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def status(name: str | None, output: str) -> None:
+@click.option("--watch", "-w", is_flag=True, help="Refresh (read only) until Ctrl-C (exit 0): in place on a terminal.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds between.")
+def status(name: str | None, output: str, watch: bool, interval: float) -> None:
     """Check health now: per-DC role, voter, sealed, applied index, and a verdict (exit 0 only when healthy)."""
+    if watch:
+        from .everyday import watch as watch_status
+
+        watch_status(name, interval, output)
     try:
         env = api.attach(env_name(name))
         result = env.status()
@@ -83,7 +99,7 @@ def status(name: str | None, output: str) -> None:
 
 
 @cli.command("env")
-@click.argument("dc", required=False)
+@click.argument("dc", required=False, shell_complete=complete_datacenters)
 @name_option
 def env_cmd(dc: str | None, name: str | None) -> None:
     """Print export lines for a DC (default: the first) so bao/vault CLI, curl or a browser can use it.

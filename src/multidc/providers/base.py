@@ -7,6 +7,7 @@ addresses, tokens, health, the leader, and its `Faults`. Providers differ only b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -163,6 +164,24 @@ class Running(Protocol):
     def faults(self) -> Faults: ...
     def operations(self) -> Operations: ...
     def logs(self, lines: int) -> dict[str, list[str]]: ...
+
+    def log(
+        self,
+        node: str,
+        tail: int | None = None,
+        since: float | None = None,
+        follow: bool = False,
+        unsealer: bool = False,
+    ) -> Iterator[str]:
+        """One server's log: a DC's, or `kms`'s; with `unsealer`, the DC's unsealer's (kv mode). The lines from
+        `since` (epoch seconds) on, the last `tail` of them; with `follow`, then each new line as it is written, until
+        the caller stops iterating (netns: across a restart of the server). Raises TopologyError for an unknown node."""
+        ...
+
+    def collect(self, into: Path) -> list[str]:
+        """Write every server's and helper's log and every rendered config into `into`, as they are (secrets
+        included: the caller removes them); return the files written, relative to `into`."""
+        ...
 
 
 class Provider(Protocol):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ... import health, locks, topology
-from ...errors import FaultError, NotFoundError, TopologyError
+from ...errors import FaultError, NotFoundError, ProviderError, TopologyError
 from ...health import Endpoint
 from ...paths import EnvPaths, env_paths
 from ...progress import Progress
@@ -21,7 +23,7 @@ from ...state import load, read_secret
 from ..base import Request, Row, UpOutcome
 from . import manifests, prereqs
 from .faults import KindFaults
-from .manifests import Flavour, KubePlan
+from .manifests import KMS_NAMESPACE, NAMESPACE, Flavour, KubePlan
 from .orchestrator import KmsApi, KubeResult, Orchestrator, kind_subnet, plan_factory, rendered
 
 
@@ -259,6 +261,85 @@ class KubeRunning:
             done = self.orch.kubectl(dc, "logs", dc.pod, "-c", "vault", f"--tail={lines}", check=False)
             out[dc.name] = done.stdout.splitlines()[-lines:] if done.returncode == 0 else [done.reason()]
         return out
+
+    def _log_argv(self, node: str, unsealer: bool) -> list[str]:
+        """The command that prints a server's log: `kubectl logs` of the DC's pod (its `vault` container, or the
+        Bank-Vaults unsealer sidecar `bank-vaults`), `docker logs` of kind's KMS container, `kubectl logs` of kube's
+        KMS Deployment."""
+        orch, plan = self.orch, self.orch.plan
+        made = orch.state.made if orch.state else {}
+        if node == "kms":
+            if unsealer:
+                raise TopologyError("--unsealer: the KMS has no unsealer; leave --unsealer out")
+            if plan.flavour.makes_clusters:
+                return ["docker", "logs", str(made.get("container") or plan.kms_container)]
+            if plan.topology.kube.kms_url:
+                raise ProviderError(
+                    f"the KMS of {self.name!r} is external (kube.kms_url {plan.topology.kube.kms_url}); multidc has "
+                    "no log of it"
+                )
+            context = str(made.get("kms_in_cluster") or plan.primary.context)
+            return ["kubectl", "--context", context, "-n", KMS_NAMESPACE, "logs", "deployment/central-vault"]
+        dc = next((d for d in plan.dcs if d.name == node), None)
+        if dc is None:
+            raise TopologyError(f"no datacenter {node!r}; choose one of: {', '.join(self.datacenters)}")
+        if unsealer and plan.topology.unseal != "kv":
+            raise TopologyError(
+                f"--unsealer: environment {self.name!r} unseals through transit: no unsealer; leave --unsealer out"
+            )
+        container = "bank-vaults" if unsealer else "vault"
+        return ["kubectl", "--context", dc.context, "-n", NAMESPACE, "logs", dc.pod, "-c", container]
+
+    def log(
+        self,
+        node: str,
+        tail: int | None = None,
+        since: float | None = None,
+        follow: bool = False,
+        unsealer: bool = False,
+    ) -> Iterator[str]:
+        argv = self._log_argv(node, unsealer)
+        if tail is not None:
+            argv.append(f"--tail={tail}")
+        if since is not None:
+            argv.append(f"--since={max(1, round(time.time() - since))}s")
+        if follow:
+            # kubectl and docker end `-f` when the container stops; a restarted pod is followed by running it again.
+            return self.orch.runner.lines([*argv, "--follow"])
+        done = self.orch.runner.run(argv, check=False, timeout=120)
+        if done.returncode != 0:
+            raise ProviderError(f"`{done.command}` failed: {done.reason()}")
+        return iter((done.stdout + done.stderr).splitlines())
+
+    def collect(self, into: Path) -> list[str]:
+        plan, orch = self.orch.plan, self.orch
+        assert orch.state is not None
+        written = []
+
+        def put(name: str, text: str) -> None:
+            target = into / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            written.append(name)
+
+        put("state.json", orch.paths.state.read_text())
+        put("configs/manifests.yaml", rendered(plan, str(orch.state.made.get("kms_url") or "")))
+        nodes = [(dc.name, False) for dc in plan.dcs] + [("kms", False)]
+        if plan.topology.unseal == "kv":
+            nodes += [(dc.name, True) for dc in plan.dcs]
+        for node, unsealer in nodes:
+            name = f"logs/{node}-unsealer.log" if unsealer else f"logs/{node}.log"
+            try:
+                argv = self._log_argv(node, unsealer)
+            except ProviderError as exc:
+                put(name, f"multidc: {exc}\n")
+                continue
+            done = orch.runner.run(argv, check=False, timeout=120)
+            failed = f"multidc: `{done.command}`: {done.reason()}\n"
+            put(name, done.stdout + done.stderr if done.returncode == 0 else failed)
+        if self.ca_cert:
+            put("ca.crt", Path(self.ca_cert).read_text())
+        return written
 
 
 class KubeProvider:

@@ -12,7 +12,7 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -192,6 +192,62 @@ class NetnsEnvironment:
                 text = []
             out[node.name] = text[-lines:]
         return out
+
+    def _log_path(self, dc: str, unsealer: bool) -> Path:
+        node = self._place(dc)
+        if not unsealer:
+            return node.paths.log
+        if dc == "kms" or self.plan.topology.unseal != "kv":
+            who = "the KMS has" if dc == "kms" else f"environment {self.name!r} unseals through transit:"
+            raise TopologyError(f"--unsealer: {who} no unsealer; unsealers run per DC in `unseal: kv` mode")
+        return self.paths.unsealer_log(dc)
+
+    def log(
+        self,
+        node: str,
+        tail: int | None = None,
+        since: float | None = None,
+        follow: bool = False,
+        unsealer: bool = False,
+    ) -> Iterator[str]:
+        from ... import logfiles
+
+        path = self._log_path(node, unsealer)  # raises before the first line is asked for
+
+        def lines() -> Iterator[str]:
+            # A restarted server appends to the same file (processes.spawn opens it "ab"): following the path sees it.
+            old, end = logfiles.read(path, tail, since)
+            yield from old
+            if follow:
+                yield from logfiles.follow(path, end)
+
+        return lines()
+
+    def collect(self, into: Path) -> list[str]:
+        wanted: list[tuple[Path, str]] = [
+            (self.paths.state, "state.json"),
+            (self.paths.forwarder_log, "logs/forwarder.log"),
+            (self.paths.forwarder_spec, "configs/forwarder.json"),
+        ]
+        for node in [*self.plan.nodes, self.plan.kms]:
+            wanted += [(node.paths.log, f"logs/{node.name}.log"), (node.paths.config, f"configs/{node.name}.json")]
+            wanted.append((self.paths.unsealer_log(node.name), f"logs/{node.name}-unsealer.log"))
+        delays = self.paths.root / "delays"
+        if delays.is_dir():
+            wanted += [(p, f"logs/delays/{p.name}") for p in sorted(delays.glob("*.log"))]
+        if self.ca:
+            wanted.append((self.paths.ca_cert, "ca.crt"))
+        written = []
+        for source, name in wanted:
+            try:
+                data = source.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            target = into / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            written.append(name)
+        return written
 
     # -- helpers
 

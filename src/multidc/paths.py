@@ -79,6 +79,10 @@ class EnvPaths:
         return self.root / "secrets"
 
     @property
+    def exports(self) -> Path:
+        return self.root / "secrets" / "exports.json"
+
+    @property
     def forwarder_log(self) -> Path:
         return self.root / "forwarder.log"
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .configuration import Configuration, cross_check
 from .errors import TopologyError
+from .names import DEFAULT_NAME as DEFAULT_NAME  # re-exported: topology.DEFAULT_NAME
 from .names import check_dc_name, check_env_name
 
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 DEFAULT_DATACENTERS = ("primary", "secondary", "tertiary")
-DEFAULT_NAME = "multidc"
 MAX_DATACENTERS = 9
 
 

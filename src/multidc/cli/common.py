@@ -8,9 +8,8 @@ from typing import Any, NoReturn
 
 import click
 
-from .. import topology
 from ..errors import MultidcError
-from ..names import check_env_name
+from ..names import DEFAULT_NAME, check_env_name
 from ..providers import registry
 
 OUTPUT = click.Choice(["text", "json"])
@@ -28,7 +27,7 @@ def fail(exc: MultidcError) -> NoReturn:
 
 
 def env_name(name: str | None) -> str:
-    return name or topology.DEFAULT_NAME
+    return name or DEFAULT_NAME
 
 
 def _checked_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -1,4 +1,7 @@
-"""Lifecycle verbs: up, status, env, down, plan, configure. Each is flags -> API -> rendering."""
+"""Lifecycle verbs: up, status, env, down, plan, configure. Each is flags -> API -> rendering.
+
+The API (hvac, pydantic, rich) is imported inside the commands that use it: `multidc --help` and `multidc env` (which
+users `eval`) load only click and the standard library."""
 
 from __future__ import annotations
 
@@ -6,13 +9,10 @@ import json
 import sys
 
 import click
-import hvac
-from rich.console import Console
 
-from .. import api, topology
+from .. import exports
 from ..errors import MultidcError, ProviderError
-from ..paths import finish_removals
-from ..progress import Progress
+from ..paths import env_paths, finish_removals
 from ..providers import registry
 from ..providers.base import Request
 from . import render
@@ -37,6 +37,9 @@ def up(
     contexts: tuple[str, ...],
 ) -> None:
     """Create the environment (or bring it back to running) and wait until it is healthy."""
+    from .. import api
+    from ..progress import Progress
+
     progress = Progress(quiet=output == "json")
     request = Request(file, name, server_binary, list(contexts))
     try:
@@ -54,6 +57,10 @@ def up(
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
 def status(name: str | None, output: str) -> None:
     """Check health now: per-DC role, voter, sealed, applied index, and a verdict (exit 0 only when healthy)."""
+    from rich.console import Console
+
+    from .. import api
+
     try:
         env = api.attach(env_name(name))
         result = env.status()
@@ -91,7 +98,13 @@ def env_cmd(dc: str | None, name: str | None) -> None:
     Use `kms` as DC for the central KMS.
     """
     try:
-        click.echo(render.exports(api.attach(env_name(name)).exports(dc)))
+        # What `up` recorded, when it is for the environment as it is now; else the provider's own answer.
+        values = exports.recorded(env_paths(env_name(name)), dc)
+        if values is None:
+            from .. import api
+
+            values = api.attach(env_name(name)).exports(dc)
+        click.echo(render.exports(values))
     except MultidcError as exc:
         fail(exc)
 
@@ -141,6 +154,8 @@ def plan_cmd(
     out_dir: str | None,
 ) -> None:
     """Print the whole plan (addresses, names, ports, rendered configs; secrets redacted). Touches nothing."""
+    from .. import api
+
     try:
         planned = api.plan(Request(file, name, server_binary, list(contexts), out_dir), provider_name)
     except MultidcError as exc:
@@ -166,6 +181,10 @@ def plan_cmd(
 def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
     """Apply the topology's `configuration` (Bank-Vaults externalConfig): policies, auth, secret engines, startup
     secrets. Idempotent: only differences are written."""
+    import hvac
+
+    from .. import api, topology
+
     try:
         env = api.attach(env_name(name))
         new = topology.load(file).configuration if file else None  # validated in full before anything changes

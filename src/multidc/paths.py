@@ -97,8 +97,13 @@ class EnvPaths:
     def kms(self) -> NodePaths:
         return NodePaths(self.root / "kms")
 
-    def unsealer_spec(self, dc: str) -> Path:
-        return self.secrets / f"unsealer-{dc}.json"
+    @property
+    def unsealers_spec(self) -> Path:
+        return self.secrets / "unsealers.json"
+
+    @property
+    def unsealers_log(self) -> Path:
+        return self.root / "unsealers.log"
 
     def unsealer_log(self, dc: str) -> Path:
         return self.root / "nodes" / dc / "unsealer.log"

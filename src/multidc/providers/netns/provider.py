@@ -332,27 +332,33 @@ class NetnsEnvironment:
         for node in self.plan.nodes:
             self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
         if self.plan.topology.unseal == "kv":
-            for node in self.plan.nodes:
-                self._start_unsealer(node)
+            self._start_unsealers()
         self._save()
         for node in self.plan.nodes:
             self._started(node, f"node:{node.name}")
 
-    def _start_unsealer(self, node: Node) -> None:
+    def _start_unsealers(self) -> None:
+        """One process for every DC's unsealer: a thread per DC, each inside its DC's namespace (unsealer.py)."""
         assert self.state is not None
         plan = self.plan
         spec = {
-            "node_url": plan.api_addr(node),
             "kms_url": plan.api_addr(plan.kms),
             "kms_token": read_secret(self.paths, "unsealer-token"),
             "ca_cert": self.ca or "",
+            "datacenters": [
+                {
+                    "name": node.name,
+                    "node_url": plan.api_addr(node),
+                    "namespace": node.namespace,
+                    "log": str(self.paths.unsealer_log(node.name)),
+                }
+                for node in plan.nodes
+            ],
         }
-        path = self.paths.unsealer_spec(node.name)
-        write_private(path, json.dumps(spec))
-        argv = [sys.executable, "-m", "multidc.unsealer", str(path)]
-        self.state.pids[f"unsealer:{node.name}"] = self.host.spawn(
-            argv, node.namespace, self.paths.unsealer_log(node.name)
-        )
+        write_private(self.paths.unsealers_spec, json.dumps(spec))
+        argv = [sys.executable, "-m", "multidc.unsealer", str(self.paths.unsealers_spec)]
+        # Started in the first DC's namespace, so `down` finds it there too; each thread enters its own DC's.
+        self.state.pids["unsealers"] = self.host.spawn(argv, plan.nodes[0].namespace, self.paths.unsealers_log)
 
     def init_primary(self) -> None:
         plan = self.plan
@@ -497,9 +503,9 @@ class NetnsEnvironment:
             if dead(f"node:{node.name}"):
                 self.restart_node(node)
                 restarted.append(node.name)
-            if plan.topology.unseal == "kv" and dead(f"unsealer:{node.name}"):
-                self._start_unsealer(node)
-                restarted.append(f"unsealer:{node.name}")
+        if plan.topology.unseal == "kv" and dead("unsealers"):
+            self._start_unsealers()
+            restarted.append("unsealers")
         for kind in ("stopped", "exited"):  # no longer faults: what was down runs again
             if kind in self.state.faults and not set(self.state.faults[kind]) - set(restarted):
                 self.state.faults.pop(kind)

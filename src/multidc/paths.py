@@ -108,11 +108,13 @@ class EnvPaths:
     def unsealer_log(self, dc: str) -> Path:
         return self.root / "nodes" / dc / "unsealer.log"
 
-    def delayer_spec(self, name: str) -> Path:
-        return self.root / "delays" / f"{name}.json"
+    @property
+    def delayers_spec(self) -> Path:
+        return self.root / "delays" / "delayer.json"
 
-    def delayer_log(self, name: str) -> Path:
-        return self.root / "delays" / f"{name}.log"
+    @property
+    def delayers_log(self) -> Path:
+        return self.root / "delays" / "delayer.log"
 
     def secret(self, name: str) -> Path:
         return self.secrets / name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -170,12 +171,20 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
 def test_five_datacenters(live) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     topo = env.state_dir.parent / "five.yaml"
-    topo.write_text("datacenters: [ams, fra, lon, par, mad]\n")
+    topo.write_text("datacenters: [ams, fra, lon, par, mad]\nkms: {storage: raft}\n")
     up = env.json("up", "-f", str(topo))
     assert up["healthy"] is True, up
     status = env.json("status")
     assert len(status["nodes"]) == 5 and all(n["voter"] for n in status["nodes"])
     assert [n["vip"] for n in status["nodes"]] == [f"172.18.{i}.128" for i in range(1, 6)]
+    # A KMS on raft keeps its data: a restart only unseals it, and a node restarted afterwards auto-unseals.
+    config = json.loads((env.state_dir / env.name / "kms" / "config.json").read_text())
+    assert list(config["storage"]) == ["raft"]
+    env.run("chaos", "kms-down")
+    assert "unsealed it with its key" in env.run("chaos", "kms-up").stdout
+    env.run("chaos", "kill", "par")
+    env.run("chaos", "start", "par")
+    wait_for(lambda: env.run("status", check=False).returncode == 0, 60, "healthy after restarting par")
 
 
 @contextlib.contextmanager

@@ -50,9 +50,12 @@ def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
 
 
 def kms_config(plan: Plan) -> dict[str, Any]:
-    """The central KMS: a single raft node (OpenBao 2.7 has no file storage), Shamir-sealed with one key."""
+    """The central KMS, Shamir-sealed with one key: in memory (OpenBao 2.7.2 takes `inmem` outside dev mode too), or
+    a single raft node (2.7 has no file storage)."""
     kms = plan.kms
-    storage = {"raft": {"path": str(kms.paths.data), "node_id": "kms", "performance_multiplier": 1}}
+    storage: dict[str, Any] = {"inmem": {}}
+    if plan.kms_storage == "raft":
+        storage = {"raft": {"path": str(kms.paths.data), "node_id": "kms", "performance_multiplier": 1}}
     return serverconfig.server(
         plan.api_addr(kms),
         plan.cluster_addr(kms),

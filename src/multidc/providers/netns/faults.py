@@ -141,6 +141,9 @@ class Faults:
         self._mark("kms", "down", False)
         back = self._restart_exited()
         again = f"; started {', '.join(back)} again (it exited while the KMS was down)" if back else ""
+        if self.env.plan.kms_storage == "inmem":
+            made = "started the KMS again (in memory: it came back empty and has the same keys and tokens again)"
+            return made + again
         return f"started the KMS again and unsealed it with its key{again}"
 
     # --- network

@@ -105,6 +105,11 @@ class Plan:
     def node_config(self, node: Node, seal_token: str = REDACTED) -> dict[str, Any]:
         return configs.node_config(self, node, seal_token)
 
+    @property
+    def kms_storage(self) -> str:
+        """inmem (the default) or raft."""
+        return self.topology.kms.storage or "inmem"
+
     def kms_config(self) -> dict[str, Any]:
         return configs.kms_config(self)
 

@@ -310,22 +310,39 @@ class NetnsEnvironment:
         self._started(self.plan.kms, "kms")
 
     def prepare_kms(self) -> None:
-        plan = self.plan
+        self._provision_kms()
+        seal_token = read_secret(self.paths, "seal-token") or ""
+        for node in self.plan.nodes:
+            write_private(node.paths.config, json.dumps(self.plan.node_config(node, seal_token), indent=2))
+
+    def _provision_kms(self) -> None:
+        """Initialise and unseal a KMS that holds nothing, then give it what the environment needs: a root token, the
+        transit key and the seal token (transit), or KV v2, the unsealers' token and the unseal keys (kv). Tokens get
+        IDs multidc chose and the transit key a backup, so an in-memory KMS that restarts empty gets the very same
+        again: the nodes' seal token and wrapped keys stay valid (what `restart_kms` relies on)."""
+        plan, paths = self.plan, self.paths
         c = self.client(plan.kms)
         result = bootstrap.start_kms(c)
-        write_secret(self.paths, "kms-unseal-key", result.keys[0])
-        write_secret(self.paths, "kms-root-token", result.root_token)
+        write_secret(paths, "kms-unseal-key", result.keys[0])
         c.token = result.root_token
         bootstrap.wait_active(c, START_TIMEOUT)
+        root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
+        bootstrap.make_root_token(c, root)
+        write_secret(paths, "kms-root-token", root)
         if plan.topology.unseal == "transit":
-            seal_token = bootstrap.prepare_transit(c, plan.transit_key)
-            write_secret(self.paths, "seal-token", seal_token)
+            backup = read_secret(paths, "transit-key-backup")
+            seal = read_secret(paths, "seal-token") or bootstrap.token_id()
+            bootstrap.prepare_transit(c, plan.transit_key, seal, backup, backed_up=plan.kms_storage == "inmem")
+            write_secret(paths, "seal-token", seal)
+            if backup is None and plan.kms_storage == "inmem":
+                write_secret(paths, "transit-key-backup", bootstrap.backup_key(c, plan.transit_key))
         else:
-            seal_token = ""
-            unsealer_token = bootstrap.prepare_kv(c, plan.env)
-            write_secret(self.paths, "unsealer-token", unsealer_token)
-        for node in plan.nodes:
-            write_private(node.paths.config, json.dumps(plan.node_config(node, seal_token), indent=2))
+            unsealer = read_secret(paths, "unsealer-token") or bootstrap.token_id()
+            bootstrap.prepare_kv(c, plan.env, unsealer)
+            write_secret(paths, "unsealer-token", unsealer)
+            keys, root_token = read_secret(paths, "unseal-keys"), read_secret(paths, "root-token")
+            if keys and root_token:  # the primary was initialised: its keys go back where the unsealers read them
+                bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
 
     def start_nodes(self) -> None:
         assert self.state is not None
@@ -462,12 +479,16 @@ class NetnsEnvironment:
     # -- reconcile: restart what is missing
 
     def restart_kms(self) -> None:
-        """Start the KMS again and unseal it with its own key (a restarted KMS comes back sealed)."""
+        """Start the KMS again: on raft, unseal it with its own key (it comes back sealed); in memory, it comes back
+        empty, and gets again the same root token, transit key, seal token (or unsealer token and unseal keys)."""
         assert self.state is not None
         self.state.pids["kms"] = self._spawn_server(self.plan.kms)
         self._save()
         self._started(self.plan.kms, "kms")
-        bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
+        if self.plan.kms_storage == "inmem":
+            self._provision_kms()
+        else:
+            bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
 
     def restart_node(self, node: Node) -> None:
         """Start a DC's server again; it rejoins through retry_join and unseals by itself (transit or its unsealer)."""

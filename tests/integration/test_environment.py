@@ -132,6 +132,11 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
     dcs = ("primary", "secondary", "tertiary")
     dc_namespaces = {f"net:[{os.stat(f'/run/netns/mdc.{env.name}.dc.{dc}').st_ino}]" for dc in dcs}
     assert dc_namespaces <= threads, (threads, dc_namespaces)
+    # Joined at once (no retry_join at their first start, so nothing races the join); retry_join is back in every
+    # config for any later start.
+    for dc in ("primary", "secondary", "tertiary"):
+        config = json.loads((root / "nodes" / dc / "config.json").read_text())
+        assert len(config["storage"]["raft"]["retry_join"]) == 2, dc
     kill_and_restart(env, "secondary")
     log = (root / "nodes" / "secondary" / "unsealer.log").read_text()
     assert log.count("unsealed with the keys from the KMS") >= 2

@@ -311,9 +311,16 @@ class NetnsEnvironment:
 
     def prepare_kms(self) -> None:
         self._provision_kms()
+        # Under kv the joiners' first start has no retry_join: `join_datacenters` joins them at once, and OpenBao 2.7
+        # can deadlock a Shamir-sealed node whose own retry_join races a join it is asked for. Once joined, a node
+        # keeps its Raft membership in its data; its config gets retry_join back for any later start.
+        self._write_node_configs(retry_join=self.plan.topology.unseal != "kv")
+
+    def _write_node_configs(self, retry_join: bool) -> None:
         seal_token = read_secret(self.paths, "seal-token") or ""
         for node in self.plan.nodes:
-            write_private(node.paths.config, json.dumps(self.plan.node_config(node, seal_token), indent=2))
+            config = self.plan.node_config(node, seal_token, retry_join or node is self.plan.primary)
+            write_private(node.paths.config, json.dumps(config, indent=2))
 
     def _provision_kms(self) -> None:
         """Initialise and unseal a KMS that holds nothing, then give it what the environment needs: a root token, the
@@ -393,11 +400,10 @@ class NetnsEnvironment:
         bootstrap.configure_cluster(c, plan.topology.autopilot)
 
     def join_datacenters(self) -> None:
-        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Under
-        # transit, asking now saves waiting for retry_join's next tick (~2 s); retry_join stays configured for restarts.
-        # Under kv (Shamir) retry_join alone joins, as in the seed: OpenBao 2.7 can deadlock a node when a manual join
-        # and retry_join's own attempt race (an unseal then waits forever for a retry join that already returned, and
-        # the node stops answering even sys/seal-status).
+        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
+        # now saves waiting for retry_join's next tick (~2 s). Under transit the recovery keys unseal a joiner at once
+        # (else at its seal's next retry, 5 s); under kv its unsealer unseals it, as the seed's sidecar does, and its
+        # first start had no retry_join to race this join (see prepare_kms).
         ca_pem = self.paths.ca_cert.read_text() if self.plan.topology.tls else None
         recovery = (read_secret(self.paths, "recovery-keys") or "").split()
         primary = self.plan.api_addr(self.plan.primary)
@@ -407,9 +413,12 @@ class NetnsEnvironment:
             bootstrap.join(c, primary, ca_pem)
             bootstrap.unseal_joined(c, recovery, timeout=10)
 
-        if self.plan.topology.unseal == "transit":
-            with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-                list(pool.map(join, self.plan.nodes[1:]))
+        def ask(node: Node) -> None:
+            bootstrap.join(self.client(node), primary, ca_pem)
+
+        kv = self.plan.topology.unseal == "kv"
+        with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
+            list(pool.map(ask if kv else join, self.plan.nodes[1:]))
         leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
         missing = set(others)
@@ -426,6 +435,8 @@ class NetnsEnvironment:
             raise ProviderError(
                 f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
             ) from None
+        if kv:
+            self._write_node_configs(retry_join=True)  # for any later start (the running servers have joined)
 
     def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""

@@ -39,6 +39,7 @@ def _fake_env(root: Path, name: str) -> EnvPaths:
     state = {"env": name, "topology": {"datacenters": ["a", "b"]}, "port_base": 18300, "binary": {}, "phase": "up"}
     state |= {"provider": "netns", "created_at": 1.5}
     paths.state.write_text(json.dumps(state))
+    (paths.secrets / "root-token").write_text("t\n")
     places = {dc: {"BAO_ADDR": f"https://127.0.0.1:1830{i}", "BAO_TOKEN": "t"} for i, dc in enumerate(["a", "b"], 1)}
     exports.record(paths, places, "a")
     return paths
@@ -65,9 +66,14 @@ def test_a_record_for_another_state_is_not_used(tmp_path: Path) -> None:
     assert exports.recorded(paths, "b") is None
 
 
-def test_the_record_is_private(tmp_path: Path) -> None:
+def test_the_record_is_private_and_reads_tokens_where_they_are_kept(tmp_path: Path) -> None:
     paths = _fake_env(tmp_path, "priv")
-    assert paths.exports.stat().st_mode & 0o777 == 0o600  # it holds the root token
+    assert paths.exports.stat().st_mode & 0o777 == 0o600
+    assert "t" not in json.loads(paths.exports.read_text())["places"]["a"].values()  # named, not copied
+    (paths.secrets / "root-token").write_text("t2\n")  # a token that changes later is never printed stale
+    assert exports.recorded(paths, "a") == {"BAO_ADDR": "https://127.0.0.1:18301", "BAO_TOKEN": "t2"}
+    (paths.secrets / "root-token").unlink()
+    assert exports.recorded(paths, "a") is None  # the long way then says what is missing
 
 
 @pytest.mark.parametrize("command", ["verify"])

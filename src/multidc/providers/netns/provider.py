@@ -497,7 +497,12 @@ class NetnsEnvironment:
         self._save()
         self._started(self.plan.kms, "kms")
         if self.plan.kms_storage == "inmem":
-            self._provision_kms()
+            try:
+                self._provision_kms()
+            except BaseException:
+                # An empty KMS must not pass for a running one: stopped, it is still down for `kms-up` and `up`.
+                self.host.terminate([self.state.pids["kms"]])
+                raise
         else:
             bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
 

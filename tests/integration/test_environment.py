@@ -137,6 +137,8 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
     for dc in ("primary", "secondary", "tertiary"):
         config = json.loads((root / "nodes" / dc / "config.json").read_text())
         assert len(config["storage"]["raft"]["retry_join"]) == 2, dc
+    for dc in ("secondary", "tertiary"):  # joined by the request alone: their servers never tried a retry join
+        assert "raft retry join initiated" not in (root / "nodes" / dc / "server.log").read_text(), dc
     kill_and_restart(env, "secondary")
     log = (root / "nodes" / "secondary" / "unsealer.log").read_text()
     assert log.count("unsealed with the keys from the KMS") >= 2

@@ -1,4 +1,5 @@
-"""Benchmark: time to healthy for the default 3-DC environment, time of `down`, and the floor.
+"""Benchmark: time to healthy (the whole `multidc up` command) for 3 DCs (transit), 3 DCs in kv mode and 9 DCs, time
+of `down`, and the floor.
 
 The floor is one server node, same binary, same TLS and raft storage, started alone on loopback and taken to active
 (init with one key, unseal, sys/health 200). Every figure is a median over --runs runs, measured in this one run.
@@ -84,37 +85,67 @@ def cli(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.Complet
     return elapsed, proc
 
 
+SHAPES = {  # what is brought up in each run, as topology files
+    "3dc": "{}\n",
+    "3dc-kv": "unseal: kv\n",
+    "9dc": "datacenters: [d1, d2, d3, d4, d5, d6, d7, d8, d9]\n",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--name", default=f"bu{os.getpid() % 100000}")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of: {', '.join(SHAPES)}")
     parser.add_argument("--out", default="bench/results/up_down.json")
     args = parser.parse_args()
+    shapes = args.shapes.split(",")
     binary = resolve(None).path
-    floors, ups, downs, steps = [], [], [], []
+    floors: list[float] = []
+    ups: dict[str, list[float]] = {s: [] for s in shapes}
+    downs: dict[str, list[float]] = {s: [] for s in shapes}
+    steps: dict[str, list[dict[str, float]]] = {s: [] for s in shapes}
     with tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "MULTIDC_STATE_DIR": state}
         for i in range(args.runs):
             floors.append(floor_once(binary))
-            up_s, proc = cli(["up", "--name", "bench", "--output", "json"], env)
-            ups.append(up_s)
-            steps.append(json.loads(proc.stdout)["steps"])
-            down_s, _ = cli(["down", "--name", "bench"], env)
-            downs.append(down_s)
-            print(f"run {i + 1}: floor {floors[-1]:.2f}s  up {up_s:.2f}s  down {down_s:.2f}s", flush=True)
-    floor, up, down = (statistics.median(x) for x in (floors, ups, downs))
-    step_medians = {k: round(statistics.median(s[k] for s in steps), 3) for k in steps[0]}
+            line = [f"run {i + 1}: floor {floors[-1]:.2f}s"]
+            for shape in shapes:
+                topo = Path(state) / f"{shape}.yaml"
+                topo.write_text(SHAPES[shape])
+                up_s, proc = cli(["up", "--name", args.name, "-f", str(topo), "--output", "json"], env)
+                ups[shape].append(up_s)
+                steps[shape].append(json.loads(proc.stdout)["steps"])
+                down_s, _ = cli(["down", "--name", args.name], env)
+                downs[shape].append(down_s)
+                line.append(f"{shape} up {up_s:.2f}s down {down_s:.2f}s")
+            print("  ".join(line), flush=True)
+    floor = statistics.median(floors)
+    up = {s: statistics.median(v) for s, v in ups.items()}
+    down = {s: statistics.median(v) for s, v in downs.items()}
     result = {
         "runs": args.runs,
         "floor_single_node_s": round(floor, 3),
-        "up_3dc_healthy_s": round(up, 3),
-        "down_s": round(down, 3),
-        "ratio_up_over_floor": round(up / floor, 2),
-        "step_medians_s": step_medians,
+        "up_healthy_s": {s: round(v, 3) for s, v in up.items()},
+        "ratio_up_over_floor": {s: round(v / floor, 2) for s, v in up.items()},
+        "down_s": {s: round(v, 3) for s, v in down.items()},
+        "step_medians_s": {
+            s: {k: round(statistics.median(run[k] for run in steps[s]), 3) for k in steps[s][0]} for s in shapes
+        },
         "raw": {"floor": floors, "up": ups, "down": downs},
     }
+    if "9dc" in up and "3dc" in up:
+        result["ratio_9dc_over_3dc"] = round(up["9dc"] / up["3dc"], 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2))
+    print(f"\nfloor (one node to active): {floor:.2f}s  ({args.runs} runs, medians)")
+    print(f"{'shape':<8} {'up':>7} {'x floor':>8} {'down':>7}")
+    for shape in shapes:
+        print(f"{shape:<8} {up[shape]:>6.2f}s {up[shape] / floor:>8.2f} {down[shape]:>6.2f}s")
+    if "ratio_9dc_over_3dc" in result:
+        print(f"9dc / 3dc: {result['ratio_9dc_over_3dc']}")
+    for shape in shapes:
+        print(f"steps {shape}: " + ", ".join(f"{k} {v:.2f}" for k, v in result["step_medians_s"][shape].items()))
     return 0
 
 

@@ -9,6 +9,7 @@ with multidc.up("topology.yaml", name="t1") as env:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 import hvac
 
-from . import configure, health, interrupts, locks
+from . import configure, exports, health, interrupts, locks
 from . import topology as topo_mod
 from .configuration import Configuration
 from .consistency import CONSISTENCIES, Consistency, ConsistencyIndex
@@ -88,7 +89,9 @@ def create(
         request = resolve(request) if request.topology is None else first
         chosen = registry.of(env, provider)
         try:
-            return chosen.up(request, progress, retain)
+            outcome = chosen.up(request, progress, retain)
+            _record_exports(env)
+            return outcome
         except (MultidcError, KeyboardInterrupt):
             st = load(env_paths(env, root))
             made = st is None or st.phase != "up"
@@ -108,6 +111,19 @@ def create(
             elif retain and made:
                 progress.say(f"Kept what was made for inspection; remove it with `multidc down --name {env}`")
             raise
+
+
+def _record_exports(env: str) -> None:
+    """What `multidc env` prints for every DC and the KMS, recorded for the environment as it is now (the command
+    then reads it without loading the API); without a record `env` asks the provider, as before."""
+    try:
+        made = attach(env)
+        places = {dc: made.exports(dc) for dc in made.datacenters}
+        with contextlib.suppress(MultidcError):
+            places["kms"] = made.exports("kms")
+        exports.record(env_paths(env), places, made.primary)
+    except (MultidcError, OSError, ValueError):
+        pass  # no record: `env` takes the long way
 
 
 class Environment:

@@ -6,6 +6,7 @@ Everything here speaks only the Vault API, so every provider uses the same steps
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +77,36 @@ def start_kms(c: hvac.Client) -> InitResult:
     return result
 
 
-def prepare_transit(c: hvac.Client, key_name: str) -> str:
-    """Transit engine, a key, a policy limited to it, and a renewable token for the DC nodes' seal stanza."""
+def token_id() -> str:
+    """A token ID multidc chooses, so it can make the same token again on a KMS that lost its memory (OpenBao refuses
+    custom IDs with the `s.` prefix of the IDs it makes itself)."""
+    return f"multidc-{secrets.token_hex(16)}"
+
+
+def make_root_token(c: hvac.Client, token: str) -> None:
+    """A root token with a chosen ID (what multidc keeps as the KMS's token; the one `init` returned is revoked)."""
+    c.auth.token.create(id=token, policies=["root"], no_parent=True)
+    c.auth.token.revoke_self()
+    c.token = token
+
+
+def prepare_transit(c: hvac.Client, key_name: str, token: str | None = None, backup: str | None = None) -> str:
+    """Transit engine, a key, a policy limited to it, and a renewable token for the DC nodes' seal stanza.
+
+    The key can always be backed up (`backup_key`); with `backup` it is restored from one (the same
+    key material: what the nodes' seals wrapped still decrypts); with `token` the seal token gets that ID."""
     mounts = c.sys.list_mounted_secrets_engines()
     if "transit/" not in mounts.get("data", mounts):
         c.sys.enable_secrets_engine("transit", path="transit")
-    # Exportable with a plaintext backup: `snapshot save` keeps the key beside the snapshot, so the snapshot can be
-    # restored into a fresh environment (whose KMS has another key). A test KMS, not a production one.
-    c.secrets.transit.create_key(name=key_name, key_type="aes256-gcm96", exportable=True, allow_plaintext_backup=True)
+    # Exportable with a plaintext backup, always: an in-memory KMS gets it back after a restart, and `snapshot save`
+    # keeps it beside the snapshot so the snapshot can be restored into a fresh environment (whose KMS has another
+    # key). A test KMS, not a production one.
+    if backup is not None:
+        c.adapter.post(f"/v1/transit/restore/{key_name}", json={"backup": backup})
+    else:
+        c.secrets.transit.create_key(
+            name=key_name, key_type="aes256-gcm96", exportable=True, allow_plaintext_backup=True
+        )
     policy = f"""
 path "transit/encrypt/{key_name}" {{ capabilities = ["update"] }}
 path "transit/decrypt/{key_name}" {{ capabilities = ["update"] }}
@@ -93,11 +116,16 @@ path "auth/token/lookup-self" {{ capabilities = ["read"] }}
     name = f"{key_name}-seal"
     c.sys.create_or_update_policy(name=name, policy=policy)
     # A periodic token with its own renew-self right: the seal renews it; without the right it silently expires.
-    token = c.auth.token.create(policies=[name], no_default_policy=True, period="768h", renewable=True)
-    return str(token["auth"]["client_token"])
+    made = c.auth.token.create(id=token, policies=[name], no_default_policy=True, period="768h", renewable=True)
+    return str(made["auth"]["client_token"])
 
 
-def prepare_kv(c: hvac.Client, env: str) -> str:
+def backup_key(c: hvac.Client, key_name: str) -> str:
+    """The transit key's plaintext backup (its material): what makes it again on a KMS that lost its memory."""
+    return str(c.adapter.get(f"/v1/transit/backup/{key_name}")["data"]["backup"])
+
+
+def prepare_kv(c: hvac.Client, env: str, token: str | None = None) -> str:
     """KV v2 at secret/ and a token that may only read the unseal keys (what each DC's unsealer holds)."""
     mounts = c.sys.list_mounted_secrets_engines()
     if "secret/" not in mounts.get("data", mounts):
@@ -109,8 +137,8 @@ path "auth/token/lookup-self" {{ capabilities = ["read"] }}
 """
     name = f"{env}-unsealer"
     c.sys.create_or_update_policy(name=name, policy=policy)
-    token = c.auth.token.create(policies=[name], no_default_policy=True, period="768h", renewable=True)
-    return str(token["auth"]["client_token"])
+    made = c.auth.token.create(id=token, policies=[name], no_default_policy=True, period="768h", renewable=True)
+    return str(made["auth"]["client_token"])
 
 
 def store_unseal_keys(kms: hvac.Client, result: InitResult) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+DEFAULT_NAME = "multidc"  # the environment's name when none is given
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Linux interface names hold 15 characters; ours are "<env>-dc<n>", "<env>-kms" and "<env>-dly", so the name keeps 11.
 IFNAME_MAX = 15

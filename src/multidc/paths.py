@@ -79,6 +79,10 @@ class EnvPaths:
         return self.root / "secrets"
 
     @property
+    def exports(self) -> Path:
+        return self.root / "secrets" / "exports.json"
+
+    @property
     def forwarder_log(self) -> Path:
         return self.root / "forwarder.log"
 
@@ -93,17 +97,24 @@ class EnvPaths:
     def kms(self) -> NodePaths:
         return NodePaths(self.root / "kms")
 
-    def unsealer_spec(self, dc: str) -> Path:
-        return self.secrets / f"unsealer-{dc}.json"
+    @property
+    def unsealers_spec(self) -> Path:
+        return self.secrets / "unsealers.json"
+
+    @property
+    def unsealers_log(self) -> Path:
+        return self.root / "unsealers.log"
 
     def unsealer_log(self, dc: str) -> Path:
         return self.root / "nodes" / dc / "unsealer.log"
 
-    def delayer_spec(self, name: str) -> Path:
-        return self.root / "delays" / f"{name}.json"
+    @property
+    def delayers_spec(self) -> Path:
+        return self.root / "delays" / "delayer.json"
 
-    def delayer_log(self, name: str) -> Path:
-        return self.root / "delays" / f"{name}.log"
+    @property
+    def delayers_log(self) -> Path:
+        return self.root / "delays" / "delayer.log"
 
     def secret(self, name: str) -> Path:
         return self.secrets / name

@@ -17,7 +17,7 @@ class State:
     port_base: int
     binary: dict[str, str]
     phase: str = "creating"  # creating -> up
-    pids: dict[str, int] = field(default_factory=dict)  # "kms", "forwarder", "node:<dc>", "unsealer:<dc>"
+    pids: dict[str, int] = field(default_factory=dict)  # "kms", "forwarder", "node:<dc>", "unsealers", "delayer:<side>"
     created_at: float = 0.0
     provider: str = "netns"
     made: dict[str, Any] = field(default_factory=dict)  # kind/kube: clusters, container, contexts, endpoints

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .configuration import Configuration, cross_check
 from .errors import TopologyError
+from .names import DEFAULT_NAME as DEFAULT_NAME  # re-exported: topology.DEFAULT_NAME
 from .names import check_dc_name, check_env_name
 
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 DEFAULT_DATACENTERS = ("primary", "secondary", "tertiary")
-DEFAULT_NAME = "multidc"
 MAX_DATACENTERS = 9
 RELEASE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")
 
@@ -156,6 +156,9 @@ class KmsSettings(Strict):
 
     # An explicit site address; by default the first free address after the DC nodes.
     address: IPv4Address | None = None
+    # netns: inmem (default) keeps the KMS in memory: no Raft election, so it is ready ~1.4 s sooner; multidc makes
+    # its keys and tokens again when it restarts. raft keeps them on disk; a restart only unseals it.
+    storage: Literal["inmem", "raft"] | None = None
 
 
 class KubeSettings(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -124,12 +125,20 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
     assert sorted(stored) == ["vault-root", *(f"vault-unseal-{i}" for i in range(5))]
     assert stored["vault-root"] == env.exports("primary")["BAO_TOKEN"]
     assert bao(env.exports("primary"), "status").returncode == 0
-    # Every DC has an unsealer; a killed node is unsealed by it from the keys in the KMS.
-    assert {k for k in env.state()["pids"] if k.startswith("unsealer:")} == {
-        "unsealer:primary",
-        "unsealer:secondary",
-        "unsealer:tertiary",
-    }
+    # Every DC has an unsealer, a thread of one process living in that DC's network namespace; a killed node is
+    # unsealed by it from the keys in the KMS.
+    pid = env.state()["pids"]["unsealers"]
+    threads = {os.readlink(f"/proc/{pid}/task/{t}/ns/net") for t in os.listdir(f"/proc/{pid}/task")}
+    dcs = ("primary", "secondary", "tertiary")
+    dc_namespaces = {f"net:[{os.stat(f'/run/netns/mdc.{env.name}.dc.{dc}').st_ino}]" for dc in dcs}
+    assert dc_namespaces <= threads, (threads, dc_namespaces)
+    # Joined at once (no retry_join at their first start, so nothing races the join); retry_join is back in every
+    # config for any later start.
+    for dc in ("primary", "secondary", "tertiary"):
+        config = json.loads((root / "nodes" / dc / "config.json").read_text())
+        assert len(config["storage"]["raft"]["retry_join"]) == 2, dc
+    for dc in ("secondary", "tertiary"):  # joined by the request alone: their servers never tried a retry join
+        assert "raft retry join initiated" not in (root / "nodes" / dc / "server.log").read_text(), dc
     kill_and_restart(env, "secondary")
     log = (root / "nodes" / "secondary" / "unsealer.log").read_text()
     assert log.count("unsealed with the keys from the KMS") >= 2
@@ -169,12 +178,20 @@ def test_kv_unseal_mode_is_the_seed_flow(live) -> None:  # type: ignore[no-untyp
 def test_five_datacenters(live) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     topo = env.state_dir.parent / "five.yaml"
-    topo.write_text("datacenters: [ams, fra, lon, par, mad]\n")
+    topo.write_text("datacenters: [ams, fra, lon, par, mad]\nkms: {storage: raft}\n")
     up = env.json("up", "-f", str(topo))
     assert up["healthy"] is True, up
     status = env.json("status")
     assert len(status["nodes"]) == 5 and all(n["voter"] for n in status["nodes"])
     assert [n["vip"] for n in status["nodes"]] == [f"172.18.{i}.128" for i in range(1, 6)]
+    # A KMS on raft keeps its data: a restart only unseals it, and a node restarted afterwards auto-unseals.
+    config = json.loads((env.state_dir / env.name / "kms" / "config.json").read_text())
+    assert list(config["storage"]) == ["raft"]
+    env.run("chaos", "kms-down")
+    assert "unsealed it with its key" in env.run("chaos", "kms-up").stdout
+    env.run("chaos", "kill", "par")
+    env.run("chaos", "start", "par")
+    wait_for(lambda: env.run("status", check=False).returncode == 0, 60, "healthy after restarting par")
 
 
 @contextlib.contextmanager

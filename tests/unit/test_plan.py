@@ -24,6 +24,16 @@ def test_names_ports_and_addresses(openbao: ServerBinary, tmp_path: Path) -> Non
     assert plan.paths.root == tmp_path / "t1"
 
 
+def test_the_kms_is_in_memory_unless_raft_is_asked_for(openbao: ServerBinary, tmp_path: Path) -> None:
+    plan = make_plan(topology.parse({}), openbao, "t1", state_root=tmp_path)
+    assert plan.kms_storage == "inmem" and plan.kms_config()["storage"] == {"inmem": {}}
+    plan = make_plan(topology.parse({"kms": {"storage": "raft"}}), openbao, "t1", state_root=tmp_path)
+    raft = plan.kms_config()["storage"]["raft"]
+    assert plan.kms_storage == "raft" and raft["path"] == str(plan.kms.paths.data) and raft["node_id"] == "kms"
+    with pytest.raises(TopologyError, match="kms.storage"):
+        topology.parse({"kms": {"storage": "file"}})
+
+
 def test_node_config_joins_every_other_dc_and_uses_transit(openbao: ServerBinary, tmp_path: Path) -> None:
     plan = make_plan(topology.parse({}), openbao, "t1", state_root=tmp_path)
     config = plan.node_config(plan.node("secondary"), seal_token="s.secret")

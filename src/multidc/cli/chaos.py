@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .. import api, locks
+from .. import locks
 from ..errors import MultidcError
 from ..links import MAX_MS as MAX_DELAY_MS
 from .common import cli, complete_datacenters, env_name, fail, finite, name_option
@@ -20,6 +20,8 @@ def chaos() -> None:
 
 
 def _apply(name: str | None, action: str, *args: Any) -> None:
+    from .. import api
+
     try:
         click.echo(api.attach(env_name(name)).fault(action, *args))
     except MultidcError as exc:
@@ -77,6 +79,8 @@ def chaos_heal(name: str | None) -> None:
 @name_option
 def chaos_clear(name: str | None) -> None:
     """Undo every fault: heal the network, resume what is paused, start what is down (the KMS too)."""
+    from .. import api
+
     try:
         env = api.attach(env_name(name))
         with locks.hold(env.name, "chaos clear", env.running.root):

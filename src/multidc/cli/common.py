@@ -9,9 +9,8 @@ from typing import Any, NoReturn
 import click
 from click.shell_completion import CompletionItem
 
-from .. import topology
 from ..errors import MultidcError
-from ..names import check_env_name
+from ..names import DEFAULT_NAME, check_env_name
 from ..providers import registry
 
 OUTPUT = click.Choice(["text", "json"])
@@ -60,7 +59,7 @@ def fail(exc: MultidcError) -> NoReturn:
 
 
 def env_name(name: str | None) -> str:
-    return name or topology.DEFAULT_NAME
+    return name or DEFAULT_NAME
 
 
 def _checked_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -87,11 +86,12 @@ def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 def complete_datacenters(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Shell completion: the DCs of the environment named so far on the line (default: multidc), and `kms`."""
+    from .. import topology
     from ..paths import env_paths
     from ..state import load
 
     try:
-        st = load(env_paths(ctx.params.get("name") or topology.DEFAULT_NAME))
+        st = load(env_paths(ctx.params.get("name") or DEFAULT_NAME))
         found = topology.parse(st.topology, "state").datacenter_names if st is not None else []
     except Exception:  # noqa: BLE001 - a completion never fails the shell
         return []

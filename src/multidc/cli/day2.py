@@ -7,9 +7,7 @@ import json
 
 import click
 
-from .. import api
 from ..errors import MultidcError, TopologyError
-from ..progress import Progress
 from .common import OUTPUT, cli, env_name, fail, name_option
 
 
@@ -25,6 +23,9 @@ def _dcs(value: str | None) -> list[str] | None:
 def upgrade_cmd(to: str | None, order: str | None, name: str | None, output: str) -> None:
     """Rolling upgrade: one DC at a time, the leader last (stepped down first), each back to a healthy voter before
     the next. A failed step stops and says which DC and why."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     progress = Progress(quiet=output == "json")
     try:
         report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress)
@@ -49,6 +50,9 @@ def snapshot() -> None:
 def snapshot_save(file: str, name: str | None) -> None:
     """Save a Raft snapshot to FILE, and FILE.keys (0600) beside it: the seal's key, the recovery keys and the root
     token that restoring it into a fresh environment needs. Keep FILE.keys as secret as the state directory."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     try:
         info = api.attach(env_name(name)).snapshot_save(file)
     except MultidcError as exc:
@@ -64,6 +68,9 @@ def snapshot_save(file: str, name: str | None) -> None:
 @name_option
 def snapshot_restore(file: str, name: str | None) -> None:
     """Bring every DC back to FILE's data (this environment's snapshot, or another's with its FILE.keys)."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     try:
         click.echo(api.attach(env_name(name)).snapshot_restore(file))
     except MultidcError as exc:
@@ -77,6 +84,9 @@ def snapshot_restore(file: str, name: str | None) -> None:
 def recover_cmd(dc: str, name: str | None, output: str) -> None:
     """Lost quorum: make DC (a survivor) a one-node cluster from its own data (OpenBao's peers.json recovery), then
     re-add every other DC fresh, joined to it."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     progress = Progress(quiet=output == "json")
     try:
         env = api.attach(env_name(name))

@@ -1,4 +1,7 @@
-"""Lifecycle verbs: up, status, env, down, plan, configure. Each is flags -> API -> rendering."""
+"""Lifecycle verbs: up, status, env, down, plan, configure. Each is flags -> API -> rendering.
+
+The API (hvac, pydantic, rich) is imported inside the commands that use it: `multidc --help` and `multidc env` (which
+users `eval`) load only click and the standard library."""
 
 from __future__ import annotations
 
@@ -6,13 +9,10 @@ import json
 import sys
 
 import click
-import hvac
-from rich.console import Console
 
-from .. import api, topology
+from .. import exports
 from ..errors import MultidcError, ProviderError
-from ..paths import finish_removals
-from ..progress import Progress
+from ..paths import env_paths, finish_removals
 from ..providers import registry
 from ..providers.base import Request
 from . import render
@@ -47,6 +47,9 @@ def up(
     contexts: tuple[str, ...],
 ) -> None:
     """Create the environment (or bring it back to running) and wait until it is healthy."""
+    from .. import api
+    from ..progress import Progress
+
     progress = Progress(quiet=output == "json")
     request = Request(file, name, server_binary, list(contexts))
     try:
@@ -70,6 +73,11 @@ def status(name: str | None, output: str, watch: bool, interval: float) -> None:
         from .everyday import watch as watch_status
 
         watch_status(name, interval, output)
+        return
+    from rich.console import Console
+
+    from .. import api
+
     try:
         env = api.attach(env_name(name))
         result = env.status()
@@ -107,7 +115,13 @@ def env_cmd(dc: str | None, name: str | None) -> None:
     Use `kms` as DC for the central KMS.
     """
     try:
-        click.echo(render.exports(api.attach(env_name(name)).exports(dc)))
+        # What `up` recorded, when it is for the environment as it is now; else the provider's own answer.
+        values = exports.recorded(env_paths(env_name(name)), dc)
+        if values is None:
+            from .. import api
+
+            values = api.attach(env_name(name)).exports(dc)
+        click.echo(render.exports(values))
     except MultidcError as exc:
         fail(exc)
 
@@ -157,6 +171,8 @@ def plan_cmd(
     out_dir: str | None,
 ) -> None:
     """Print the whole plan (addresses, names, ports, rendered configs; secrets redacted). Touches nothing."""
+    from .. import api
+
     try:
         planned = api.plan(Request(file, name, server_binary, list(contexts), out_dir), provider_name)
     except MultidcError as exc:
@@ -182,6 +198,10 @@ def plan_cmd(
 def configure_cmd(name: str | None, file: str | None, dry_run: bool) -> None:
     """Apply the topology's `configuration` (Bank-Vaults externalConfig): policies, auth, secret engines, startup
     secrets. Idempotent: only differences are written."""
+    import hvac
+
+    from .. import api, topology
+
     try:
         env = api.attach(env_name(name))
         new = topology.load(file).configuration if file else None  # validated in full before anything changes

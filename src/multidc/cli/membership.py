@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from .. import api
 from ..errors import MultidcError
-from ..progress import Progress
 from .common import OUTPUT, cli, env_name, fail, name_option
 
 
@@ -38,6 +36,9 @@ def _said(report: Any, output: str) -> None:
 def dc_add(dc: str, pool: str | None, name: str | None, output: str) -> None:
     """Add datacenter DC: namespace, VIP, certificate, server joined as a voter, every other node's retry_join
     updated; healthy after. Everything is checked before anything is made (exit 2)."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     progress = Progress(quiet=output == "json")
     try:
         report = api.attach(env_name(name)).add_dc(dc, pool, progress)
@@ -53,6 +54,9 @@ def dc_add(dc: str, pool: str | None, name: str | None, output: str) -> None:
 def dc_remove(dc: str, name: str | None, output: str) -> None:
     """Remove datacenter DC: stepped down if it leads, removed from Raft, then its server, namespace and files;
     healthy after."""
+    from .. import api
+    from ..progress import Progress  # noqa: F401 - not every command uses it
+
     progress = Progress(quiet=output == "json")
     try:
         report = api.attach(env_name(name)).remove_dc(dc, progress)

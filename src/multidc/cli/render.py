@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+from .. import links
+from ..names import DEFAULT_NAME
 
-from .. import links, topology
-from ..health import Health
-from ..providers.base import UpOutcome
+if TYPE_CHECKING:  # rich and the health check load only for the commands that print them (`env` stays light)
+    from rich.table import Table
+
+    from ..health import Health
+    from ..providers.base import UpOutcome
 
 
 def up_json(result: UpOutcome) -> str:
@@ -37,7 +40,7 @@ def up_text(result: UpOutcome) -> str:
     else:
         lines = [f"Environment {result.env!r} is healthy ({result.seconds:.1f}s); leader: {result.health.leader}."]
     lines += [f"  {r.name:<12} {r.url:<26} {r.where}" for r in result.rows]
-    flag = "" if result.env == topology.DEFAULT_NAME else f" --name {result.env}"
+    flag = "" if result.env == DEFAULT_NAME else f" --name {result.env}"
     lines.append(f'Use it:  eval "$(multidc env{flag})" && bao status')
     return "\n".join(lines)
 
@@ -52,6 +55,8 @@ def _yes_no(value: bool | None) -> str:
 
 
 def status_table(result: Health) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for col in ("DC", "VIP", "HOST URL", "ROLE", "VOTER", "SEALED", "APPLIED", "VERSION"):
         table.add_column(col)

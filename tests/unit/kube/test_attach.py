@@ -123,3 +123,33 @@ def test_the_configuration_is_read_as_the_environment_records_it_now(
     }
     st.save(paths)  # what `configure -f` records, from this process or another
     assert [p.name for p in env.configuration.policies] == ["reader"]
+
+
+def test_env_on_kind_reads_what_up_recorded_without_loading_the_api(
+    kind_env: tuple[RecordingRunner, FakeKms, EnvPaths], tmp_path: Path
+) -> None:
+    """`eval "$(multidc env)"` starts as light on kind as on netns: `up` (any provider) records the export lines."""
+    import subprocess
+    import sys
+
+    from multidc import api
+    from multidc.providers.base import Request
+
+    api.create(Request(None, "k"))
+    expected = multidc.attach("k").exports("secondary")
+    code = (
+        "import sys\nfrom multidc.cli import cli\ncli.main(args=['env', 'secondary', '--name', 'k'], "
+        "standalone_mode=False)\nprint(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"MULTIDC_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
+    assert printed == expected
+    loaded = set(proc.stderr.split())
+    assert "multidc.api" not in loaded and not loaded & {"hvac", "pydantic", "rich", "requests"}

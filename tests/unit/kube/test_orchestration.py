@@ -281,7 +281,7 @@ def test_raft_tuning_and_autopilot_reach_the_vaults_as_on_netns(tmp_path: Path) 
 def test_what_kind_cannot_honour_is_refused_before_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
     topo = tmp_path / "t.yaml"
-    topo.write_text("tls: false\nhost_port_base: 30000\n")
+    topo.write_text("tls: false\nhost_port_base: 30000\nkms: {storage: inmem}\n")
     runner = RecordingRunner()
     monkeypatch.setitem(registry.PROVIDERS, "kind", provider.KubeProvider(KIND, runner, FakeKms()))
     for verb in ("up", "plan"):
@@ -289,6 +289,7 @@ def test_what_kind_cannot_honour_is_refused_before_anything(tmp_path: Path, monk
         assert result.exit_code == 2, result.output
         assert f"multidc: {topo}: the kind provider cannot honour tls: false" in result.output
         assert "cannot honour host_port_base" in result.output
+        assert "cannot honour kms.storage" in result.output
     result = CliRunner().invoke(cli, ["up", "--provider", "kind", "--server-binary", "/usr/bin/bao"])
     assert result.exit_code == 2 and "--server-binary: the kind provider runs a server image" in result.output
     assert runner.commands == [] and not (tmp_path / "state").exists()

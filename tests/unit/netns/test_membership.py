@@ -195,7 +195,7 @@ def test_plan_shows_a_changed_environment_in_its_recorded_slots(
     assert st is not None
     # as `dc remove secondary` leaves it
     st.topology["datacenters"] = [d for d in st.topology["datacenters"] if d["name"] != "secondary"]
-    st.topology["kms"] = {"address": "172.18.0.5"}
+    st.topology["kms"] = {**st.topology["kms"], "address": "172.18.0.5"}
     st.slots = {"primary": 1, "tertiary": 3}
     st.binary["path"] = fake_binary  # `plan` asks the recorded binary its version
     st.save(paths)

@@ -137,7 +137,7 @@ def test_a_partition_cuts_both_directions_inside_the_environment_and_heal_remove
     )
 
 
-def test_a_delay_runs_a_delayer_on_each_side_and_heal_stops_them(
+def test_a_delay_runs_one_delayer_for_both_sides_and_heal_stops_it(
     running: tuple[FakeHost, multidc.Environment],
 ) -> None:
     host, env = running
@@ -149,17 +149,24 @@ def test_a_delay_runs_a_delayer_on_each_side_and_heal_stops_them(
     assert f"delay {plan.kms.namespace} via f1-dly: {p.address} {p.vip}" in host.calls
     assert env.active_faults() == {"links": {"kms,primary": {"ms": 40}}}
     delayers = [pid for pid, (argv, _) in host.running.items() if "multidc.providers.netns.delayer" in argv]
-    assert len(delayers) == 2
-    # loss on the same pair restarts both delayers with the loss added to the delay; jitter likewise
+    assert len(delayers) == 1  # one process, a thread per side
+    # loss on the same pair restarts the delayer with the loss added to the delay; jitter likewise
     assert env.loss("kms", "primary", 12.5) == "dropping 12.5% of the packets between kms and primary, each way"
     assert env.delay("primary", "kms", 40, jitter=10).startswith(
         "delayed every packet between primary and kms by 40 ms ± 10"
     )
     assert env.active_faults() == {"links": {"kms,primary": {"ms": 40, "jitter": 10, "loss": 12.5}}}
-    spec = json.loads((env.running.paths.delayer_spec("primary")).read_text())  # type: ignore[attr-defined]
-    assert spec["peers"][str(plan.kms.address)] == {"mac": "02:00:00:00:00:01", "ms": 40, "jitter": 10, "loss": 12.5}
+    spec = json.loads((env.running.paths.delayers_spec).read_text())  # type: ignore[attr-defined]
+    assert [s["name"] for s in spec["sides"]] == ["kms", "primary"]
+    assert spec["sides"][1]["namespace"] == p.namespace
+    assert spec["sides"][1]["peers"][str(plan.kms.address)] == {
+        "mac": "02:00:00:00:00:01",
+        "ms": 40,
+        "jitter": 10,
+        "loss": 12.5,
+    }
     after = [pid for pid, (argv, _) in host.running.items() if "multidc.providers.netns.delayer" in argv]
-    assert len(after) == 2 and not set(after) & set(delayers)  # the old delayers stopped
+    assert len(after) == 1 and not set(after) & set(delayers)  # the old delayer stopped
     assert env.delay("primary", "kms", 0) == "removed the delay between primary and kms"
     assert env.active_faults() == {"links": {"kms,primary": {"loss": 12.5}}}
     env.heal()

@@ -371,6 +371,8 @@ class KubeProvider:
             cannot.append("tls: false: the Bank-Vaults operator always serves TLS; remove it")
         if topo.kms.address is not None:
             cannot.append("kms.address: the KMS's address comes from docker or its Service; remove it")
+        if topo.kms.storage is not None:
+            cannot.append("kms.storage: the KMS keeps its data on its own volume; remove it")
         if topo.host_port_base is not None:
             cannot.append(
                 "host_port_base: nothing is published on host ports (the VIPs are reached directly); remove it"

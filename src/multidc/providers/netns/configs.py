@@ -20,8 +20,9 @@ def _listener(plan: Plan, node: Node) -> list[dict[str, Any]]:
     return [{"tcp": tcp}]
 
 
-def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
-    """A DC node: raft storage, retry_join to every other DC's VIP, and the transit seal in transit mode."""
+def node_config(plan: Plan, node: Node, seal_token: str, retry_join: bool = True) -> dict[str, Any]:
+    """A DC node: raft storage, retry_join to every other DC's VIP (unless not wanted), and the transit seal in transit
+    mode."""
     settings = plan.topology.server
     ca = str(plan.paths.ca_cert) if plan.topology.tls else None
     raft: dict[str, Any] = {"path": str(node.paths.data), "node_id": node.name, **serverconfig.raft_tuning(settings)}
@@ -33,7 +34,7 @@ def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
         if ca:
             join["leader_ca_cert_file"] = ca
         joins.append(join)
-    if joins:
+    if joins and retry_join:
         raft["retry_join"] = joins
     seal = None
     if plan.topology.unseal == "transit":
@@ -50,9 +51,12 @@ def node_config(plan: Plan, node: Node, seal_token: str) -> dict[str, Any]:
 
 
 def kms_config(plan: Plan) -> dict[str, Any]:
-    """The central KMS: a single raft node (OpenBao 2.7 has no file storage), Shamir-sealed with one key."""
+    """The central KMS, Shamir-sealed with one key: in memory (OpenBao 2.7.2 takes `inmem` outside dev mode too), or
+    a single raft node (2.7 has no file storage)."""
     kms = plan.kms
-    storage = {"raft": {"path": str(kms.paths.data), "node_id": "kms", "performance_multiplier": 1}}
+    storage: dict[str, Any] = {"inmem": {}}
+    if plan.kms_storage == "raft":
+        storage = {"raft": {"path": str(kms.paths.data), "node_id": "kms", "performance_multiplier": 1}}
     return serverconfig.server(
         plan.api_addr(kms),
         plan.cluster_addr(kms),

@@ -1,15 +1,16 @@
 """Latency, jitter and loss between datacenters without netem: a TUN device that holds packets back (or drops them),
-inside one node's namespace.
+inside each shaped side's namespace.
 
-Run as `python -m multidc.providers.netns.delayer SPEC.json` inside a DC's (or the KMS's) namespace. It creates the
-TUN device named in the spec; the provider then routes the shaped peers' addresses (/32) through it. Every IP packet
-the kernel sends to such a peer arrives here, is dropped with the peer's loss probability, or waits the peer's delay
-plus a uniform draw in [-jitter, +jitter] ms (so packets may overtake each other, as under netem), and leaves through
-the namespace's own link to the site bridge as an Ethernet frame addressed to the peer's MAC (a packet socket: no
-routing, so no loop back into the TUN). Only this namespace's outgoing packets wait; the peer's namespace runs its
-own delayer for the way back.
+Run as `python -m multidc.providers.netns.delayer SPEC.json`: one process for every shaped side of the environment
+(DCs and the KMS), a thread per side inside that side's namespace (one process per side cost ~12.6 MB each). Each
+thread creates the TUN device named in the spec in its namespace; the provider then routes the shaped peers'
+addresses (/32) through it. Every IP packet the kernel sends to such a peer arrives there, is dropped with the peer's
+loss probability, or waits the peer's delay plus a uniform draw in [-jitter, +jitter] ms (so packets may overtake each
+other, as under netem), and leaves through the namespace's own link to the site bridge as an Ethernet frame addressed
+to the peer's MAC (a packet socket: no routing, so no loop back into the TUN). Only a side's outgoing packets wait
+there; the peer's side has its own thread and device for the way back.
 
-When this process ends, the kernel removes the TUN device and every route through it: the delay is gone with it.
+When this process ends, the kernel removes every TUN device and every route through them: the delay is gone with it.
 Standard library only, so it starts in a few tens of milliseconds.
 """
 
@@ -25,7 +26,11 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
+from typing import Any
+
+from .setns import enter
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -93,8 +98,8 @@ class Delayer:
                 print(f"delayer: send failed: {exc}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text())
+def run_side(side: dict[str, Any]) -> None:
+    """One side's delayer, in that side's namespace (this thread only); never returns."""
     peers = {
         addr: (
             bytes.fromhex(p["mac"].replace(":", "")),
@@ -102,19 +107,43 @@ def main(argv: list[str]) -> int:
             p.get("jitter", 0) / 1000.0,
             p.get("loss", 0) / 100.0,
         )
-        for addr, p in spec["peers"].items()
+        for addr, p in side["peers"].items()
     }
-    fd = open_tun(spec["tun"])
-    loosen_reverse_path_filter(spec["ifname"])
-    delayer = Delayer(spec["ifname"], peers)
-    threading.Thread(target=delayer.send_due, daemon=True, name="send").start()
+    enter(side["namespace"])  # the TUN device and the packet socket are made in, and belong to, this namespace
+    fd = open_tun(side["tun"])
+    loosen_reverse_path_filter(side["ifname"])
+    delayer = Delayer(side["ifname"], peers)
+    threading.Thread(target=_guarded, args=(delayer.send_due,), daemon=True, name=f"{side['name']}-send").start()
     described = ", ".join(
         f"{addr} +{p['ms']}ms ±{p.get('jitter', 0)}ms {p.get('loss', 0)}% loss"
-        for addr, p in sorted(spec["peers"].items())
+        for addr, p in sorted(side["peers"].items())
     )
-    print(f"delayer: {spec['tun']} holding packets to {described}", flush=True)
+    print(f"delayer: {side['name']}: {side['tun']} holding packets to {described}", flush=True)
     while True:
         delayer.hold(os.read(fd, MTU))
+
+
+def _guarded(target: Any, *args: Any) -> None:
+    try:
+        target(*args)
+    except BaseException:  # noqa: BLE001 - one side's failure ends the process: its devices and routes go with it
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    threading.stack_size(512 * 1024)
+    threads = [
+        threading.Thread(target=_guarded, args=(run_side, side), daemon=True, name=side["name"])
+        for side in spec["sides"]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return 0
 
 
 if __name__ == "__main__":

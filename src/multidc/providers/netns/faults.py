@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
@@ -140,6 +141,9 @@ class Faults:
         self._mark("kms", "down", False)
         back = self._restart_exited()
         again = f"; started {', '.join(back)} again (it exited while the KMS was down)" if back else ""
+        if self.env.plan.kms_storage == "inmem":
+            made = "started the KMS again (in memory: it came back empty and has the same keys and tokens again)"
+            return made + again
         return f"started the KMS again and unsealed it with its key{again}"
 
     # --- network
@@ -233,8 +237,7 @@ class Faults:
         for kind in ("cuts", "partitions", "one-way", "bridges"):
             self.active.pop(kind, None)
         shapes = links.record(self.active)
-        for side in links.sides(shapes):
-            self._stop_delayer(side)
+        self._stop_delayer()
         links.store(self.active, {})
         self._save()
         back = self._restart_exited() if "kms" not in self.active else []
@@ -286,37 +289,48 @@ class Faults:
         if shapes is None:
             return False
         links.store(self.active, shapes)
-        for side in (a, b):
-            self._run_delayer(side, shapes)
+        self._run_delayer(shapes)
         self._save()
         return True
 
-    def _stop_delayer(self, side: str) -> None:
+    def _stop_delayer(self) -> None:
         assert self.env.state is not None
-        pid = self.env.state.pids.pop(f"delayer:{side}", None)
+        pid = self.env.state.pids.pop("delayer", None)
         if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
-            self.env.host.terminate([pid])  # its TUN device, and every route through it, go with it
+            self.env.host.terminate([pid])  # its TUN devices, and every route through them, go with it
 
-    def _run_delayer(self, side: str, shapes: dict[str, links.Shape]) -> None:
-        """(Re)start side's delayer with the peers the record gives it, and route them through its TUN device."""
+    def _run_delayer(self, shapes: dict[str, links.Shape]) -> None:
+        """(Re)start the environment's delayer with every side the record shapes, and route each side's peers through
+        its TUN device. One process for every side: a change of any pair restarts them all (a moment undelayed)."""
         assert self.env.state is not None
-        self._stop_delayer(side)
-        peers: dict[str, dict[str, object]] = {}
-        for other, shape in links.peers(side, shapes):
-            mac = self._mac(other)
-            for address in self._addresses(other):
-                peers[address] = {"mac": mac, "ms": shape.ms, "jitter": shape.jitter, "loss": shape.loss}
-        if not peers:
+        self._stop_delayer()
+        paths, device = self.env.paths, self.env.plan.delay_device
+        sides: list[dict[str, Any]] = []
+        for side in links.sides(shapes):
+            peers: dict[str, dict[str, object]] = {}
+            for other, shape in links.peers(side, shapes):
+                mac = self._mac(other)
+                for address in self._addresses(other):
+                    peers[address] = {"mac": mac, "ms": shape.ms, "jitter": shape.jitter, "loss": shape.loss}
+            if peers:
+                me = self._place(side)
+                sides.append(
+                    {"name": side, "namespace": me.namespace, "tun": device, "ifname": me.ifname, "peers": peers}
+                )
+        if not sides:
             self._save()
             return
-        paths, me, device = self.env.paths, self._place(side), self.env.plan.delay_device
-        spec = {"tun": device, "ifname": me.ifname, "peers": peers}
-        write_private(paths.delayer_spec(side), json.dumps(spec, indent=2))
-        argv = [sys.executable, "-m", "multidc.providers.netns.delayer", str(paths.delayer_spec(side))]
-        pid = self.env.host.spawn(argv, me.namespace, paths.delayer_log(side))
-        self.env.state.pids[f"delayer:{side}"] = pid
+        write_private(paths.delayers_spec, json.dumps({"sides": sides}, indent=2))
+        argv = [sys.executable, "-m", "multidc.providers.netns.delayer", str(paths.delayers_spec)]
+        # Started in the first side's namespace, so `down` finds it there too; each thread enters its own side's.
+        pid = self.env.host.spawn(argv, sides[0]["namespace"], paths.delayers_log)
+        self.env.state.pids["delayer"] = pid
         self._save()
-        self.env.host.delay_routes(me.namespace, device, list(peers), str(me.address), pid, paths.delayer_log(side))
+        for entry in sides:
+            me = self._place(entry["name"])
+            self.env.host.delay_routes(
+                me.namespace, device, list(entry["peers"]), str(me.address), pid, paths.delayers_log
+            )
 
     def _mac(self, name: str) -> str:
         node = self._place(name)

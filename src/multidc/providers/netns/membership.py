@@ -210,13 +210,13 @@ def _remove_peer(env: NetnsEnvironment, dc: str) -> None:
 
 
 def _stop(env: NetnsEnvironment, dc: str) -> None:
-    """Stop the DC's unsealer and server (ours: recorded PIDs whose command line names the environment's directory).
+    """Stop the DC's server (ours: recorded PIDs whose command line names the environment's directory).
     SIGKILL: the server is out of the Raft configuration (or never got in) and its data goes next. A server that
     stepped down less than 10 s ago would take those 10 s to stop on SIGTERM (measured: its HA loop sleeps after a
     step-down and its shutdown waits for that loop)."""
     assert env.state is not None
     marker = str(env.paths.root)
-    for key in (f"unsealer:{dc}", f"node:{dc}"):
+    for key in (f"node:{dc}",):
         pid = env.state.pids.pop(key, None)
         if pid is not None and env.host.belongs(pid, marker):
             survivors = env.host.terminate([pid])
@@ -226,11 +226,10 @@ def _stop(env: NetnsEnvironment, dc: str) -> None:
 
 
 def _remove_files(env: NetnsEnvironment, node: Node) -> None:
-    """The DC's directory (made by multidc inside the environment's own) and its unsealer spec."""
+    """The DC's directory (made by multidc inside the environment's own)."""
     where = node.paths.dir
     if where.parent == env.paths.root / "nodes" and where.is_dir() and not where.is_symlink():
         shutil.rmtree(where)
-    env.paths.unsealer_spec(node.name).unlink(missing_ok=True)
 
 
 def _remove_namespace(env: NetnsEnvironment, node: Node) -> None:
@@ -313,7 +312,7 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
         with step(f"Starting {name}"):
             env.state.pids[f"node:{name}"] = env._spawn_server(node)
             if plan.topology.unseal == "kv":
-                env._start_unsealer(node)
+                env.restart_unsealers()  # one process for every DC's unsealer: now with this DC's thread
             env._save()
             env._started(node, f"node:{name}")
         with step(f"Joining {name} through {leader.name}"):
@@ -359,6 +358,9 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> None:
     with contextlib.suppress(Exception):
         _remove_files(env, node)
     env.plan = old
+    if old.topology.unseal == "kv":
+        with contextlib.suppress(Exception):
+            env.restart_unsealers()
     with contextlib.suppress(Exception):
         pid = env.state.pids.get("forwarder")
         spec = env.paths.forwarder_spec.read_text()
@@ -398,6 +400,8 @@ def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> Memb
         for other in plan.nodes:
             env.write_node_config(other)
         env.republish_ports()
+        if plan.topology.unseal == "kv":
+            env.restart_unsealers()  # without the removed DC's thread
     report.steps["removed_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     with step("Waiting for healthy"):

@@ -107,8 +107,13 @@ class Plan:
     def namespaces(self) -> list[str]:
         return [self.site_namespace, self.kms.namespace, *(n.namespace for n in self.nodes)]
 
-    def node_config(self, node: Node, seal_token: str = REDACTED) -> dict[str, Any]:
-        return configs.node_config(self, node, seal_token)
+    def node_config(self, node: Node, seal_token: str = REDACTED, retry_join: bool = True) -> dict[str, Any]:
+        return configs.node_config(self, node, seal_token, retry_join)
+
+    @property
+    def kms_storage(self) -> str:
+        """inmem (the default) or raft."""
+        return self.topology.kms.storage or "inmem"
 
     def kms_config(self) -> dict[str, Any]:
         return configs.kms_config(self)

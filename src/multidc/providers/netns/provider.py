@@ -392,49 +392,88 @@ class NetnsEnvironment:
         self._started(self.plan.kms, "kms")
 
     def prepare_kms(self) -> None:
-        plan = self.plan
+        self._provision_kms()
+        # Under kv the joiners' first start has no retry_join: `join_datacenters` joins them at once, and OpenBao 2.7
+        # can deadlock a Shamir-sealed node whose own retry_join races a join it is asked for. Once joined, a node
+        # keeps its Raft membership in its data; its config gets retry_join back for any later start.
+        self._write_node_configs(retry_join=self.plan.topology.unseal != "kv")
+
+    def _write_node_configs(self, retry_join: bool) -> None:
+        seal_token = read_secret(self.paths, "seal-token") or ""
+        for node in self.plan.nodes:
+            config = self.plan.node_config(node, seal_token, retry_join or node is self.plan.primary)
+            write_private(node.paths.config, json.dumps(config, indent=2))
+
+    def _provision_kms(self) -> None:
+        """Initialise and unseal a KMS that holds nothing, then give it what the environment needs: a root token, the
+        transit key and the seal token (transit), or KV v2, the unsealers' token and the unseal keys (kv). Tokens get
+        IDs multidc chose and the transit key a backup, so an in-memory KMS that restarts empty gets the very same
+        again: the nodes' seal token and wrapped keys stay valid (what `restart_kms` relies on)."""
+        plan, paths = self.plan, self.paths
         c = self.client(plan.kms)
         result = bootstrap.start_kms(c)
-        write_secret(self.paths, "kms-unseal-key", result.keys[0])
-        write_secret(self.paths, "kms-root-token", result.root_token)
+        write_secret(paths, "kms-unseal-key", result.keys[0])
         c.token = result.root_token
         bootstrap.wait_active(c, START_TIMEOUT)
+        root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
+        bootstrap.make_root_token(c, root)
+        write_secret(paths, "kms-root-token", root)
         if plan.topology.unseal == "transit":
-            seal_token = bootstrap.prepare_transit(c, plan.transit_key)
-            write_secret(self.paths, "seal-token", seal_token)
+            backup = read_secret(paths, "transit-key-backup")
+            seal = read_secret(paths, "seal-token") or bootstrap.token_id()
+            bootstrap.prepare_transit(c, plan.transit_key, seal, backup)
+            write_secret(paths, "seal-token", seal)
+            if backup is None and plan.kms_storage == "inmem":
+                write_secret(paths, "transit-key-backup", bootstrap.backup_key(c, plan.transit_key))
         else:
-            seal_token = ""
-            unsealer_token = bootstrap.prepare_kv(c, plan.env)
-            write_secret(self.paths, "unsealer-token", unsealer_token)
-        for node in plan.nodes:
-            write_private(node.paths.config, json.dumps(plan.node_config(node, seal_token), indent=2))
+            unsealer = read_secret(paths, "unsealer-token") or bootstrap.token_id()
+            bootstrap.prepare_kv(c, plan.env, unsealer)
+            write_secret(paths, "unsealer-token", unsealer)
+            keys, root_token = read_secret(paths, "unseal-keys"), read_secret(paths, "root-token")
+            if keys and root_token:  # the primary was initialised: its keys go back where the unsealers read them
+                bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
 
     def start_nodes(self) -> None:
         assert self.state is not None
         for node in self.plan.nodes:
             self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
         if self.plan.topology.unseal == "kv":
-            for node in self.plan.nodes:
-                self._start_unsealer(node)
+            self._start_unsealers()
         self._save()
         for node in self.plan.nodes:
             self._started(node, f"node:{node.name}")
 
-    def _start_unsealer(self, node: Node) -> None:
+    def restart_unsealers(self) -> None:
+        """Stop the unsealers' process (ours) and start it again for the DCs the plan has now."""
+        assert self.state is not None
+        pid = self.state.pids.get("unsealers")
+        if pid is not None and self.host.belongs(pid, str(self.paths.root)):
+            self.host.terminate([pid])
+        self._start_unsealers()
+        self._save()
+
+    def _start_unsealers(self) -> None:
+        """One process for every DC's unsealer: a thread per DC, each inside its DC's namespace (unsealer.py)."""
         assert self.state is not None
         plan = self.plan
         spec = {
-            "node_url": plan.api_addr(node),
             "kms_url": plan.api_addr(plan.kms),
             "kms_token": read_secret(self.paths, "unsealer-token"),
             "ca_cert": self.ca or "",
+            "datacenters": [
+                {
+                    "name": node.name,
+                    "node_url": plan.api_addr(node),
+                    "namespace": node.namespace,
+                    "log": str(self.paths.unsealer_log(node.name)),
+                }
+                for node in plan.nodes
+            ],
         }
-        path = self.paths.unsealer_spec(node.name)
-        write_private(path, json.dumps(spec))
-        argv = [sys.executable, "-m", "multidc.unsealer", str(path)]
-        self.state.pids[f"unsealer:{node.name}"] = self.host.spawn(
-            argv, node.namespace, self.paths.unsealer_log(node.name)
-        )
+        write_private(self.paths.unsealers_spec, json.dumps(spec))
+        argv = [sys.executable, "-m", "multidc.unsealer", str(self.paths.unsealers_spec)]
+        # Started in the first DC's namespace, so `down` finds it there too; each thread enters its own DC's.
+        self.state.pids["unsealers"] = self.host.spawn(argv, plan.nodes[0].namespace, self.paths.unsealers_log)
 
     def init_primary(self) -> None:
         plan = self.plan
@@ -452,11 +491,10 @@ class NetnsEnvironment:
         bootstrap.configure_cluster(c, plan.topology.autopilot)
 
     def join_datacenters(self) -> None:
-        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Under
-        # transit, asking now saves waiting for retry_join's next tick (~2 s); retry_join stays configured for restarts.
-        # Under kv (Shamir) retry_join alone joins, as in the seed: OpenBao 2.7 can deadlock a node when a manual join
-        # and retry_join's own attempt race (an unseal then waits forever for a retry join that already returned, and
-        # the node stops answering even sys/seal-status).
+        # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
+        # now saves waiting for retry_join's next tick (~2 s). Under transit the recovery keys unseal a joiner at once
+        # (else at its seal's next retry, 5 s); under kv its unsealer unseals it, as the seed's sidecar does, and its
+        # first start had no retry_join to race this join (see prepare_kms).
         ca_pem = self.paths.ca_cert.read_text() if self.plan.topology.tls else None
         recovery = (read_secret(self.paths, "recovery-keys") or "").split()
         primary = self.plan.api_addr(self.plan.primary)
@@ -466,9 +504,12 @@ class NetnsEnvironment:
             bootstrap.join(c, primary, ca_pem)
             bootstrap.unseal_joined(c, recovery, timeout=10)
 
-        if self.plan.topology.unseal == "transit":
-            with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-                list(pool.map(join, self.plan.nodes[1:]))
+        def ask(node: Node) -> None:
+            bootstrap.join(self.client(node), primary, ca_pem)
+
+        kv = self.plan.topology.unseal == "kv"
+        with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
+            list(pool.map(ask if kv else join, self.plan.nodes[1:]))
         leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
         missing = set(others)
@@ -485,6 +526,8 @@ class NetnsEnvironment:
             raise ProviderError(
                 f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
             ) from None
+        if kv:
+            self._write_node_configs(retry_join=True)  # for any later start (the running servers have joined)
 
     def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""
@@ -538,12 +581,21 @@ class NetnsEnvironment:
     # -- reconcile: restart what is missing
 
     def restart_kms(self) -> None:
-        """Start the KMS again and unseal it with its own key (a restarted KMS comes back sealed)."""
+        """Start the KMS again: on raft, unseal it with its own key (it comes back sealed); in memory, it comes back
+        empty, and gets again the same root token, transit key, seal token (or unsealer token and unseal keys)."""
         assert self.state is not None
         self.state.pids["kms"] = self._spawn_server(self.plan.kms)
         self._save()
         self._started(self.plan.kms, "kms")
-        bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
+        if self.plan.kms_storage == "inmem":
+            try:
+                self._provision_kms()
+            except BaseException:
+                # An empty KMS must not pass for a running one: stopped, it is still down for `kms-up` and `up`.
+                self.host.terminate([self.state.pids["kms"]])
+                raise
+        else:
+            bootstrap.unseal(self.client(self.plan.kms), [read_secret(self.paths, "kms-unseal-key") or ""])
 
     def restart_node(self, node: Node) -> None:
         """Start a DC's server again; it rejoins through retry_join and unseals by itself (transit or its unsealer)."""
@@ -579,9 +631,9 @@ class NetnsEnvironment:
             if dead(f"node:{node.name}"):
                 self.restart_node(node)
                 restarted.append(node.name)
-            if plan.topology.unseal == "kv" and dead(f"unsealer:{node.name}"):
-                self._start_unsealer(node)
-                restarted.append(f"unsealer:{node.name}")
+        if plan.topology.unseal == "kv" and dead("unsealers"):
+            self._start_unsealers()
+            restarted.append("unsealers")
         for kind in ("stopped", "exited"):  # no longer faults: what was down runs again
             if kind in self.state.faults and not set(self.state.faults[kind]) - set(restarted):
                 self.state.faults.pop(kind)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -24,3 +25,19 @@ def enter(namespace: str) -> None:
             raise OSError(err, f"setns into {namespace}: {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def remove(namespace: str) -> None:
+    """Remove a named network namespace as `ip netns delete` (and pyroute2) do: detach its bind mount, unlink the file.
+    The namespace itself, with its links, goes once no process lives in it."""
+    path = NETNS_DIR / namespace
+    _libc.umount2(str(path).encode(), MNT_DETACH)  # an error here (not mounted) is the unlink's to report
+    os.unlink(path)
+
+
+def listed() -> list[str]:
+    """The named network namespaces (the files in /run/netns)."""
+    try:
+        return os.listdir(NETNS_DIR)
+    except FileNotFoundError:
+        return []

@@ -170,6 +170,8 @@ def _adopt_seal(env: NetnsEnvironment, keys: dict[str, Any]) -> None:
         )
         if response.status_code not in (200, 204):
             raise ProviderError(f"the KMS would not take the snapshot's transit key: HTTP {response.status_code}")
+        # An in-memory KMS that restarts is given this key again (not the one this environment was made with)
+        write_secret(env.paths, "transit-key-backup", keys["transit_key_backup"])
     else:
         result = bootstrap.InitResult(keys=list(keys["unseal_keys"]), root_token=keys["root_token"])
         bootstrap.store_unseal_keys(kms, result)

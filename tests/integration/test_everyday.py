@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,17 +165,28 @@ def test_logs_tail_since_and_an_unknown_dc(transit: Live) -> None:
 def test_logs_follow_across_a_restart_of_the_server(transit: Live) -> None:
     proc = multidc(transit, "logs", "tertiary", "-f", "--tail", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = lines_of(proc)
+    seen: list[str] = []
+
+    def shown(text: str) -> bool:
+        while not got.empty():
+            seen.append(got.get())
+        return any(text in line for line in seen)
+
     try:
+        # Following has begun once a line appended now comes through (else a quick restart could precede its start).
+        # The line is appended again on each try: one written before `logs -f` took the file's end is not shown.
+        log = transit.state_dir / transit.name / "nodes" / "tertiary" / "server.log"
+
+        def following() -> bool:
+            with open(log, "a") as handle:
+                handle.write("multidc-test: is logs -f following?\n")
+            time.sleep(0.2)
+            return shown("multidc-test: is logs -f following?")
+
+        wait_for(following, 60, "a line appended to the log, through `logs -f`")
         transit.run("chaos", "kill", "tertiary")
         transit.run("chaos", "start", "tertiary")
-        seen: list[str] = []
-
-        def restarted() -> bool:
-            while not got.empty():
-                seen.append(got.get())
-            return any("OpenBao server started" in line for line in seen)
-
-        wait_for(restarted, 60, "the restarted server's banner through `logs -f`")
+        wait_for(lambda: shown("OpenBao server started"), 60, "the restarted server's banner through `logs -f`")
         assert proc.poll() is None  # still following
     finally:
         code = interrupt(proc)

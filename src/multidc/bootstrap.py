@@ -167,10 +167,11 @@ def join(c: hvac.Client, leader_api_addr: str, leader_ca_pem: str | None) -> boo
 
 
 def unseal_joined(c: hvac.Client, recovery_keys: list[str], timeout: float) -> bool:
-    """Unseal a node that has just joined under an auto-unseal seal now, not at the server's next retry.
+    """Unseal a node that has just joined now, not at the next retry of its seal or unsealer.
 
-    OpenBao retries the auto-unseal of a joined node only every 5 s from its start; given the recovery keys it unseals
-    at once (still through its seal). Until the cluster's data has reached it the node answers 500: try again.
+    Under an auto-unseal seal OpenBao retries the unseal of a joined node only every 5 s from its start; given the
+    recovery keys it unseals at once (still through its seal). Under Shamir the keys are the unseal keys themselves (a
+    share an unsealer gives too counts once). Until the cluster's data has reached it the node answers 500: try again.
     """
 
     def unsealed() -> bool:

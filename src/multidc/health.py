@@ -192,7 +192,7 @@ def _replication(clients: list[tuple[str, hvac.Client]]) -> list[str]:
             return bool(read["data"]["data"].get("value") == value)
 
         try:
-            wait_until(replicated, REPLICATION_LAG, f"the write through {writer_name}", interval=0.05)
+            wait_until(replicated, REPLICATION_LAG, f"the write through {writer_name}", interval=0.02)
         except TimeoutError:
             return f"{name}: a write through {writer_name} was not readable through {name} within {REPLICATION_LAG:g}s"
         return None

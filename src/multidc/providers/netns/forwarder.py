@@ -52,6 +52,10 @@ def _relay(client: socket.socket, host: str, port: int) -> None:
         client.close()
         return
     upstream.settimeout(None)
+    # A relay must not hold back a small segment (Nagle) while the far end delays its ACK: a request whose headers and
+    # body come as two TLS records then waited 40 ms (measured: most POSTs and PUTs through a host port took 45 ms).
+    for sock in (client, upstream):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
     back.start()
     _pipe(client, upstream)

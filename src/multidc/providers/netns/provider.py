@@ -434,14 +434,15 @@ class NetnsEnvironment:
                 bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
 
     def start_nodes(self) -> None:
+        """Start every DC's server; wait for the primary's only (the init needs it). The others are waited for by
+        `join_datacenters`, while the primary's election runs."""
         assert self.state is not None
         for node in self.plan.nodes:
             self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
         if self.plan.topology.unseal == "kv":
             self._start_unsealers()
         self._save()
-        for node in self.plan.nodes:
-            self._started(node, f"node:{node.name}")
+        self._started(self.plan.primary, f"node:{self.plan.primary.name}")
 
     def restart_unsealers(self) -> None:
         """Stop the unsealers' process (ours) and start it again for the DCs the plan has now."""
@@ -483,33 +484,35 @@ class NetnsEnvironment:
         write_secret(self.paths, "root-token", result.root_token)
         write_secret(self.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
         if not transit:
-            # The seed's flow: keys go to the central KMS; the primary's unsealer takes them from there.
+            # The seed's flow: keys go to the central KMS, where the unsealers take them from for every later start.
+            # This first time multidc, which holds them, submits them itself: the unsealer would only in its next
+            # round (every 0.25 s); a share given twice counts once.
             kms = self.client(plan.kms, read_secret(self.paths, "kms-root-token"))
             bootstrap.store_unseal_keys(kms, result)
+            bootstrap.unseal(c, result.keys[: bootstrap.SECRET_THRESHOLD])
         c.token = result.root_token
         bootstrap.wait_active(c, START_TIMEOUT)
         bootstrap.configure_cluster(c, plan.topology.autopilot)
 
     def join_datacenters(self) -> None:
         # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
-        # now saves waiting for retry_join's next tick (~2 s). Under transit the recovery keys unseal a joiner at once
-        # (else at its seal's next retry, 5 s); under kv its unsealer unseals it, as the seed's sidecar does, and its
-        # first start had no retry_join to race this join (see prepare_kms).
+        # now saves waiting for retry_join's next tick (~2 s). The keys multidc holds unseal a joiner at once: under
+        # transit the recovery keys (else the seal retries only every 5 s), under kv the unseal keys (else its unsealer,
+        # as the seed's sidecar, in its next round; it unseals every later start). Under kv the joiner's first start had
+        # no retry_join to race this join (see prepare_kms).
         ca_pem = self.paths.ca_cert.read_text() if self.plan.topology.tls else None
-        recovery = (read_secret(self.paths, "recovery-keys") or "").split()
+        kv = self.plan.topology.unseal == "kv"
+        keys = (read_secret(self.paths, "unseal-keys" if kv else "recovery-keys") or "").split()
         primary = self.plan.api_addr(self.plan.primary)
 
         def join(node: Node) -> None:
+            self._started(node, f"node:{node.name}")
             c = self.client(node)
             bootstrap.join(c, primary, ca_pem)
-            bootstrap.unseal_joined(c, recovery, timeout=10)
+            bootstrap.unseal_joined(c, keys, timeout=10)
 
-        def ask(node: Node) -> None:
-            bootstrap.join(self.client(node), primary, ca_pem)
-
-        kv = self.plan.topology.unseal == "kv"
         with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-            list(pool.map(ask if kv else join, self.plan.nodes[1:]))
+            list(pool.map(join, self.plan.nodes[1:]))
         leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
         missing = set(others)
@@ -520,7 +523,7 @@ class NetnsEnvironment:
             return not missing
 
         try:
-            pipeline.wait_until(joined, HEALTH_TIMEOUT, "joined")
+            pipeline.wait_until(joined, HEALTH_TIMEOUT, "joined", interval=0.05)
         except TimeoutError:
             tails = "; ".join(f"{n}: {self._log_tail(self.plan.node(n), 1)}" for n in sorted(missing))
             raise ProviderError(
@@ -567,13 +570,12 @@ class NetnsEnvironment:
         seen: list[health.Health] = []
 
         def healthy() -> health.Health | None:
-            seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=False)]
-            if seen[0].healthy:  # only then the write probe, which waits for a leader
-                seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True)]
+            # One round: the write probe runs only once every other rule holds (check_endpoints sees to that).
+            seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True)]
             return seen[0] if seen[0].healthy else None
 
         try:
-            return pipeline.wait_until(healthy, timeout, "healthy")
+            return pipeline.wait_until(healthy, timeout, "healthy", interval=0.05)
         except TimeoutError:
             problems = "; ".join(seen[0].problems) if seen else "not checked"
             raise ProviderError(f"not healthy after {timeout:.0f}s: {problems}") from None

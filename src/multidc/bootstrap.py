@@ -57,7 +57,7 @@ def wait_listening(c: hvac.Client, timeout: float) -> dict[str, Any]:
         code, body = get(c, "/v1/sys/seal-status")
         return body if code == 200 else None
 
-    return wait_until(probe, timeout, f"{c.url} to answer", interval=0.05)
+    return wait_until(probe, timeout, f"{c.url} to answer", interval=0.02)
 
 
 def wait_active(c: hvac.Client, timeout: float) -> None:
@@ -67,7 +67,7 @@ def wait_active(c: hvac.Client, timeout: float) -> None:
         code, _ = get(c, "/v1/sys/health")
         return True if code == 200 else None
 
-    wait_until(probe, timeout, f"{c.url} to become active", interval=0.05)
+    wait_until(probe, timeout, f"{c.url} to become active", interval=0.02)
 
 
 def start_kms(c: hvac.Client) -> InitResult:
@@ -188,7 +188,7 @@ def unseal_joined(c: hvac.Client, recovery_keys: list[str], timeout: float) -> b
             return False
 
     try:
-        wait_until(unsealed, timeout, f"{c.url} to unseal", interval=0.05)
+        wait_until(unsealed, timeout, f"{c.url} to unseal", interval=0.02)
     except TimeoutError:
         return False
     return True

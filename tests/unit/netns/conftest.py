@@ -31,9 +31,10 @@ class FakeHost:
     def check(self) -> None:
         self.calls.append("check")
 
-    def create_site(self, plan: Plan) -> None:
+    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
         self.calls.append("create_site")
-        self.namespaces |= set(plan.namespaces)
+        made = [plan.kms, *plan.nodes] if nodes is None else nodes
+        self.namespaces |= {plan.site_namespace, *(node.namespace for node in made)}
 
     def add_node(self, plan: Plan, node: Node) -> None:
         self.calls.append(f"add_node {node.namespace} {node.ifname} {node.address} {node.vip}")

@@ -40,7 +40,10 @@ class Host(Protocol):
         """Root and network namespaces, or PrerequisiteError saying what is missing."""
         ...
 
-    def create_site(self, plan: Plan) -> None: ...
+    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+        """The site namespace and its bridge, and these nodes' namespaces on it (default: every node, the KMS's too);
+        the others come with `add_node`."""
+        ...
 
     def add_node(self, plan: Plan, node: Node) -> None:
         """One more DC node's namespace on the running site network (veth on the bridge, address, VIP)."""
@@ -104,8 +107,8 @@ class LinuxHost:
     def check(self) -> None:
         namespaces.check_host()
 
-    def create_site(self, plan: Plan) -> None:
-        namespaces.create_site(plan)
+    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+        namespaces.create_site(plan, nodes)
 
     def add_node(self, plan: Plan, node: Node) -> None:
         namespaces.add_node(plan, node)

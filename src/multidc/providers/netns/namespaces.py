@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,22 +79,23 @@ def _up_loopback(handle: NetNS) -> None:
     handle.link("set", index=handle.link_lookup(ifname="lo")[0], state="up")
 
 
-def create_site(plan: Plan) -> None:
-    """Create every namespace, the bridge, the veths, addresses and VIPs. Fails if any already exists."""
+def create_site(plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+    """Create the site namespace and its bridge, and these nodes' namespaces (default: every node) with their veths,
+    addresses and VIPs. Fails if any already exists."""
     prefix = plan.network.prefixlen
     try:
         with interrupts.deferred():
-            _create_site(plan, prefix)
+            _create_site(plan, [plan.kms, *plan.nodes] if nodes is None else list(nodes), prefix)
     except OSError as exc:
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
     except Exception as exc:  # pyroute2 reports netlink errors with its own classes
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
 
 
-def _create_site(plan: Plan, prefix: int) -> None:
+def _create_site(plan: Plan, nodes: list[Node], prefix: int) -> None:
     from pyroute2 import netns
 
-    for name in plan.namespaces:
+    for name in [plan.site_namespace, *(node.namespace for node in nodes)]:
         netns.create(name)
     with _ns(plan.site_namespace) as site:
         _up_loopback(site)
@@ -102,7 +103,7 @@ def _create_site(plan: Plan, prefix: int) -> None:
         bridge = site.link_lookup(ifname=plan.bridge)[0]
         site.addr("add", index=bridge, address=str(plan.gateway), prefixlen=prefix)
         site.link("set", index=bridge, state="up")
-        for node in [plan.kms, *plan.nodes]:
+        for node in nodes:
             _attach(site, bridge, node, prefix)
 
 

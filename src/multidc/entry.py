@@ -1,10 +1,16 @@
 """The `multidc` command's entry point: Ctrl-C is one line and exit 130 from the first instant, even while the CLI's
-modules are still loading (a traceback there would be the only multi-line error multidc prints)."""
+modules are still loading (a traceback there would be the only multi-line error multidc prints).
+
+The command ends without the interpreter's teardown: freeing the modules a command loaded took ~0.1 s of every `up`
+(measured: `import multidc.api` then exit 0.32 s, then `os._exit` 0.20 s). By then every file multidc wrote is closed
+(each is written in a `with` block) and no thread of it is left working; standard output and error are flushed here.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from types import FrameType
 
 
@@ -18,4 +24,22 @@ def main() -> None:
     from .cli import main as cli_main
 
     signal.signal(signal.SIGINT, previous)
-    cli_main()
+    try:
+        cli_main()
+        code = 0
+    except SystemExit as exc:  # how click ends every command
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `| head`: the reader has gone; nothing more to say
+        pass
+    os._exit(code)

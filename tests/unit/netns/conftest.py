@@ -36,10 +36,11 @@ class FakeHost:
         made = [plan.kms, *plan.nodes] if nodes is None else nodes
         self.namespaces |= {plan.site_namespace, *(node.namespace for node in made)}
 
-    def add_node(self, plan: Plan, node: Node) -> None:
-        self.calls.append(f"add_node {node.namespace} {node.ifname} {node.address} {node.vip}")
-        assert node.namespace not in self.namespaces
-        self.namespaces.add(node.namespace)
+    def add_nodes(self, plan: Plan, nodes: Sequence[Node]) -> None:
+        for node in nodes:
+            self.calls.append(f"add_node {node.namespace} {node.ifname} {node.address} {node.vip}")
+            assert node.namespace not in self.namespaces
+            self.namespaces.add(node.namespace)
 
     def remove_node(self, plan: Plan, node: Node) -> list[str]:
         self.calls.append(f"remove_node {node.ifname} {node.namespace}")

@@ -42,11 +42,11 @@ class Host(Protocol):
 
     def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
         """The site namespace and its bridge, and these nodes' namespaces on it (default: every node, the KMS's too);
-        the others come with `add_node`."""
+        the others come with `add_nodes`."""
         ...
 
-    def add_node(self, plan: Plan, node: Node) -> None:
-        """One more DC node's namespace on the running site network (veth on the bridge, address, VIP)."""
+    def add_nodes(self, plan: Plan, nodes: Sequence[Node]) -> None:
+        """More DC nodes' namespaces on the running site network (veth on the bridge, address, VIP)."""
         ...
 
     def remove_node(self, plan: Plan, node: Node) -> list[str]:
@@ -110,8 +110,8 @@ class LinuxHost:
     def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
         namespaces.create_site(plan, nodes)
 
-    def add_node(self, plan: Plan, node: Node) -> None:
-        namespaces.add_node(plan, node)
+    def add_nodes(self, plan: Plan, nodes: Sequence[Node]) -> None:
+        namespaces.add_nodes(plan, nodes)
 
     def remove_node(self, plan: Plan, node: Node) -> list[str]:
         return namespaces.remove_node(plan, node)

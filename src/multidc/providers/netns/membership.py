@@ -301,7 +301,7 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
             if plan.topology.tls:
                 env.issue_certificate(pki.load_ca(env.paths.ca_cert, env.paths.ca_key), node)
             env.write_node_config(node)
-            env.host.add_node(plan, node)
+            env.host.add_nodes(plan, [node])
             _forget(env, node)  # whoever had this slot before left its MAC in the others' ARP caches
             # Under the host-port table's lock, as `up` chooses ports: no other environment takes this port meanwhile.
             with locks.hold(locks.PORTS, "dc add", env.root, wait=60.0, label="the host-port table"):

@@ -107,18 +107,21 @@ def _create_site(plan: Plan, nodes: list[Node], prefix: int) -> None:
             _attach(site, bridge, node, prefix)
 
 
-def add_node(plan: Plan, node: Node) -> None:
-    """A namespace for one more DC node on the running site network: its veth on the bridge, address and VIP (what
-    `create_site` does for each node at `up`). Fails if the namespace exists."""
+def add_nodes(plan: Plan, nodes: Sequence[Node]) -> None:
+    """Namespaces for more DC nodes on the running site network: each one's veth on the bridge, address and VIP (what
+    `create_site` does for the nodes it is given). Fails if a namespace exists."""
     from pyroute2 import netns
 
+    node = None
     try:
-        with interrupts.deferred():
-            netns.create(node.namespace)
-            with _ns(plan.site_namespace) as site:
-                _attach(site, site.link_lookup(ifname=plan.bridge)[0], node, plan.network.prefixlen)
+        with interrupts.deferred(), _ns(plan.site_namespace) as site:
+            bridge = site.link_lookup(ifname=plan.bridge)[0]
+            for node in nodes:
+                netns.create(node.namespace)
+                _attach(site, bridge, node, plan.network.prefixlen)
     except Exception as exc:  # OSError, and pyroute2's own netlink error classes
-        raise ProviderError(f"creating {node.name}'s namespace {node.namespace} failed: {exc}") from exc
+        what = f"{node.name}'s namespace {node.namespace}" if node else f"the site namespace {plan.site_namespace}"
+        raise ProviderError(f"creating {what} failed: {exc}") from exc
 
 
 def remove_node(plan: Plan, node: Node) -> list[str]:

@@ -340,8 +340,7 @@ class NetnsEnvironment:
         plan = self.plan
         self.host.create_site(plan, [plan.kms])
         self.spawn_kms()
-        for node in plan.nodes:
-            self.host.add_node(plan, node)
+        self.host.add_nodes(plan, plan.nodes)
 
     def publish_ports(self) -> None:
         plan = self.plan

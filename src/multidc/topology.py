@@ -72,8 +72,8 @@ class Datacenter(Strict):
 # voters quickly.
 RAFT_TUNING: dict[str, Any] = {
     "performance_multiplier": 1,
-    "autopilot_reconcile_interval": "100ms",
-    "autopilot_update_interval": "50ms",
+    "autopilot_reconcile_interval": "50ms",
+    "autopilot_update_interval": "20ms",
 }
 
 

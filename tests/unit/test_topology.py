@@ -67,7 +67,7 @@ def test_other_network_is_carved_the_same_way() -> None:
         ),
         (  # only one of the pair set: checked against multidc's default for the other
             {"server": {"raft": {"autopilot_update_interval": "500ms"}}},
-            "autopilot_update_interval (500ms) must be smaller than autopilot_reconcile_interval (100ms, the default)",
+            "autopilot_update_interval (500ms) must be smaller than autopilot_reconcile_interval (50ms, the default)",
         ),
         ({"autopilot": {"server_stabilization_time": "soon"}}, "'soon' is not a duration"),
         ({"name": "a-very-long-name"}, "would exceed Linux's 15-character limit"),

@@ -443,15 +443,19 @@ class NetnsEnvironment:
                 bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
 
     def start_nodes(self) -> None:
-        """Start every DC's server; wait for the primary's only (the init needs it). The others are waited for by
-        `join_datacenters`, while the primary's election runs."""
+        """Start the primary's server and wait for it (the init needs it); then every other DC's (and kv's unsealers),
+        which start during the primary's election, not competing with its start for the CPU, and are waited for by
+        `join_datacenters`."""
         assert self.state is not None
-        for node in self.plan.nodes:
+        primary = self.plan.primary
+        self.state.pids[f"node:{primary.name}"] = self._spawn_server(primary)
+        self._save()
+        self._started(primary, f"node:{primary.name}")
+        for node in self.plan.nodes[1:]:
             self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
         if self.plan.topology.unseal == "kv":
             self._start_unsealers()
         self._save()
-        self._started(self.plan.primary, f"node:{self.plan.primary.name}")
 
     def restart_unsealers(self) -> None:
         """Stop the unsealers' process (ours) and start it again for the DCs the plan has now."""

@@ -125,6 +125,7 @@ class NetnsEnvironment:
         self.state = load(self.paths)
         self.ca = str(self.paths.ca_cert) if plan.topology.tls else None
         self._log_starts: dict[str, int] = {}  # log size when each server was last started by this object
+        self._forwarder_report: int | None = None  # the pipe a forwarder started by `create_site` reports on
 
     # -- the Running protocol (what api.Environment, status, chaos and verify use)
 
@@ -340,9 +341,26 @@ class NetnsEnvironment:
         plan = self.plan
         self.host.create_site(plan, [plan.kms])
         self.spawn_kms()
-        self.host.add_nodes(plan, plan.nodes)
+        self._write_forwarder_spec()
+        self._forwarder_report = self._spawn_forwarder()  # `publish_ports` waits for its report
+        try:
+            self.host.add_nodes(plan, plan.nodes)
+        except BaseException:
+            os.close(self._forwarder_report)
+            self._forwarder_report = None
+            raise
 
     def publish_ports(self) -> None:
+        """Publish the host ports: the forwarder `create_site` started (while the DCs' namespaces were made) must
+        report that it bound every one."""
+        if self._forwarder_report is None:
+            self._write_forwarder_spec()
+            self._start_forwarder()
+        else:
+            report, self._forwarder_report = self._forwarder_report, None
+            self._await_forwarder(report)
+
+    def _write_forwarder_spec(self) -> None:
         plan = self.plan
         spec = {
             "namespace": plan.site_namespace,
@@ -352,7 +370,6 @@ class NetnsEnvironment:
             ],
         }
         write_private(self.paths.forwarder_spec, json.dumps(spec, indent=2))
-        self._start_forwarder()
 
     def republish_ports(self) -> None:
         """Publish the plan's host ports as they are now: our forwarder stopped (by its recorded PID), started again
@@ -363,20 +380,31 @@ class NetnsEnvironment:
             survivors = self.host.terminate([pid], grace=2.0)
             if survivors:
                 raise ProviderError(f"could not stop the forwarder (pid {pid}) to publish the new host ports")
-        self.publish_ports()
+        self._write_forwarder_spec()
+        self._start_forwarder()
 
     def _start_forwarder(self) -> None:
         """Start the forwarder and wait for its own report that it bound every port (another process answering on a
         port must never pass for it)."""
+        self._await_forwarder(self._spawn_forwarder())
+
+    def _spawn_forwarder(self) -> int:
+        """Start the forwarder; returns the read end of the pipe it reports on."""
         assert self.state is not None
         argv = [sys.executable, "-m", "multidc.providers.netns.forwarder", str(self.paths.forwarder_spec)]
         read_end, write_end = os.pipe()
         try:
             pid = self.host.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         self.state.pids["forwarder"] = pid
         self._save()
+        return read_end
+
+    def _await_forwarder(self, read_end: int) -> None:
         with os.fdopen(read_end, "rb") as report:
             ready, _, _ = select.select([report], [], [], FORWARDER_TIMEOUT)
             line = report.readline().decode(errors="replace").strip() if ready else ""

@@ -613,7 +613,9 @@ class NetnsEnvironment:
 
     def wait_up_healthy(self) -> health.Health:
         """`up`'s last wait: first for the primary's autopilot to call every DC a healthy voter (one request, asked
-        every 20 ms; the joiners' promotion is most of this wait), then the whole health check, which judges."""
+        every 20 ms; the joiners' promotion is most of this wait), meanwhile the write probe (every DC has joined and
+        is unsealed: a write through the first is read back through every other); then the whole health check,
+        which judges (it writes again only if that probe failed)."""
         primary = self.client(self.plan.primary, self.root_token(), timeout=2)
         others = {node.name: self.client(node, timeout=2) for node in self.plan.nodes[1:]}
         wanted = {node.name for node in self.plan.nodes}
@@ -628,17 +630,26 @@ class NetnsEnvironment:
             return code == 200 and bool(data.get("healthy")) and voters >= wanted
 
         deadline = time.monotonic() + HEALTH_TIMEOUT
-        with contextlib.suppress(TimeoutError):  # the health check below then says what is wrong
-            pipeline.wait_until(promoted, HEALTH_TIMEOUT, "every DC a voter", interval=0.02)
-        return self.wait_healthy(max(1.0, deadline - time.monotonic()))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            probe = pool.submit(health.replication, self.endpoints(), self.ca, self.root_token())
+            written = False  # True once the probe passed and every DC is a voter: the check below then does not write
+            with contextlib.suppress(TimeoutError):  # the check below says what is wrong
+                pipeline.wait_until(promoted, HEALTH_TIMEOUT, "every DC a voter", interval=0.02)
+                with contextlib.suppress(*TRANSIENT):
+                    written = not probe.result()  # fresh: the check below follows at once
+        return self.wait_healthy(max(1.0, deadline - time.monotonic()), written=written)
 
-    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> health.Health:
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False) -> health.Health:
+        """Wait until every rule of the health definition holds. `written`: the write probe has just passed, so the
+        first round does not write again."""
         token = self.root_token()
         seen: list[health.Health] = []
+        fresh = [written]
 
         def healthy() -> health.Health | None:
             # One round: the write probe runs only once every other rule holds (check_endpoints sees to that).
-            seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True)]
+            just = fresh.pop() if fresh else False
+            seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True, written=just)]
             return seen[0] if seen[0].healthy else None
 
         try:

@@ -1,7 +1,8 @@
 """The netns provider: up (a pipeline of named steps), reconcile, status and down.
 
 Steps, in order, each one progress line: Writing certificates and configuration, Creating site network, Publishing
-host ports, Starting KMS, Preparing KMS, Starting nodes, Initialising primary, Joining datacenters, Waiting for healthy.
+host ports, Starting KMS, Preparing KMS, Starting primary, Initialising primary (the other DCs are made during its
+election), Joining datacenters, Waiting for healthy.
 """
 
 from __future__ import annotations
@@ -336,15 +337,16 @@ class NetnsEnvironment:
         write_private(node.paths.config, json.dumps(self.plan.node_config(node, seal_token), indent=2))
 
     def create_site(self) -> None:
-        """The site network, the KMS's namespace first: its server starts (in `spawn_kms`) while the DCs' namespaces
-        are made and the host ports published; `start_kms` then waits for it."""
+        """The site network with the KMS's namespace, then the primary's: the KMS's server starts (`spawn_kms`)
+        while the primary's namespace is made and the host ports published; `start_kms` then waits for it. The other
+        DCs' namespaces are made during the primary's election (`init_primary`)."""
         plan = self.plan
         self.host.create_site(plan, [plan.kms])
         self.spawn_kms()
         self._write_forwarder_spec()
         self._forwarder_report = self._spawn_forwarder()  # `publish_ports` waits for its report
         try:
-            self.host.add_nodes(plan, plan.nodes)
+            self.host.add_nodes(plan, [plan.primary])
         except BaseException:
             os.close(self._forwarder_report)
             self._forwarder_report = None
@@ -430,15 +432,20 @@ class NetnsEnvironment:
 
     def prepare_kms(self) -> None:
         self._provision_kms()
-        # Under kv the joiners' first start has no retry_join: `join_datacenters` joins them at once, and OpenBao 2.7
-        # can deadlock a Shamir-sealed node whose own retry_join races a join it is asked for. Once joined, a node
-        # keeps its Raft membership in its data; its config gets retry_join back for any later start.
-        self._write_node_configs(retry_join=self.plan.topology.unseal != "kv")
+        self._write_node_configs(first_start=True)
 
-    def _write_node_configs(self, retry_join: bool) -> None:
+    def _write_node_configs(self, first_start: bool) -> None:
+        """Every DC's config. A first start has no retry_join on the primary, nor under kv on any DC: the primary is
+        initialised, the others joined at once (`join_datacenters`). The primary's retry_join would dial the other
+        DCs' VIPs before they exist (about 1 s an attempt, in its log) while the init and, under kv, the unseal wait
+        on it (seen once: an init that did not answer within 5 s); and a Shamir-sealed node whose own retry_join
+        races a join it is asked for can deadlock. Once joined, a node keeps its Raft membership in its data; after the joins every config gets
+        retry_join back, for any later start."""
         seal_token = read_secret(self.paths, "seal-token") or ""
+        transit = self.plan.topology.unseal == "transit"
         for node in self.plan.nodes:
-            config = self.plan.node_config(node, seal_token, retry_join or node is self.plan.primary)
+            retry_join = not first_start or (transit and node is not self.plan.primary)
+            config = self.plan.node_config(node, seal_token, retry_join)
             write_private(node.paths.config, json.dumps(config, indent=2))
 
     def _provision_kms(self) -> None:
@@ -470,16 +477,21 @@ class NetnsEnvironment:
             if keys and root_token:  # the primary was initialised: its keys go back where the unsealers read them
                 bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
 
-    def start_nodes(self) -> None:
-        """Start the primary's server and wait for it (the init needs it); then every other DC's (and kv's unsealers),
-        which start during the primary's election, not competing with its start for the CPU, and are waited for by
-        `join_datacenters`."""
+    def start_primary(self) -> None:
+        """Start the primary's server and wait for it (the init needs it)."""
         assert self.state is not None
         primary = self.plan.primary
         self.state.pids[f"node:{primary.name}"] = self._spawn_server(primary)
         self._save()
         self._started(primary, f"node:{primary.name}")
-        for node in self.plan.nodes[1:]:
+
+    def start_others(self) -> None:
+        """Every other DC: its namespace and its server (and kv's unsealers). `init_primary` does this during the
+        primary's election (1-2 s in which the primary only waits); `join_datacenters` waits for the servers."""
+        assert self.state is not None
+        others = self.plan.nodes[1:]
+        self.host.add_nodes(self.plan, others)
+        for node in others:
             self.state.pids[f"node:{node.name}"] = self._spawn_server(node)
         if self.plan.topology.unseal == "kv":
             self._start_unsealers()
@@ -521,7 +533,11 @@ class NetnsEnvironment:
         plan = self.plan
         c = self.client(plan.primary)
         transit = plan.topology.unseal == "transit"
-        result = bootstrap.initialize(c, auto_unseal=transit)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The init holds for the primary's first election: the other DCs are made meanwhile.
+            initialised = pool.submit(bootstrap.initialize, c, auto_unseal=transit)
+            self.start_others()
+            result = initialised.result()
         write_secret(self.paths, "root-token", result.root_token)
         write_secret(self.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
         if not transit:
@@ -575,8 +591,7 @@ class NetnsEnvironment:
             raise ProviderError(
                 f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
             ) from None
-        if kv:
-            self._write_node_configs(retry_join=True)  # for any later start (the running servers have joined)
+        self._write_node_configs(first_start=False)  # for any later start (the running servers have joined)
 
     def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""
@@ -787,7 +802,7 @@ def up(
         Step("Publishing host ports", env.publish_ports),
         Step("Starting KMS", env.start_kms),
         Step("Preparing KMS", env.prepare_kms),
-        Step("Starting nodes", env.start_nodes),
+        Step("Starting primary", env.start_primary),
         Step("Initialising primary", env.init_primary),
         Step("Joining datacenters", env.join_datacenters),
         Step("Waiting for healthy", env.wait_up_healthy),

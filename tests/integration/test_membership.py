@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import multidc
+from multidc.providers.netns.host import LINUX
 
 from .conftest import Live, wait_for
 from .test_environment import bao
@@ -97,6 +98,8 @@ def test_grow_3_to_5_and_shrink_back_keeps_every_acknowledged_write(live, monkey
         wait_for(lambda: len(writer.acknowledged) >= 10, 30, "the writer's first writes")
 
         # Grow: one DC from the CLI, one from the Python API.
+        plan = api.running.plan  # type: ignore[attr-defined]
+        bridge_mac = LINUX.mac(plan.site_namespace, plan.bridge)
         added = env.json("dc", "add", "quaternary", "--name", env.name)
         assert added["slot"] == 4 and added["vip"] == "172.18.4.128", added
         report = api.add_dc("quinary")
@@ -108,6 +111,9 @@ def test_grow_3_to_5_and_shrink_back_keeps_every_acknowledged_write(live, monkey
             [*ORIGINAL, "quaternary", "quinary"], True
         )
         assert {dc: p for dc, p in places(status).items() if dc in ORIGINAL} == before  # nothing existing moved
+        # A bridge takes its lowest port's MAC unless it has its own: each DC added would change it, and every
+        # namespace's ARP entry for the gateway (the forwarder's address) would point at the old one for seconds.
+        assert LINUX.mac(plan.site_namespace, plan.bridge) == bridge_mac
         # every other node's retry_join now lists the new DCs (read at its next start)
         config = json.loads((env.state_dir / env.name / "nodes" / "primary" / "config.json").read_text())
         joins = {j["leader_api_addr"] for j in config["storage"]["raft"]["retry_join"]}

@@ -103,7 +103,8 @@ def _create_site(plan: Plan, nodes: list[Node], prefix: int) -> None:
         bridge = site.link_lookup(ifname=plan.bridge)[0]
         # A bridge takes the lowest MAC among its ports unless given one: each DC added later would change it, and
         # every namespace's ARP entry for the gateway (the forwarder's address) would point at the old one until
-        # it expires. Measured: an init through the forwarder, with DCs added meanwhile, unanswered for 5 s.
+        # it expires. Seen twice while DCs were added during the primary's init: the init, through the forwarder,
+        # unanswered for 5 s; not once since the bridge has its own MAC.
         site.link("set", index=bridge, address=_local_mac())
         site.addr("add", index=bridge, address=str(plan.gateway), prefixlen=prefix)
         site.link("set", index=bridge, state="up")

@@ -436,11 +436,11 @@ class NetnsEnvironment:
 
     def _write_node_configs(self, first_start: bool) -> None:
         """Every DC's config. A first start has no retry_join on the primary, nor under kv on any DC: the primary is
-        initialised, the others joined at once (`join_datacenters`). The primary's retry_join would dial the other
-        DCs' VIPs before they exist (about 1 s an attempt, in its log) while the init and, under kv, the unseal wait
-        on it (seen once: an init that did not answer within 5 s); and a Shamir-sealed node whose own retry_join
-        races a join it is asked for can deadlock. Once joined, a node keeps its Raft membership in its data; after
-        the joins every config gets retry_join back, for any later start."""
+        initialised, the others joined at once (`join_datacenters`). The primary's retry_join would only dial the
+        other DCs' VIPs before they exist (about 1 s an attempt, in its log), and under kv an unseal waits for a
+        retry join under way; a Shamir-sealed node whose own retry_join races a join it is asked for can deadlock.
+        Once joined, a node keeps its Raft membership in its data; after the joins every config gets retry_join
+        back, for any later start."""
         seal_token = read_secret(self.paths, "seal-token") or ""
         transit = self.plan.topology.unseal == "transit"
         for node in self.plan.nodes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,9 @@ class FakeHost:
     def check(self) -> None:
         self.calls.append("check")
 
-    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+    def create_site(
+        self, plan: Plan, nodes: Sequence[Node] | None = None, adopt: Mapping[str, int] | None = None
+    ) -> None:
         self.calls.append("create_site")
         made = [plan.kms, *plan.nodes] if nodes is None else nodes
         self.namespaces |= {plan.site_namespace, *(node.namespace for node in made)}
@@ -64,11 +66,14 @@ class FakeHost:
         self.namespaces -= set(names)
         return []
 
-    def spawn(self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = ()) -> int:
+    def spawn(
+        self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = (), apart: bool = False
+    ) -> int:
         self.next_pid += 1
         pid = self.next_pid
         what = next((a for a in argv if a.startswith("-config=")), argv[-1] if argv else "")
-        self.calls.append(f"spawn {Path(what.split('=')[-1]).parent.name or what} in {namespace}")
+        where = "a namespace of its own" if apart else namespace
+        self.calls.append(f"spawn {Path(what.split('=')[-1]).parent.name or what} in {where}")
         log.parent.mkdir(parents=True, exist_ok=True)
         died = next((text for key, text in self.exits.items() if key in what), None)
         with open(log, "a") as handle:

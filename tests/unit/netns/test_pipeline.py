@@ -50,7 +50,8 @@ def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
         " ✗ Starting KMS",
         "Removed what was made (use --retain to keep it for inspection)",
     ]
-    assert host.calls[:2] == ["check", "create_site"]
+    # the KMS starts first, in a network namespace of its own that the site then names
+    assert host.calls[:3] == ["check", "spawn kms in a namespace of its own", "create_site"]
     assert not host.namespaces and not host.running and not (state_dir / "p1").exists()
 
 

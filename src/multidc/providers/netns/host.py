@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,9 +40,11 @@ class Host(Protocol):
         """Root and network namespaces, or PrerequisiteError saying what is missing."""
         ...
 
-    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+    def create_site(
+        self, plan: Plan, nodes: Sequence[Node] | None = None, adopt: Mapping[str, int] | None = None
+    ) -> None:
         """The site namespace and its bridge, and these nodes' namespaces on it (default: every node, the KMS's too);
-        the others come with `add_nodes`."""
+        the others come with `add_nodes`. `adopt`: namespaces named after the one a process started `apart` has."""
         ...
 
     def add_nodes(self, plan: Plan, nodes: Sequence[Node]) -> None:
@@ -65,7 +67,13 @@ class Host(Protocol):
         """Delete them; returns those that could not be removed."""
         ...
 
-    def spawn(self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = ()) -> int: ...
+    def spawn(
+        self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = (), apart: bool = False
+    ) -> int:
+        """Start a process in a namespace (`apart`: in a new network namespace of its own, for `create_site` to
+        adopt); its PID."""
+        ...
+
     def alive(self, pid: int) -> bool: ...
     def belongs(self, pid: int, marker: str) -> bool: ...
     def signal(self, pid: int, sig: signal.Signals) -> None: ...
@@ -107,8 +115,10 @@ class LinuxHost:
     def check(self) -> None:
         namespaces.check_host()
 
-    def create_site(self, plan: Plan, nodes: Sequence[Node] | None = None) -> None:
-        namespaces.create_site(plan, nodes)
+    def create_site(
+        self, plan: Plan, nodes: Sequence[Node] | None = None, adopt: Mapping[str, int] | None = None
+    ) -> None:
+        namespaces.create_site(plan, nodes, adopt)
 
     def add_nodes(self, plan: Plan, nodes: Sequence[Node]) -> None:
         namespaces.add_nodes(plan, nodes)
@@ -131,8 +141,10 @@ class LinuxHost:
     def remove_namespaces(self, names: list[str]) -> list[str]:
         return namespaces.remove(names)
 
-    def spawn(self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = ()) -> int:
-        return processes.spawn(argv, namespace, log, pass_fds=pass_fds)
+    def spawn(
+        self, argv: Sequence[str], namespace: str | None, log: Path, pass_fds: tuple[int, ...] = (), apart: bool = False
+    ) -> int:
+        return processes.spawn(argv, namespace, log, pass_fds=pass_fds, apart=apart)
 
     def alive(self, pid: int) -> bool:
         return processes.alive(pid)

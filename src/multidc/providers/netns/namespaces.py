@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from . import setns
 from .plan import NAMESPACE_PREFIX, Node, Plan, namespace_prefix
 from .setns import NETNS_DIR
 from .setns import enter as enter  # re-exported: the provider enters namespaces through this module
+from .setns import unshare as unshare  # re-exported: processes start apart through this module
 
 if TYPE_CHECKING:
     from pyroute2 import NetNS
@@ -79,24 +80,28 @@ def _up_loopback(handle: NetNS) -> None:
     handle.link("set", index=handle.link_lookup(ifname="lo")[0], state="up")
 
 
-def create_site(plan: Plan, nodes: Sequence[Node] | None = None) -> None:
+def create_site(plan: Plan, nodes: Sequence[Node] | None = None, adopt: Mapping[str, int] | None = None) -> None:
     """Create the site namespace and its bridge, and these nodes' namespaces (default: every node) with their veths,
-    addresses and VIPs. Fails if any already exists."""
+    addresses and VIPs. Fails if any already exists. `adopt`: namespaces to name after the network namespace a process
+    (by PID) already has, one of its own (`processes.spawn(apart=True)`), instead of making them."""
     prefix = plan.network.prefixlen
     try:
         with interrupts.deferred():
-            _create_site(plan, [plan.kms, *plan.nodes] if nodes is None else list(nodes), prefix)
+            _create_site(plan, [plan.kms, *plan.nodes] if nodes is None else list(nodes), prefix, adopt or {})
     except OSError as exc:
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
     except Exception as exc:  # pyroute2 reports netlink errors with its own classes
         raise ProviderError(f"creating the site network of {plan.env!r} failed: {exc}") from exc
 
 
-def _create_site(plan: Plan, nodes: list[Node], prefix: int) -> None:
+def _create_site(plan: Plan, nodes: list[Node], prefix: int, adopt: Mapping[str, int]) -> None:
     from pyroute2 import netns
 
     for name in [plan.site_namespace, *(node.namespace for node in nodes)]:
-        netns.create(name)
+        if name in adopt:
+            netns.attach(name, adopt[name])
+        else:
+            netns.create(name)
     with _ns(plan.site_namespace) as site:
         _up_loopback(site)
         site.link("add", ifname=plan.bridge, kind="bridge")

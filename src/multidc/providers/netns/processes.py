@@ -24,8 +24,16 @@ def spawn(
     log: Path,
     env: dict[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    apart: bool = False,
 ) -> int:
-    """Start a detached process (its own session, output to log) inside a network namespace; return its PID."""
+    """Start a detached process (its own session, output to log) inside a network namespace (`apart`: a new one of
+    its own, unnamed); return its PID."""
+    if apart:
+        preexec = namespaces.unshare
+    elif namespace:
+        preexec = lambda: namespaces.enter(namespace)  # noqa: E731
+    else:
+        preexec = None
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
@@ -39,7 +47,7 @@ def spawn(
                 close_fds=True,
                 pass_fds=tuple(pass_fds),
                 env=env if env is not None else _base_env(),
-                preexec_fn=(lambda: namespaces.enter(namespace)) if namespace else None,  # noqa: PLW1509
+                preexec_fn=preexec,  # noqa: PLW1509
             )
             _children.append(proc)
     finally:

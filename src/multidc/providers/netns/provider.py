@@ -264,13 +264,13 @@ class NetnsEnvironment:
         assert self.state is not None
         self.state.save(self.paths)
 
-    def _spawn_server(self, node: Node) -> int:
+    def _spawn_server(self, node: Node, apart: bool = False) -> int:
         argv = [self.plan.binary_of(node).path, "server", f"-config={node.paths.config}"]
         try:
             self._log_starts[node.name] = node.paths.log.stat().st_size
         except FileNotFoundError:
             self._log_starts[node.name] = 0
-        return self.host.spawn(argv, node.namespace, node.paths.log)
+        return self.host.spawn(argv, node.namespace, node.paths.log, apart=apart)
 
     def _log_tail(self, node: Node, lines: int = 3) -> str:
         """The lines that say why, from what the server wrote since it was last started here: its fatal `Error ...`
@@ -341,8 +341,15 @@ class NetnsEnvironment:
         while the primary's namespace is made and the host ports published; `start_kms` then waits for it. The other
         DCs' namespaces are made during the primary's election (`init_primary`)."""
         plan = self.plan
-        self.host.create_site(plan, [plan.kms])
-        self.spawn_kms()
+        # The KMS's server starts first, in a network namespace of its own that the site then names and wires: it
+        # boots while pyroute2 loads and the site is made (its listener is on 0.0.0.0 of its own namespace).
+        kms = self.spawn_kms(apart=True)
+        try:
+            self.host.create_site(plan, [plan.kms], adopt={plan.kms.namespace: kms})
+        except ProviderError:
+            if not self.host.alive(kms):  # its namespace went with it: say why it ended
+                raise ProviderError(f"the kms server exited: {self._log_tail(plan.kms) or 'no log output'}") from None
+            raise
         self._write_forwarder_spec()
         self._forwarder_report = self._spawn_forwarder()  # `publish_ports` waits for its report
         try:
@@ -421,10 +428,11 @@ class NetnsEnvironment:
             line = " ".join(tail) or "the forwarder exited"
         raise ProviderError(f"publishing host ports failed: {line}")
 
-    def spawn_kms(self) -> None:
+    def spawn_kms(self, apart: bool = False) -> int:
         assert self.state is not None
-        self.state.pids["kms"] = self._spawn_server(self.plan.kms)
+        pid = self.state.pids["kms"] = self._spawn_server(self.plan.kms, apart)
         self._save()
+        return pid
 
     def start_kms(self) -> None:
         """Wait until the KMS (spawned with the site network) answers."""

@@ -27,6 +27,14 @@ def enter(namespace: str) -> None:
         os.close(fd)
 
 
+def unshare() -> None:
+    """Move the calling process into a new network namespace of its own, unnamed (unshare(2)): for a child about to
+    exec, which `namespaces.create_site` names later (pyroute2's `netns.attach`, as `ip netns attach` does)."""
+    if _libc.unshare(CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare of the network namespace: {os.strerror(err)}")
+
+
 def remove(namespace: str) -> None:
     """Remove a named network namespace as `ip netns delete` (and pyroute2) do: detach its bind mount, unlink the file.
     The namespace itself, with its links, goes once no process lives in it."""

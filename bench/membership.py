@@ -43,7 +43,7 @@ def main() -> int:
         cli(["up", "--name", NAME, *(["-f", args.file] if args.file else [])], env)
         try:
             for i in range(args.runs):
-                floors.append(floor_once(binary))
+                floors.append(floor_once(binary)[0])
                 add_s, proc = cli(["dc", "add", "extra", "--name", NAME, "--output", "json"], env)
                 adds.append(add_s)
                 add_steps.append(json.loads(proc.stdout)["steps"])

@@ -62,7 +62,8 @@ _children: list[subprocess.Popen[bytes]] = []
 def _reap() -> None:
     for proc in list(_children):
         if proc.poll() is not None:
-            _children.remove(proc)
+            with contextlib.suppress(ValueError):  # another thread (the joins wait for several servers) took it
+                _children.remove(proc)
 
 
 def _base_env() -> dict[str, str]:

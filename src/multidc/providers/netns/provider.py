@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import hvac
 
-from ... import binaries, bootstrap, configure, health, locks, pipeline, pki
+from ... import binaries, bootstrap, configure, health, interrupts, locks, pipeline, pki
 from ... import topology as topo_mod
 from ...consistency import ConsistencyIndex
 from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyError
@@ -403,14 +403,15 @@ class NetnsEnvironment:
         argv = [sys.executable, "-m", "multidc.providers.netns.forwarder", str(self.paths.forwarder_spec)]
         read_end, write_end = os.pipe()
         try:
-            pid = self.host.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
+            with interrupts.deferred():  # the PID recorded before a Ctrl-C is raised
+                pid = self.host.spawn([*argv, str(write_end)], None, self.paths.forwarder_log, pass_fds=(write_end,))
+                self.state.pids["forwarder"] = pid
+                self._save()
         except BaseException:
             os.close(read_end)
             raise
         finally:
             os.close(write_end)
-        self.state.pids["forwarder"] = pid
-        self._save()
         return read_end
 
     def _await_forwarder(self, read_end: int) -> None:
@@ -429,9 +430,12 @@ class NetnsEnvironment:
         raise ProviderError(f"publishing host ports failed: {line}")
 
     def spawn_kms(self, apart: bool = False) -> int:
+        """Start the KMS's server and record its PID at once: a Ctrl-C is held back until the state file has it (a
+        KMS `apart` lives in no named namespace until `create_site` names it, so `down` finds it only by its PID)."""
         assert self.state is not None
-        pid = self.state.pids["kms"] = self._spawn_server(self.plan.kms, apart)
-        self._save()
+        with interrupts.deferred():
+            pid = self.state.pids["kms"] = self._spawn_server(self.plan.kms, apart)
+            self._save()
         return pid
 
     def start_kms(self) -> None:
@@ -539,15 +543,24 @@ class NetnsEnvironment:
 
     def init_primary(self) -> None:
         plan = self.plan
-        c = self.client(plan.primary)
+        # The init holds for the primary's first election (1-2 s), while the other DCs start on the same CPUs.
+        c = self.client(plan.primary, timeout=START_TIMEOUT)
         transit = plan.topology.unseal == "transit"
+
+        def keep(result: bootstrap.InitResult) -> None:
+            write_secret(self.paths, "root-token", result.root_token)
+            write_secret(self.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
+
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # The init holds for the primary's first election: the other DCs are made meanwhile.
             initialised = pool.submit(bootstrap.initialize, c, auto_unseal=transit)
-            self.start_others()
+            try:
+                self.start_others()  # the other DCs are made meanwhile
+            except BaseException:
+                with contextlib.suppress(Exception):  # an initialised primary's keys are kept (`--retain`)
+                    keep(initialised.result())
+                raise
             result = initialised.result()
-        write_secret(self.paths, "root-token", result.root_token)
-        write_secret(self.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
+        keep(result)
         if not transit:
             # The seed's flow: keys go to the central KMS, where the unsealers take them from for every later start.
             # This first time multidc, which holds them, submits them itself: the unsealer would only in its next
@@ -636,9 +649,9 @@ class NetnsEnvironment:
 
     def wait_up_healthy(self) -> health.Health:
         """`up`'s last wait: first for the primary's autopilot to call every DC a healthy voter (one request, asked
-        every 20 ms; the joiners' promotion is most of this wait), meanwhile the write probe (every DC has joined and
-        is unsealed: a write through the first is read back through every other); then the whole health check,
-        which judges (it writes again only if that probe failed)."""
+        every 20 ms; the joiners' promotion is most of this wait), meanwhile the write probe (every DC has joined: a
+        write through the first is read back through every other); then the whole health check, which judges (it
+        writes again unless that probe passed)."""
         primary = self.client(self.plan.primary, self.root_token(), timeout=2)
         others = {node.name: self.client(node, timeout=2) for node in self.plan.nodes[1:]}
         wanted = {node.name for node in self.plan.nodes}
@@ -652,15 +665,19 @@ class NetnsEnvironment:
             voters = set(data.get("voters") or [])
             return code == 200 and bool(data.get("healthy")) and voters >= wanted
 
-        deadline = time.monotonic() + HEALTH_TIMEOUT
         with ThreadPoolExecutor(max_workers=1) as pool:
             probe = pool.submit(health.replication, self.endpoints(), self.ca, self.root_token())
-            written = False  # True once the probe passed and every DC is a voter: the check below then does not write
-            with contextlib.suppress(TimeoutError):  # the check below says what is wrong
+            try:
                 pipeline.wait_until(promoted, HEALTH_TIMEOUT, "every DC a voter", interval=0.02)
-                with contextlib.suppress(*TRANSIENT):
-                    written = not probe.result()  # fresh: the check below follows at once
-        return self.wait_healthy(max(1.0, deadline - time.monotonic()), written=written)
+            except TimeoutError:
+                final = health.check_endpoints(self.endpoints(), self.ca, self.root_token())
+                if final.healthy:
+                    return final
+                raise ProviderError(f"not healthy after {HEALTH_TIMEOUT:.0f}s: {'; '.join(final.problems)}") from None
+            written = False  # True when the probe passed: the check below then does not write again
+            with contextlib.suppress(*TRANSIENT):
+                written = not probe.result()
+        return self.wait_healthy(written=written)
 
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False) -> health.Health:
         """Wait until every rule of the health definition holds. `written`: the write probe has just passed, so the

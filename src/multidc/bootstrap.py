@@ -196,7 +196,16 @@ def unseal_joined(c: hvac.Client, recovery_keys: list[str], timeout: float) -> b
 
 def configure_cluster(c: hvac.Client, autopilot: AutopilotSettings) -> None:
     """Autopilot tuned for a test cluster, and KV v2 at secret/ (as the seed's externalConfig mounts it)."""
+    configure_autopilot(c, autopilot)
+    mount_kv(c)
+
+
+def configure_autopilot(c: hvac.Client, autopilot: AutopilotSettings) -> None:
     c.adapter.post("/v1/sys/storage/raft/autopilot/configuration", json=autopilot.model_dump())
+
+
+def mount_kv(c: hvac.Client) -> None:
+    """KV v2 at secret/, unless mounted."""
     mounts = c.sys.list_mounted_secrets_engines()
     if "secret/" not in mounts.get("data", mounts):
         c.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})

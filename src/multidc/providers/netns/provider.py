@@ -570,7 +570,7 @@ class NetnsEnvironment:
             bootstrap.unseal(c, result.keys[: bootstrap.SECRET_THRESHOLD])
         c.token = result.root_token
         bootstrap.wait_active(c, START_TIMEOUT)
-        bootstrap.configure_cluster(c, plan.topology.autopilot)
+        bootstrap.configure_autopilot(c, plan.topology.autopilot)  # before any join: see `join_datacenters`
 
     def join_datacenters(self) -> None:
         # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
@@ -583,10 +583,14 @@ class NetnsEnvironment:
         keys = (read_secret(self.paths, "unseal-keys" if kv else "recovery-keys") or "").split()
         primary = self.plan.api_addr(self.plan.primary)
 
+        clients = {node.name: self.client(node) for node in self.plan.nodes[1:]}
+
         def join(node: Node) -> None:
             self._started(node, f"node:{node.name}")
-            c = self.client(node)
-            bootstrap.join(c, primary, ca_pem)
+            bootstrap.join(clients[node.name], primary, ca_pem)
+
+        def unseal(node: Node) -> None:
+            c = clients[node.name]
             bootstrap.unseal_joined(c, keys, timeout=10)
             # Autopilot calls a joined standby healthy (and makes it a voter) only once the standby has reached the
             # active node, which it does at its periodic leader check, or at once when asked something that needs
@@ -596,6 +600,10 @@ class NetnsEnvironment:
 
         with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
             list(pool.map(join, self.plan.nodes[1:]))
+            # The leader sends its log to a joiner as it adds it, before the joiner's cluster listener is up; Raft
+            # tries again at its next commit tick (50-100 ms), or at once for a new entry: the KV mount is one.
+            bootstrap.mount_kv(self.client(self.plan.primary, self.root_token()))
+            list(pool.map(unseal, self.plan.nodes[1:]))
         leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
         missing = set(others)

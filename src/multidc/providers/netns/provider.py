@@ -570,7 +570,7 @@ class NetnsEnvironment:
             bootstrap.unseal(c, result.keys[: bootstrap.SECRET_THRESHOLD])
         c.token = result.root_token
         bootstrap.wait_active(c, START_TIMEOUT)
-        bootstrap.configure_autopilot(c, plan.topology.autopilot)  # before any join: see `join_datacenters`
+        bootstrap.configure_cluster(c, plan.topology.autopilot)  # autopilot before any join; KV v2 at secret/
 
     def join_datacenters(self) -> None:
         # The seed's raftLeaderAddress: each other DC joins through the primary's VIP, trusting the shared CA. Asking
@@ -601,10 +601,11 @@ class NetnsEnvironment:
         with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
             list(pool.map(join, self.plan.nodes[1:]))
             # The leader sends its log to a joiner as it adds it, before the joiner's cluster listener is up; Raft
-            # tries again at its next commit tick (50-100 ms), or at once for a new entry: the KV mount is one.
-            bootstrap.mount_kv(self.client(self.plan.primary, self.root_token()))
+            # tries again at its next commit tick (50-100 ms), or at once for a new entry: autopilot's configuration,
+            # written again, is one. (A KV mount made here instead answered "upgrading" on standbys for ~1 s.)
+            leader = self.client(self.plan.primary, self.root_token())
+            bootstrap.configure_autopilot(leader, self.plan.topology.autopilot)
             list(pool.map(unseal, self.plan.nodes[1:]))
-        leader = self.client(self.plan.primary, self.root_token())
         others = {n.name for n in self.plan.nodes[1:]}
         missing = set(others)
 

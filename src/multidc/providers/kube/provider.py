@@ -166,7 +166,9 @@ class NotYet:
             "use an environment of the netns provider"
         )
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Any = None) -> Any:
+    def upgrade(
+        self, to: str | None = None, order: list[str] | None = None, progress: Any = None, allow_downgrade: bool = False
+    ) -> Any:
         self._refuse("upgrade")
 
     def snapshot_save(self, path: Path) -> Any:

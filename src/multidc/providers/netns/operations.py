@@ -20,9 +20,13 @@ class Operations:
     env: NetnsEnvironment
 
     def upgrade(
-        self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
     ) -> upgrade_mod.UpgradeReport:
-        return upgrade_mod.upgrade(self.env, to, order, progress)
+        return upgrade_mod.upgrade(self.env, to, order, progress, allow_downgrade)
 
     def snapshot_save(self, path: Path) -> snapshots.SnapshotInfo:
         return snapshots.save(self.env, Path(path))

@@ -299,9 +299,11 @@ class Environment:
         """Bring every DC back to the snapshot's data: this environment's own, or another's (with its .keys file)."""
         return self._operate("snapshot restore", lambda ops: ops.snapshot_restore(Path(path)))
 
-    def recover(self, dc: str, progress: Progress | None = None) -> Any:
-        """Lost quorum: make `dc` a one-node cluster from its own data, then re-add every other DC fresh."""
-        return self._operate("recover", lambda ops: ops.recover(dc, progress))
+    def recover(self, dc: str | None = None, progress: Progress | None = None, allow_data_loss: bool = False) -> Any:
+        """Lost quorum: make `dc` (default: the DC with the newest Raft log) a one-node cluster from its own data,
+        then re-add every other DC fresh. A `dc` whose log is older than another DC's is refused (it would lose
+        acknowledged writes) unless `allow_data_loss`."""
+        return self._operate("recover", lambda ops: ops.recover(dc, progress, allow_data_loss))
 
     # --- membership (netns; kind/kube refuse with one line)
 

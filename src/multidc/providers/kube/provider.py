@@ -177,7 +177,7 @@ class NotYet:
     def snapshot_restore(self, path: Path) -> str:
         self._refuse("snapshot restore")
 
-    def recover(self, dc: str, progress: Any = None) -> Any:
+    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> Any:
         self._refuse("recover")
 
     def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:

@@ -34,8 +34,10 @@ class Operations:
     def snapshot_restore(self, path: Path) -> str:
         return snapshots.restore(self.env, Path(path))
 
-    def recover(self, dc: str, progress: Progress | None = None) -> recovery.RecoveryReport:
-        return recovery.recover(self.env, dc, progress)
+    def recover(
+        self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
+    ) -> recovery.RecoveryReport:
+        return recovery.recover(self.env, dc, progress, allow_data_loss)
 
     def add_dc(
         self, name: str, pool: str | None = None, progress: Progress | None = None

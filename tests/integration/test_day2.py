@@ -61,6 +61,31 @@ def test_mixed_versions_then_a_rolling_upgrade_under_a_workload(live, tmp_path) 
     assert "already up" in env.run("up").stdout
 
 
+def test_a_downgrade_is_refused_and_when_forced_the_upgrade_back_repairs_it(live, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(env.state_dir))
+    with multidc.attach(env.name) as e:
+        e.client("primary").secrets.kv.v2.create_or_update_secret(path="kept", secret={"v": 1})
+    pinned = pinned_version()
+    refused = env.run("upgrade", "--to", OLDEST, check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"upgrade --to {OLDEST}: older than the {pinned} that primary, secondary, tertiary run" in refused.stderr
+    assert set(_versions(env).values()) == {pinned} and env.json("status")["healthy"]  # nothing was touched
+    # Asked for: OpenBao 2.6.1 never goes active on what 2.7.2 wrote; the step that makes it lead fails
+    forced = env.run("upgrade", "--to", OLDEST, "--allow-downgrade", check=False, timeout=600)
+    assert forced.returncode == 1 and "no node returned the Raft configuration" in forced.stderr, forced.stderr
+    assert not env.json("status")["healthy"]
+    # The way back: upgrading to the version the data was written by, one DC at a time, though none is active
+    back = env.run("upgrade", "--to", str(pinned), timeout=600)
+    assert f"Upgraded to {pinned}" in back.stdout
+    assert env.json("status")["healthy"] and set(_versions(env).values()) == {pinned}
+    with multidc.attach(env.name) as e:
+        assert e.client("tertiary").secrets.kv.v2.read_secret_version(path="kept", raise_on_deleted_version=True)[
+            "data"
+        ]["data"] == {"v": 1}
+
+
 def test_a_version_that_cannot_be_had_is_refused_before_anything(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     topo = tmp_path / "none.yaml"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import binaries, pipeline
 from ...errors import ProviderError, TopologyError
+from ...health import Health
 from ...progress import Progress
 from ...vaultapi import get
 
@@ -87,6 +88,13 @@ def refuse_downgrade(env: NetnsEnvironment, version: str) -> None:
         )
 
 
+def stuck_after_downgrade(health: Health, version: str) -> bool:
+    """What a downgrade leaves: every DC's server answers, unsealed, but none goes active. A step towards a version
+    no older than any of theirs may go on: one DC of them stopped costs no quorum, and that is the way back."""
+    up = all(n.reachable and n.initialized and n.sealed is False for n in health.nodes)
+    return up and not health.leader and all(release(n.version) <= release(version) for n in health.nodes)
+
+
 def ordered(env: NetnsEnvironment, order: list[str] | None, leader: str | None) -> list[str]:
     """The DCs in upgrade order: as given (each a DC, once), else the DC order with the leader moved last."""
     dcs = env.datacenters
@@ -153,7 +161,7 @@ def upgrade(
         with (progress or Progress(quiet=True)).step(label):
             try:
                 health = env.status(probe_write=False)
-                if not health.healthy:
+                if not health.healthy and not stuck_after_downgrade(health, version):
                     raise ProviderError(f"not healthy before this step: {'; '.join(health.problems)}")
                 was_leader = env.leader() == dc
                 if was_leader:

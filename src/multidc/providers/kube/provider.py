@@ -166,7 +166,9 @@ class NotYet:
             "use an environment of the netns provider"
         )
 
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Any = None) -> Any:
+    def upgrade(
+        self, to: str | None = None, order: list[str] | None = None, progress: Any = None, allow_downgrade: bool = False
+    ) -> Any:
         self._refuse("upgrade")
 
     def snapshot_save(self, path: Path) -> Any:
@@ -175,7 +177,7 @@ class NotYet:
     def snapshot_restore(self, path: Path) -> str:
         self._refuse("snapshot restore")
 
-    def recover(self, dc: str, progress: Any = None) -> Any:
+    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> Any:
         self._refuse("recover")
 
     def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:

@@ -20,9 +20,13 @@ class Operations:
     env: NetnsEnvironment
 
     def upgrade(
-        self, to: str | None = None, order: list[str] | None = None, progress: Progress | None = None
+        self,
+        to: str | None = None,
+        order: list[str] | None = None,
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
     ) -> upgrade_mod.UpgradeReport:
-        return upgrade_mod.upgrade(self.env, to, order, progress)
+        return upgrade_mod.upgrade(self.env, to, order, progress, allow_downgrade)
 
     def snapshot_save(self, path: Path) -> snapshots.SnapshotInfo:
         return snapshots.save(self.env, Path(path))
@@ -30,8 +34,10 @@ class Operations:
     def snapshot_restore(self, path: Path) -> str:
         return snapshots.restore(self.env, Path(path))
 
-    def recover(self, dc: str, progress: Progress | None = None) -> recovery.RecoveryReport:
-        return recovery.recover(self.env, dc, progress)
+    def recover(
+        self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
+    ) -> recovery.RecoveryReport:
+        return recovery.recover(self.env, dc, progress, allow_data_loss)
 
     def add_dc(
         self, name: str, pool: str | None = None, progress: Progress | None = None

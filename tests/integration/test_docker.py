@@ -191,27 +191,30 @@ def test_what_docker_cannot_do_is_refused_in_one_line(dk: Live) -> None:
     assert upgrade.returncode == 2 and "the docker provider cannot do this yet" in upgrade.stderr
 
 
-def test_down_removes_a_docker_environment_whose_state_directory_is_gone(tmp_path: Path) -> None:
+def test_an_existing_network_is_joined_never_removed_and_down_finds_the_rest_by_its_labels(tmp_path: Path) -> None:
     reason = _skip_reason()
     if reason:
         skip_or_fail(reason)
-    item = Live(
-        f"{TEST_PREFIX}{os.getpid() % 100000}x{next(_counter)}",
-        tmp_path / "s",
-        {**os.environ, "MULTIDC_STATE_DIR": str(tmp_path / "s")},
-    )
+    name = f"{TEST_PREFIX}{os.getpid() % 100000}x{next(_counter)}"
+    state = tmp_path / "state"
+    item = Live(name, state, {**os.environ, "MULTIDC_STATE_DIR": str(state)})
+    network = f"{name}-theirs"  # someone else's, as the seed's `kind` is: no label of ours
+    docker("network", "create", network)
+    subnet = docker("network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Subnet}}")
+    docker("network", "rm", network)
+    docker("network", "create", "--subnet", subnet, network)  # a fixed --ip needs a subnet given at creation
     try:
-        item.run("up", "--provider", "docker", "-f", str(write(tmp_path, "datacenters: [solo]\n")), timeout=300)
-        shutil.rmtree(item.state_dir / item.name)
-        assert docker_leftovers(item.name)
-        assert item.name in item.run("list").stdout  # found by its labels
+        topology = tmp_path / "topology.yaml"
+        topology.write_text(f"datacenters: [solo]\ndocker: {{network: {network}}}\n")
+        item.run("up", "--provider", "docker", "-f", str(topology), timeout=300)
+        vip = item.json("status")["nodes"][0]["vip"]
+        assert ipaddress.ip_address(vip) in ipaddress.ip_network(subnet)
+        shutil.rmtree(state / name)  # the state directory is gone: the labels still say what is ours
+        assert name in item.run("list").stdout
         assert "removed" in item.run("down").stdout
+        assert not docker_leftovers(name)
+        assert docker("network", "inspect", network, "--format", "{{.Name}}") == network  # never removed
     finally:
         item.run("down", "--provider", "docker", check=False)
-        assert not leftovers(item.name, item.state_dir)
-
-
-def write(directory: Path, text: str) -> Path:
-    path = directory / "topology.yaml"
-    path.write_text(text)
-    return path
+        subprocess.run(["docker", "network", "rm", network], capture_output=True, check=False, timeout=60)
+        assert not leftovers(name, state)

@@ -50,6 +50,12 @@ def ensure(runner: Runner, binary: ServerBinary) -> tuple[str, bool]:
     name = tag(binary)
     if runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", name], check=False).returncode == 0:
         return name, False
+    build(runner, binary, name)
+    return name, True
+
+
+def build(runner: Runner, binary: ServerBinary, name: str) -> None:
+    """Build the image from the binary and this machine's static busybox, tagged `name`."""
     if binary.flavour != "openbao":
         raise PrerequisiteError(f"--provider docker builds OpenBao images only; set docker.image for {binary.path}")
     box = busybox()
@@ -61,4 +67,3 @@ def ensure(runner: Runner, binary: ServerBinary) -> tuple[str, bool]:
         done = runner.run(["docker", "build", "-q", "-t", name, str(context)], check=False, timeout=600)
     if done.returncode != 0:
         raise ProviderError(f"building the image {name} failed: {done.reason()}")
-    return name, True

@@ -54,8 +54,9 @@ def ensure(runner: Runner, binary: ServerBinary) -> tuple[str, bool]:
     return name, True
 
 
-def build(runner: Runner, binary: ServerBinary, name: str) -> None:
-    """Build the image from the binary and this machine's static busybox, tagged `name`."""
+def build(runner: Runner, binary: ServerBinary, name: str, cache: bool = True) -> None:
+    """Build the image from the binary and this machine's static busybox, tagged `name` (without `cache`, every
+    layer again: what a first build costs)."""
     if binary.flavour != "openbao":
         raise PrerequisiteError(f"--provider docker builds OpenBao images only; set docker.image for {binary.path}")
     box = busybox()
@@ -64,6 +65,7 @@ def build(runner: Runner, binary: ServerBinary, name: str) -> None:
         shutil.copy(binary.path, context / "bao")
         shutil.copy(box, context / "busybox")
         (context / "Dockerfile").write_text(DOCKERFILE)
-        done = runner.run(["docker", "build", "-q", "-t", name, str(context)], check=False, timeout=600)
+        fresh = [] if cache else ["--no-cache"]
+        done = runner.run(["docker", "build", "-q", *fresh, "-t", name, str(context)], check=False, timeout=600)
     if done.returncode != 0:
         raise ProviderError(f"building the image {name} failed: {done.reason()}")

@@ -5,17 +5,18 @@ joined over those addresses with TLS from the environment's CA, host access thro
 
 Every docker command goes through a Runner (the docker CLI; tests record them). No root is needed: a member of the
 `docker` group runs every command. Steps: Preparing image, Creating network, Writing certificates and configuration,
-Starting KMS, Preparing KMS, Starting primary, Initialising primary (the other DCs start meanwhile), Joining
-datacenters, Waiting for healthy.
+Starting KMS (the DCs' network holders are made meanwhile), Preparing KMS, Starting primary, Initialising primary (the
+other DCs' servers start meanwhile), Joining datacenters, Waiting for healthy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -79,6 +80,16 @@ class DockerEnvironment:
         self.progress = progress or Progress(quiet=True)
         self.state = load(self.paths)
         self.ca = str(self.paths.ca_cert) if plan.topology.tls else None
+        self._saving = threading.Lock()  # containers are started from several threads; each records into the state
+        self._background = ThreadPoolExecutor(max_workers=1)
+        self._background_pool = ThreadPoolExecutor(max_workers=len(plan.nodes))
+        self._holders: Future[list[None]] | None = None
+
+    def settle(self) -> None:
+        """Wait for what runs in the background (the DCs' holders), whatever came of it: nothing may be made after
+        `up` returns or its cleanup has begun."""
+        self._background.shutdown(wait=True)
+        self._background_pool.shutdown(wait=True)
 
     # -- the Running protocol
 
@@ -215,11 +226,13 @@ class DockerEnvironment:
 
     def _save(self) -> None:
         assert self.state is not None
-        self.state.save(self.paths)
+        with self._saving:
+            self.state.save(self.paths)
 
     def _made(self, key: str, value: Any) -> None:
         assert self.state is not None
-        self.state.made[key] = value
+        with self._saving:
+            self.state.made[key] = value
         self._save()
 
     def docker(self, *args: str, timeout: float = 120) -> str:
@@ -263,18 +276,21 @@ class DockerEnvironment:
         argv += ["--hostname", place.name, "-p", plan.publish(place)]
         argv += ["--cap-add", "NET_ADMIN", "--device", "/dev/net/tun", "--entrypoint", "/bin/busybox"]
         self.docker(*argv, plan.pod_image, *SLEEP_FOREVER)
+        port = engine.host_port(self.runner, plan.pod(place), API_PORT)
         assert self.state is not None
-        self.state.made.setdefault("ports", {})[place.name] = engine.host_port(self.runner, plan.pod(place), API_PORT)
+        with self._saving:
+            self.state.made.setdefault("ports", {})[place.name] = port
         self._save()
 
     def run_server(self, place: Place) -> None:
         """The server, inside its holder's network namespace: its directory (config, certificate, key) and the CA
-        read-only, its data on its own volume."""
+        read-only, its data on its own volume (made by this `docker run`, with the environment's labels)."""
         plan = self.plan
-        self.docker("volume", "create", *engine.labels(plan.env), plan.volume(place))
+        volume = f"type=volume,source={plan.volume(place)},target={DATA}"
+        volume += "".join(f",volume-label={label}" for label in engine.labels(plan.env)[1::2])
         argv = ["run", "-d", "--name", plan.container(place), *engine.labels(plan.env)]
         argv += ["--network", f"container:{plan.pod(place)}", "--user", "0:0"]
-        argv += ["-v", f"{place.paths.dir}:{MOUNT}:ro", "-v", f"{plan.volume(place)}:{DATA}"]
+        argv += ["-v", f"{place.paths.dir}:{MOUNT}:ro", "--mount", volume]
         if plan.topology.tls:
             argv += ["-v", f"{self.paths.ca_cert}:{CA}:ro"]
         # Our image's entrypoint is /bin/bao; a user's image (docker.image) is told, as OpenBao's own image has it.
@@ -305,11 +321,13 @@ class DockerEnvironment:
         write_private(place.paths.key, issued.key_pem.decode())
 
     def start_kms(self) -> None:
-        """The KMS's holder first (docker gives it its address unless kms.address fixes one), then its certificate
-        and config, then its server."""
+        """The KMS's holder (docker gives it its address unless kms.address fixes one), then its certificate, config
+        and server; the DCs' holders meanwhile."""
         plan = self.plan
         kms = plan.kms
         self.run_pod(kms)
+        # The DCs' holders are made while the KMS's server boots and is prepared (`start_primary` waits for them).
+        self._holders = self._background.submit(lambda: list(self._background_pool.map(self.run_pod, plan.nodes)))
         address = engine.address(self.runner, plan.pod(kms), plan.network)
         self.plan = plan = _with_kms(plan, address)
         self._made("kms_address", address)
@@ -352,13 +370,9 @@ class DockerEnvironment:
         if backup is None and plan.kms_storage == "inmem":
             write_secret(paths, "transit-key-backup", bootstrap.backup_key(c, plan.transit_key))
 
-    def start_pods(self) -> None:
-        """Every DC's network namespace holder (its VIP and host port), at once."""
-        with ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-            list(pool.map(self.run_pod, self.plan.nodes))
-
     def start_primary(self) -> None:
-        self.start_pods()
+        if self._holders is not None:
+            self._holders.result()
         self.run_server(self.plan.primary)
         self.started(self.plan.primary)
 
@@ -643,7 +657,11 @@ class DockerProvider:
             Step("Joining datacenters", lambda: holder["env"].join_datacenters()),
             Step("Waiting for healthy", lambda: holder["env"].wait_healthy()),
         ]
-        healthy = pipeline.run(steps, progress)["Waiting for healthy"]
+        try:
+            healthy = pipeline.run(steps, progress)["Waiting for healthy"]
+        finally:
+            if "env" in holder:
+                holder["env"].settle()
         assert isinstance(healthy, health.Health)
         running = holder["env"]
         assert running.state is not None

@@ -62,6 +62,12 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
+def bao(dk: Live, dc: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real bao CLI with what `multidc env DC` exports."""
+    env = {**os.environ, **dk.exports(dc)}
+    return subprocess.run([BAO, *args], capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
 def healthy(dk: Live) -> bool:
     return bool(dk.json("status").get("healthy"))
 
@@ -70,15 +76,8 @@ def test_up_is_healthy_with_the_raft_peers_at_the_vips_inside_the_docker_subnet(
     subnet = ipaddress.ip_network(
         docker("network", "inspect", f"mdc.{dk.name}", "--format", "{{(index .IPAM.Config 0).Subnet}}")
     )
-    exports = dk.exports("primary")
-    peers = subprocess.run(
-        [BAO, "operator", "raft", "list-peers", "-format=json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **exports},
-        check=True,
-        timeout=60,
-    )
+    peers = bao(dk, "primary", "operator", "raft", "list-peers", "-format=json")
+    assert peers.returncode == 0, peers.stderr
     servers = json.loads(peers.stdout)["data"]["config"]["servers"]
     assert sorted(s["node_id"] for s in servers) == ["primary", "secondary", "tertiary"]
     for server in servers:
@@ -92,7 +91,7 @@ def test_up_is_healthy_with_the_raft_peers_at_the_vips_inside_the_docker_subnet(
         dc: str(ipaddress.ip_address(base + n * 256 + 128))
         for n, dc in enumerate(("primary", "secondary", "tertiary"), 1)
     }
-    assert exports["BAO_ADDR"].startswith("https://127.0.0.1:")
+    assert dk.exports("primary")["BAO_ADDR"].startswith("https://127.0.0.1:")
 
 
 def test_host_ports_are_published_on_loopback_only(dk: Live) -> None:
@@ -102,26 +101,11 @@ def test_host_ports_are_published_on_loopback_only(dk: Live) -> None:
 
 
 def test_env_gives_a_working_bao_and_a_write_reads_back_through_another_dc(dk: Live) -> None:
-    put = subprocess.run(
-        [BAO, "kv", "put", "secret/docker-test", "hello=world"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **dk.exports("primary")},
-        timeout=60,
-        check=False,
-    )
+    put = bao(dk, "primary", "kv", "put", "secret/docker-test", "hello=world")
     assert put.returncode == 0, put.stderr
 
     def read() -> bool:
-        got = subprocess.run(
-            [BAO, "kv", "get", "-field=hello", "secret/docker-test"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **dk.exports("tertiary")},
-            timeout=60,
-            check=False,
-        )
-        return got.stdout.strip() == "world"
+        return bao(dk, "tertiary", "kv", "get", "-field=hello", "secret/docker-test").stdout.strip() == "world"
 
     wait_for(read, 20, "the write read back through tertiary")
 

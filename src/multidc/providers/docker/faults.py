@@ -147,38 +147,19 @@ class DockerFaults:
     def _places(self) -> list[str]:
         return [*self.env.datacenters, "kms"]
 
-    def _check(self, name: str) -> None:
-        if name not in self._places:
-            raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(self._places)}")
-
     def partition(self, group: list[str]) -> str:
         """Cut the group (DC names, or `kms`) off from every other DC and the KMS, both directions."""
-        group = list(dict.fromkeys(group))
-        for name in group:
-            self._check(name)
-        rest = [n for n in self._places if n not in group]
-        if not group or not rest:
-            raise FaultError("a partition needs at least one member on each side")
-        groups: list[list[str]] = list(self.active.get("partitions", []))  # type: ignore[call-overload]
-        groups.append(sorted(group))
-        self.active["partitions"] = groups
+        rest = links.add_partition(self.active, group, self._places)
         self._apply_cuts()
-        return f"cut {', '.join(group)} off from {', '.join(rest)} (both directions)"
+        return f"cut {', '.join(dict.fromkeys(group))} off from {', '.join(rest)} (both directions)"
 
     def cut(self, a: str, b: str) -> str:
-        links.check_pair(a, b, self._places)
-        one_way: list[list[str]] = list(self.active.get("one-way", []))  # type: ignore[call-overload]
-        if [a, b] not in one_way:
-            one_way.append([a, b])
-        self.active["one-way"] = one_way
+        links.add_one_way(self.active, a, b, self._places)
         self._apply_cuts()
         return f"dropping every packet from {a} to {b} (one way: {b}'s packets to {a} pass)"
 
     def bridge(self, via: str) -> str:
-        left, right = links.bridge_halves(via, self._places)
-        bridges: list[dict[str, object]] = list(self.active.get("bridges", []))  # type: ignore[call-overload]
-        bridges.append({"via": via, "halves": [left, right]})
-        self.active["bridges"] = bridges
+        left, right = links.add_bridge(self.active, via, self._places)
         self._apply_cuts()
         return f"cut {', '.join(left)} off from {', '.join(right)} (both directions); {via} reaches both"
 

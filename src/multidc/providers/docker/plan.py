@@ -88,7 +88,7 @@ class DockerPlan:
         """Where the place is reached on the docker network: a DC's VIP, the KMS's address."""
         if place.vip is not None:
             return str(place.vip)
-        return self.kms_address or str(self.topology.kms.address or "<kms address from docker>")
+        return self.kms_address or str(self.topology.kms.address or "(from docker)")
 
     def api_addr(self, place: Place) -> str:
         return f"{self.scheme}://{self.address(place)}:{API_PORT}"

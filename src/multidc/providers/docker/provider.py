@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import hvac
 
@@ -33,7 +33,7 @@ from ...progress import Progress
 from ...runner import Runner, SubprocessRunner
 from ...state import State, load, read_secret, write_secret
 from ...vaultapi import TRANSIENT, client, get
-from ..base import Request, Row, UpOutcome
+from ..base import NotYet, Request, Row, UpOutcome
 from . import engine, image
 from .plan import API_PORT, CA, DATA, MOUNT, DockerPlan, Place, make_plan
 
@@ -164,7 +164,7 @@ class DockerEnvironment:
         return DockerFaults(self)
 
     def operations(self) -> NotYet:
-        return NotYet()
+        return NotYet("the docker provider cannot do this yet; use an environment of the netns provider (root)")
 
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}
@@ -473,33 +473,6 @@ class DockerEnvironment:
 
 def _with_kms(plan: DockerPlan, address: str) -> DockerPlan:
     return replace(plan, kms_address=address)
-
-
-class NotYet:
-    """Day-2 operations the docker provider does not do yet: each refuses in one line (exit 2), touching nothing."""
-
-    def _refuse(self, what: str) -> NoReturn:
-        raise TopologyError(
-            f"{what}: the docker provider cannot do this yet; use an environment of the netns provider (root)"
-        )
-
-    def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Any = None) -> Any:
-        self._refuse("upgrade")
-
-    def snapshot_save(self, path: Path) -> Any:
-        self._refuse("snapshot save")
-
-    def snapshot_restore(self, path: Path) -> str:
-        self._refuse("snapshot restore")
-
-    def recover(self, dc: str, progress: Any = None) -> Any:
-        self._refuse("recover")
-
-    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
-        self._refuse("dc add")
-
-    def remove_dc(self, name: str, progress: Any = None) -> Any:
-        self._refuse("dc remove")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Benchmark: the docker provider beside netns and the single-node floor, in one run: `up` to healthy and `down` for
-3 DCs on each, the image build, each fault's command time on docker, and memory per DC (docker stats of the server
-and its network-namespace holder). Medians over --runs runs.
+3 DCs on each, the image build, each fault's command time on docker, and memory per DC: the cgroup's (docker stats:
+anonymous memory of the server plus its network-namespace holder) and the server's resident set as the host sees it
+(the binary's mapped pages included). Medians over --runs runs.
 
     sudo .venv/bin/python bench/docker.py --runs 5
 """
@@ -59,6 +60,23 @@ def memory_mib(name: str) -> dict[str, float]:
     return found
 
 
+def rss_mib(name: str, places: list[str]) -> list[float]:
+    """Each server's resident set as the host sees its process (VmRSS: the binary's mapped pages included, which
+    every server of one image shares), in MiB."""
+    found = []
+    for place in places:
+        pid = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Pid}}", f"mdc.{name}.{place}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        status = Path(f"/proc/{pid}/status").read_text()
+        found.append(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024)
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -81,6 +99,7 @@ def main() -> int:
     steps: list[dict[str, float]] = []
     faults: dict[str, list[float]] = {label: [] for label, _ in FAULTS}
     memory: list[float] = []
+    rss: list[float] = []
     with tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "MULTIDC_STATE_DIR": state}
         for i in range(args.runs):
@@ -95,6 +114,7 @@ def main() -> int:
                     dcs = [v for k, v in used.items() if k.count(".") == 2 and not k.endswith(".kms")]
                     holders = [v for k, v in used.items() if k.endswith(".net")]
                     memory.append(statistics.mean(dcs) + statistics.mean(holders))
+                    rss.append(statistics.mean(rss_mib(args.name, ["primary", "secondary", "tertiary"])))
                     for label, chaos in FAULTS:
                         took, _ = cli(["chaos", *chaos, "--name", args.name], env)
                         faults[label].append(took)
@@ -114,7 +134,8 @@ def main() -> int:
         "docker_step_medians_s": {k: round(statistics.median(run[k] for run in steps), 3) for k in steps[0]},
         "docker_fault_command_s": {k: round(statistics.median(v), 3) for k, v in faults.items()},
         "docker_memory_per_dc_mib": round(statistics.median(memory), 1),
-        "raw": {"floor": floors, "up": ups, "down": downs, "build": builds, "memory": memory},
+        "docker_rss_per_server_mib": round(statistics.median(rss), 1),
+        "raw": {"floor": floors, "up": ups, "down": downs, "build": builds, "memory": memory, "rss": rss},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,15 @@ def test_down_without_a_state_directory_removes_the_labelled_containers_volumes_
 def test_an_environment_nobody_finds_goes_to_netns_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
     assert registry.remover("other1").name == "netns"
+
+
+def test_list_names_the_docker_provider_for_leftovers_without_a_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    runner = RecordingRunner([answers(labelled={"envs": ["gone2"], "container": ["mdc.gone2.kms"]})])
+    monkeypatch.setitem(registry.PROVIDERS, "docker", DockerProvider(runner))
+    result = CliRunner().invoke(cli, ["list", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    (entry,) = [e for e in json.loads(result.output) if e["name"] == "gone2"]
+    assert entry["provider"] == "docker" and entry["health"] == "leftover"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
+import pytest
+
 from multidc import topology
 from multidc.providers.docker.plan import make_plan
 from multidc.providers.docker.provider import DockerEnvironment, images
@@ -21,7 +23,7 @@ def port(argv: tuple[str, ...], _input: str | None) -> Completed | None:
 def test_a_user_image_runs_the_servers_and_our_image_holds_the_namespaces(tmp_path: Path) -> None:
     runner = RecordingRunner([port, answers()])
     topo = topology.parse({"docker": {"image": "openbao/openbao:2.7.2"}})
-    chosen, base, _ = images(runner, topo, build=False)
+    chosen, base = images(runner, topo, build=False)
     assert set(chosen.values()) == {"openbao/openbao:2.7.2"} and base.startswith("multidc/openbao:")
     plan = make_plan(topo, "t", chosen, base, IPv4Network("172.18.0.0/16"), state_root=tmp_path)
     env = DockerEnvironment(plan, runner)
@@ -40,3 +42,15 @@ def test_a_user_image_runs_the_servers_and_our_image_holds_the_namespaces(tmp_pa
     )
     assert server.endswith("--entrypoint bao openbao/openbao:2.7.2 server -config=/multidc/config.json")
     assert env.state is not None and env.state.made["ports"] == {"primary": 32790}
+
+
+def test_naming_the_images_of_an_environment_fetches_and_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fetch(version: str, offline: bool = False) -> None:
+        raise AssertionError(f"fetched {version}")
+
+    monkeypatch.setattr("multidc.binaries.openbao", fetch)
+    runner = RecordingRunner()
+    topo = topology.parse({"datacenters": ["a", {"name": "b", "version": "2.6.2"}]})
+    chosen, _ = images(runner, topo, build=False)
+    assert chosen["b"] == "multidc/openbao:2.6.2" and chosen["a"] == chosen["kms"] != chosen["b"]
+    assert runner.commands == []

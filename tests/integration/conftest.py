@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -118,6 +119,22 @@ def leftovers(name: str, state_dir: Path) -> list[str]:
             found.append(f"process {pid}: {cmd.replace(chr(0), ' ')[:120]}")
     if (state_dir / name).exists():
         found.append(f"directory {state_dir / name}")
+    return found + docker_leftovers(name)
+
+
+def docker_leftovers(name: str) -> list[str]:
+    """Containers, volumes and networks carrying the environment's label (none when there is no docker engine)."""
+    if shutil.which("docker") is None:
+        return []
+    found = []
+    label = f"label=multidc.io/environment={name}"
+    for kind, argv in (
+        ("container", ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"]),
+        ("volume", ["docker", "volume", "ls", "--filter", label, "--format", "{{.Name}}"]),
+        ("network", ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"]),
+    ):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        found += [f"{kind} {line}" for line in proc.stdout.split()] if proc.returncode == 0 else []
     return found
 
 

@@ -141,7 +141,7 @@ def down(name: str | None, all_: bool, provider_name: str | None, contexts: tupl
     failed = 0
     for one in names:
         try:
-            click.echo(registry.of(one, None if all_ else provider_name).down(one, list(contexts) or None))
+            click.echo(registry.remover(one, None if all_ else provider_name).down(one, list(contexts) or None))
         except MultidcError as exc:
             if not all_:
                 fail(exc)

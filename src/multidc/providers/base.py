@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from ..errors import TopologyError
 
 if TYPE_CHECKING:
     from ..health import Health
@@ -131,6 +133,37 @@ class Operations(Protocol):
     def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
         """A DC out of Raft (stepped down first if it leads), then gone; healthy after."""
         ...
+
+
+class NotYet:
+    """The Operations of a provider that does none of them yet: each refuses in one line (exit 2), touching nothing.
+    `why` ends the line: "<operation>: <why>"."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise TopologyError(f"{what}: {self.why}")
+
+    def upgrade(
+        self, to: str | None = None, order: list[str] | None = None, progress: Any = None, allow_downgrade: bool = False
+    ) -> Any:
+        self._refuse("upgrade")
+
+    def snapshot_save(self, path: Path) -> Any:
+        self._refuse("snapshot save")
+
+    def snapshot_restore(self, path: Path) -> str:
+        self._refuse("snapshot restore")
+
+    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> Any:
+        self._refuse("recover")
+
+    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
+        self._refuse("dc add")
+
+    def remove_dc(self, name: str, progress: Any = None) -> Any:
+        self._refuse("dc remove")
 
 
 class Running(Protocol):

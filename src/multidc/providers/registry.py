@@ -12,7 +12,7 @@ from ..state import StateError, load
 from .base import Provider
 
 DEFAULT = "netns"
-NAMES = ("netns", "kind", "kube")
+NAMES = ("netns", "docker", "kind", "kube")
 PROVIDERS: dict[str, Provider] = {}  # filled on first use; tests put recording providers here
 
 
@@ -31,6 +31,10 @@ def _builtin(name: str) -> Provider:
         from .netns.provider import NetnsProvider
 
         return NetnsProvider()
+    if name == "docker":
+        from .docker.provider import DockerProvider
+
+        return DockerProvider()
     from .kube.manifests import KIND, KUBE
     from .kube.provider import KubeProvider
 
@@ -56,6 +60,16 @@ def of(env: str, asked: str | None = None) -> Provider:
             f"`multidc down --name {env}` first"
         )
     return get(made or asked or DEFAULT)
+
+
+def remover(env: str, asked: str | None = None) -> Provider:
+    """The provider that removes `env`: the one that made it (`of`); without a state file, the one that finds what
+    is left of it on the host (docker: its labels), else netns."""
+    if asked is None and recorded(env) is None:
+        for name in NAMES:
+            if name != DEFAULT and env in get(name).environments():
+                return get(name)
+    return of(env, asked)
 
 
 def environments(root: Path | None = None) -> list[str]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, ip_network
+from ipaddress import IPv4Network
 from typing import Any, Protocol
 
 from ... import bootstrap, health, pipeline
@@ -28,6 +28,7 @@ from ...runner import Runner
 from ...state import State, load, read_secret, write_secret
 from ...topology import Topology
 from ...vaultapi import client
+from ..docker import engine as docker_engine
 from . import manifests, prereqs, versions
 from .manifests import KMS_NAMESPACE, NAMESPACE, Flavour, KubeDC, KubePlan
 
@@ -107,19 +108,9 @@ class KubeResult:
 
 
 def kind_subnet(runner: Runner) -> IPv4Network | None:
-    """The IPv4 subnet of docker's `kind` network, or None when it does not exist."""
-    done = runner.run(["docker", "network", "inspect", "kind", "--format", "{{json .IPAM.Config}}"], check=False)
-    if done.returncode != 0:
-        return None
-    try:
-        configs = json.loads(done.stdout or "[]")
-    except ValueError:
-        raise ProviderError(f"cannot read the kind network's subnet from: {done.stdout[:200]!r}") from None
-    for entry in configs or []:
-        net = ip_network(entry.get("Subnet", ""), strict=False)
-        if net.version == 4:
-            return net
-    raise ProviderError("docker's kind network has no IPv4 subnet")
+    """The IPv4 subnet of docker's `kind` network, or None when it does not exist (read as the docker provider reads
+    any network's, so this part of kind is live-tested there)."""
+    return docker_engine.subnet(runner, "kind")
 
 
 class Orchestrator:
@@ -262,11 +253,7 @@ class Orchestrator:
                 ]
             )
             self._made("container", name)
-        address = self.runner.run(
-            ["docker", "inspect", name, "--format", "{{.NetworkSettings.Networks.kind.IPAddress}}"]
-        ).stdout.strip()
-        if not address:
-            raise ProviderError(f"container {name} has no address on docker's kind network")
+        address = docker_engine.address(self.runner, name, "kind")
         self._made("kms_url", f"http://{address}:8200")
 
     def _start_kms_in_cluster(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from ... import health, locks, topology
 from ...errors import FaultError, NotFoundError, ProviderError, TopologyError
@@ -20,7 +20,7 @@ from ...paths import EnvPaths, env_paths
 from ...progress import Progress
 from ...runner import Completed, RecordingRunner, Runner, SubprocessRunner
 from ...state import load, read_secret
-from ..base import Request, Row, UpOutcome
+from ..base import NotYet, Request, Row, UpOutcome
 from . import manifests, prereqs
 from .faults import KindFaults
 from .manifests import KMS_NAMESPACE, NAMESPACE, Flavour, KubePlan
@@ -154,39 +154,6 @@ def _kind_name(doc: str) -> tuple[str, str]:
 UP_WAIT = 600.0  # a second `up` of the same name waits this long for the first
 
 
-class NotYet:
-    """Day-2 operations the Kubernetes providers do not do yet: each refuses with one line, touching nothing."""
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-
-    def _refuse(self, what: str) -> NoReturn:
-        raise TopologyError(
-            f"{what}: the {self.provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); "
-            "use an environment of the netns provider"
-        )
-
-    def upgrade(
-        self, to: str | None = None, order: list[str] | None = None, progress: Any = None, allow_downgrade: bool = False
-    ) -> Any:
-        self._refuse("upgrade")
-
-    def snapshot_save(self, path: Path) -> Any:
-        self._refuse("snapshot save")
-
-    def snapshot_restore(self, path: Path) -> str:
-        self._refuse("snapshot restore")
-
-    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> Any:
-        self._refuse("recover")
-
-    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
-        self._refuse("dc add")
-
-    def remove_dc(self, name: str, progress: Any = None) -> Any:
-        self._refuse("dc remove")
-
-
 class KubeRunning:
     """A kind or kube environment that exists: addresses from its state file, health and faults through the runner."""
 
@@ -245,7 +212,10 @@ class KubeRunning:
         return self.orch.wait_healthy(timeout)
 
     def operations(self) -> NotYet:
-        return NotYet(self.orch.plan.provider)
+        return NotYet(
+            f"the {self.orch.plan.provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); "
+            "use an environment of the netns provider"
+        )
 
     def faults(self) -> KindFaults:
         plan, orch = self.orch.plan, self.orch

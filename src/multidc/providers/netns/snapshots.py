@@ -3,24 +3,29 @@
 A snapshot holds the cluster's data encrypted under its barrier keyring, whose root key is wrapped by the seal (the
 KMS's transit key, or the Shamir unseal keys in kv mode). So `save` writes two files: FILE (the snapshot) and
 FILE.keys (0600, as secret as the state directory's secrets): the transit key's backup (or the unseal keys), the
-recovery keys and the root token. `save` writes only new files (or, with force, replaces regular files of the user's),
-never through a symlink and never over a device, a directory or anything else.
+recovery keys and the root token. Both must be new files, or with force regular files of the user's: `save` never
+writes through a symlink or over a device, a directory or anything else, and checks both before it takes anything.
 
-`restore` changes nothing until the snapshot is in place and FILE.keys's root token is proven valid in it: it checks
-the archive first, keeps this environment's data (a snapshot) and seal key, then (into another environment) puts the
-snapshot's key into this KMS, sends the snapshot, waits until it is applied and looks the token up in it. Any failure
-puts the old key and data back. Only then does it adopt the token and keys, so every DC unseals the restored data.
+`restore` changes nothing until the snapshot and FILE.keys are proven: the archive's digests first; then, for
+another environment's snapshot (or keys whose root token is not this environment's), a rehearsal on a scratch server
+(rehearsal.py). Into the same environment it sends the snapshot back; into another it puts the old key into this KMS,
+sends the snapshot, and puts this environment's key back if OpenBao refuses it. Once the data is in place (OpenBao
+applies it in the background: a token made just before disappears), it adopts the old root token and keys, so every
+DC unseals the restored data by itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import gzip
 import hashlib
 import io
 import json
 import os
 import stat
 import tarfile
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -100,31 +105,32 @@ def check_target(path: Path, force: bool) -> os.stat_result | None:
 
 def write_file(path: Path, data: bytes, existing: os.stat_result | None) -> None:
     """Write `data` (0600) to `path` as check_target found it, never to anything that took its place meanwhile: a new
-    file is written aside and linked in (link never replaces a name), an existing one is opened without following a
-    symlink and written only if it is still the same regular file."""
-    if existing is None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.link(tmp, path)
-        except FileExistsError:
-            raise TopologyError(f"{path}: appeared while the snapshot was taken; nothing written there") from None
-        finally:
-            tmp.unlink(missing_ok=True)
-        return
+    file is written aside and linked in (a link never replaces a name), an existing one is opened without following
+    a symlink and written only if it is still the same regular file."""
     try:
+        if existing is None:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600, a name nobody else holds
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
+            return
         fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "wb") as handle:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (existing.st_dev, existing.st_ino) or not stat.S_ISREG(now.st_mode):
+                raise FileExistsError(errno.EEXIST, "replaced")
+            os.fchmod(fd, 0o600)
+            handle.truncate(0)
+            handle.write(data)
     except OSError as exc:
-        raise TopologyError(f"{path}: changed while the snapshot was taken ({exc.strerror}); nothing written") from None
-    with os.fdopen(fd, "wb") as handle:
-        now = os.fstat(fd)
-        if (now.st_dev, now.st_ino) != (existing.st_dev, existing.st_ino) or not stat.S_ISREG(now.st_mode):
-            raise TopologyError(f"{path}: changed while the snapshot was taken; nothing written")
-        os.fchmod(fd, 0o600)
-        handle.truncate(0)
-        handle.write(data)
+        if exc.errno in (errno.EEXIST, errno.ELOOP):  # ELOOP: O_NOFOLLOW met a symlink
+            raise TopologyError(
+                f"{path}: appeared or changed while the snapshot was taken; nothing written there"
+            ) from None
+        raise TopologyError(f"{path}: cannot write it ({exc.strerror}); nothing written there") from None
 
 
 def _take(env: NetnsEnvironment, leader: Node, token: str | None) -> bytes:
@@ -188,7 +194,7 @@ def save(env: NetnsEnvironment, path: Path, force: bool = False) -> SnapshotInfo
     )
 
 
-# --- restore: checked before anything changes; undone on any failure
+# --- restore: proven before anything changes; the KMS's key put back on a refusal
 
 
 def _load(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -216,7 +222,7 @@ def check_archive(path: Path, data: bytes) -> None:
     digests: dict[str, str] = {}
     sums = b""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 handle = tar.extractfile(member)
                 if handle is None:
@@ -228,6 +234,8 @@ def check_archive(path: Path, data: bytes) -> None:
                 while chunk := handle.read(1 << 20):
                     digest.update(chunk)
                 digests[member.name] = digest.hexdigest()
+            while stream.read(1 << 20):  # on to the gzip trailer, where its length and CRC are checked
+                pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise TopologyError(f"{path}: not a complete Raft snapshot ({exc}); nothing changed") from None
     listed = {
@@ -322,8 +330,7 @@ def _keep(env: NetnsEnvironment, data: bytes, seal: Any) -> Path:
 
 def restore(env: NetnsEnvironment, path: Path) -> str:
     """Restore the snapshot through the leader and wait until every DC serves it, unsealed and healthy. Nothing of
-    this environment changes before the snapshot and FILE.keys are proven (another environment's, or keys that are
-    not this environment's: on a scratch server first); a refusal puts the KMS's key back."""
+    this environment changes before the snapshot and FILE.keys are proven; a refusal puts the KMS's key back."""
     from .rehearsal import rehearse
 
     data, keys = _load(path)
@@ -335,9 +342,9 @@ def restore(env: NetnsEnvironment, path: Path) -> str:
         )
     token = env.root_token() or ""
     same = keys["root_token"] == token
-    if not same:
-        rehearse(env, path, data, keys)
     leader = env.leader_node()
+    if not same:
+        rehearse(env, path, data, keys, env.plan.binary_of(leader).path)
     url = env.plan.host_url(leader)
     before, seal = _take(env, leader, token), (None if same else _seal_of(env))
     with interrupts.deferred():  # a Ctrl-C waits until the restore is done or undone

@@ -51,6 +51,16 @@ def _write(env: Live, path: str, value: object) -> None:
         handle.client("primary").secrets.kv.v2.create_or_update_secret(path=path, secret={"v": value})
 
 
+def _two(live, monkeypatch) -> tuple[Live, Live]:  # type: ignore[no-untyped-def]
+    """Environments A (restored into) and B (another one, whose snapshot is restored), both up."""
+    a: Live = live()
+    b: Live = live()
+    a.run("up")
+    b.run("up")
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(a.state_dir))  # A's data read and written through the Python API
+    return a, b
+
+
 def _restart_dc_and_use(env: Live, dc: str) -> None:
     """What the audit did after a failed restore: a DC's server killed and started again must unseal and serve, and
     `up` must still find the environment up."""
@@ -109,11 +119,7 @@ def test_snapshot_save_writes_only_a_new_file_or_a_regular_one_with_force(live, 
 
 
 def test_a_refused_restore_changes_nothing_and_a_restarted_dc_unseals(live, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    a: Live = live()
-    b: Live = live()
-    a.run("up")
-    b.run("up")
-    monkeypatch.setenv("MULTIDC_STATE_DIR", str(a.state_dir))
+    a, b = _two(live, monkeypatch)
     snap = tmp_path / "b.snap"
     b.run("snapshot", "save", str(snap))
     _write(a, "kept", "a's")
@@ -146,11 +152,7 @@ def test_a_refused_restore_changes_nothing_and_a_restarted_dc_unseals(live, tmp_
 
 
 def test_a_root_token_the_snapshot_does_not_know_is_refused_before_anything(live, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    a: Live = live()
-    b: Live = live()
-    a.run("up")
-    b.run("up")
-    monkeypatch.setenv("MULTIDC_STATE_DIR", str(a.state_dir))
+    a, b = _two(live, monkeypatch)
     _write(a, "drill", "saved")
     own = tmp_path / "a.snap"
     a.run("snapshot", "save", str(own))

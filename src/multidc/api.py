@@ -290,10 +290,11 @@ class Environment:
         A `to` older than a DC runs is refused unless `allow_downgrade` (OpenBao cannot then go active)."""
         return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress, allow_downgrade))
 
-    def snapshot_save(self, path: str | Path) -> Any:
+    def snapshot_save(self, path: str | Path, force: bool = False) -> Any:
         """A Raft snapshot through the leader into `path`, and `path`.keys beside it (the transit key's backup or
-        the unseal keys, the recovery keys, the root token): keep both as you keep the state directory's secrets."""
-        return self._operate("snapshot save", lambda ops: ops.snapshot_save(Path(path)))
+        the unseal keys, the recovery keys, the root token): keep both as you keep the state directory's secrets.
+        Both must be new files, or (`force`) regular files of yours; anything else is refused before the snapshot."""
+        return self._operate("snapshot save", lambda ops: ops.snapshot_save(Path(path), force))
 
     def snapshot_restore(self, path: str | Path) -> str:
         """Bring every DC back to the snapshot's data: this environment's own, or another's (with its .keys file)."""

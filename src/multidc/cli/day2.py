@@ -51,15 +51,17 @@ def snapshot() -> None:
 
 @snapshot.command("save")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace FILE and FILE.keys if they are regular files of yours.")
 @name_option
-def snapshot_save(file: str, name: str | None) -> None:
+def snapshot_save(file: str, force: bool, name: str | None) -> None:
     """Save a Raft snapshot to FILE, and FILE.keys (0600) beside it: the seal's key, the recovery keys and the root
-    token that restoring it into a fresh environment needs. Keep FILE.keys as secret as the state directory."""
+    token that restoring it into a fresh environment needs. Keep FILE.keys as secret as the state directory. Both
+    must be new files (or, with --force, regular files); a device, a symlink or a directory is refused."""
     from .. import api
     from ..progress import Progress  # noqa: F401 - not every command uses it
 
     try:
-        info = api.attach(env_name(name)).snapshot_save(file)
+        info = api.attach(env_name(name)).snapshot_save(file, force)
     except MultidcError as exc:
         fail(exc)
     click.echo(

@@ -114,8 +114,9 @@ class Operations(Protocol):
         than a DC runs is refused unless `allow_downgrade`."""
         ...
 
-    def snapshot_save(self, path: Path) -> Any:
-        """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys."""
+    def snapshot_save(self, path: Path, force: bool = False) -> Any:
+        """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys;
+        only new files, or with `force` regular files replaced."""
         ...
 
     def snapshot_restore(self, path: Path) -> str: ...
@@ -150,7 +151,7 @@ class NotYet:
     ) -> Any:
         self._refuse("upgrade")
 
-    def snapshot_save(self, path: Path) -> Any:
+    def snapshot_save(self, path: Path, force: bool = False) -> Any:
         self._refuse("snapshot save")
 
     def snapshot_restore(self, path: Path) -> str:

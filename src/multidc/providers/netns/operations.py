@@ -28,8 +28,8 @@ class Operations:
     ) -> upgrade_mod.UpgradeReport:
         return upgrade_mod.upgrade(self.env, to, order, progress, allow_downgrade)
 
-    def snapshot_save(self, path: Path) -> snapshots.SnapshotInfo:
-        return snapshots.save(self.env, Path(path))
+    def snapshot_save(self, path: Path, force: bool = False) -> snapshots.SnapshotInfo:
+        return snapshots.save(self.env, Path(path), force)
 
     def snapshot_restore(self, path: Path) -> str:
         return snapshots.restore(self.env, Path(path))

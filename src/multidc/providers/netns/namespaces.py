@@ -59,7 +59,8 @@ def check_host() -> None:
     """Root (CAP_NET_ADMIN) and network namespaces, or one line saying what is missing."""
     if os.geteuid() != 0:
         raise PrerequisiteError(
-            "the netns provider needs root (CAP_NET_ADMIN to create network namespaces); run it with sudo"
+            "the netns provider needs root (CAP_NET_ADMIN to create network namespaces); run it with sudo, or use "
+            "--provider docker (any member of the docker group)"
         )
     if not Path("/proc/self/ns/net").exists():
         raise PrerequisiteError("this kernel has no network namespaces (/proc/self/ns/net is missing)")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 class _Forgiving(io.FileIO):
     """An output descriptor whose reader may leave: on the first EPIPE, /dev/null takes the descriptor's place (for
-    every writer of it, children included) and the write is taken as done."""
+    every later writer of it, children started later included) and the write is taken as done."""
 
     gone = False
 

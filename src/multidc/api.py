@@ -92,7 +92,7 @@ def create(
             outcome = chosen.up(request, progress, retain)
             _record_exports(env)
             return outcome
-        except (MultidcError, KeyboardInterrupt):
+        except BaseException:  # a failed step, Ctrl-C, or a bug of ours: whatever it was, what was made goes
             st = load(env_paths(env, root))
             made = st is None or st.phase != "up"
             if made and not chosen.remains(env):

@@ -138,12 +138,29 @@ def openbao(version: str, offline: bool = False) -> ServerBinary:
     if pinned_version() == version and packaged_openbao() is not None:
         return _probe(str(packaged_openbao()), version)
     target = cache_root() / "openbao" / version / "bao"
-    make_private_dir(target.parent.parent)  # checked like a state directory: multidc runs what it holds, as root
-    if not target.is_file():
-        if offline:
-            raise PrerequisiteError(f"version {version}: not in the cache ({target}) and fetching is off")
-        _fetch(version, target)
-    return _probe(str(target), version)
+    made = _missing(target.parent)
+    try:
+        make_private_dir(target.parent.parent)  # checked like a state directory: multidc runs what it holds, as root
+        if not target.is_file():
+            if offline:
+                raise PrerequisiteError(f"version {version}: not in the cache ({target}) and fetching is off")
+            _fetch(version, target)
+        return _probe(str(target), version)
+    except BaseException:
+        for directory in made:  # what this call made, innermost first, each only while empty: nothing else goes
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+
+
+def _missing(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, innermost first: what making it makes."""
+    missing = []
+    for directory in (path, *path.parents):
+        if os.path.lexists(directory):
+            break
+        missing.append(directory)
+    return missing
 
 
 def _fetch(version: str, target: Path) -> None:

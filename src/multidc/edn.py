@@ -164,10 +164,16 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+# How deep collections, tags and discards may nest: a Jepsen operation goes a few levels deep; the reader recurses
+# per level, and Python's stack would end a deeper line (`[[[[...`) in a RecursionError.
+MAX_DEPTH = 100
+
+
 class _Reader:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def skip(self) -> None:
         m = _TOKEN.match(self.text, self.pos)
@@ -187,6 +193,15 @@ class _Reader:
         return m
 
     def value(self) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise EdnError(self.pos + 1, f"nested more than {MAX_DEPTH} deep")
+            return self._value()
+        finally:
+            self.depth -= 1
+
+    def _value(self) -> Any:
         m = self.token()
         start, kind, text = self.pos, m.lastgroup, m.group()
         self.pos = m.end()

@@ -20,9 +20,9 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from .edn import EdnError, Keyword, Tagged, read
+from .edn import MAX_DEPTH, EdnError, Keyword, Tagged, read
 from .errors import MultidcError
 
 Status = Literal["ok", "fail", "info"]
@@ -77,11 +77,15 @@ def parse_line(line: str, number: int) -> dict[str, Any]:
     try:
         event, end = _raw_decode(line)
         clean = end == len(line) or line[end:].isspace()
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         clean = False
     if not clean:
         try:
             event = json.loads(line)
+        except RecursionError:  # `[[[[...`: the decoder recurses per level
+            raise HistoryError(
+                f"line {number}: not JSON that can be read (nested too deeply); each line must be one JSON object"
+            ) from None
         except json.JSONDecodeError as exc:
             hint = (
                 "it looks like EDN: use --format edn"
@@ -101,11 +105,33 @@ def parse_line(line: str, number: int) -> dict[str, Any]:
         raise HistoryError(f"line {number}: f {event['f']!r} is not one of {', '.join(F)}")
     if not isinstance(event["time"], (int, float)) or isinstance(event["time"], bool):
         raise HistoryError(f"line {number}: time must be a number")
+    if len(line) > 2 * MAX_DEPTH and line.count("[") + line.count("{") > MAX_DEPTH:  # else it cannot nest that deep
+        _check_nesting(event, number)
     if event["f"] == "cas" and event["type"] == "invoke":
         value = event.get("value")
         if not (isinstance(value, list) and len(value) == 2):
             raise HistoryError(f"line {number}: a cas invoke's value must be [expected, new]")
     return event
+
+
+_NESTED = (list, dict)
+
+
+def _check_nesting(event: dict[str, Any], number: int) -> None:
+    """What the checker walks (recursively) nests no deeper than an EDN line may."""
+    for nested in ("value", "key"):
+        if _deeper_than(event.get(nested), MAX_DEPTH - 1):
+            raise HistoryError(f"line {number}: {nested!r} nests lists or objects more than {MAX_DEPTH - 1} deep")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in `value` nest more than `limit` deep (level by level: no recursion)."""
+    level = [value] if type(value) in _NESTED else []
+    for _ in range(limit):
+        level = [v for x in level for v in (x.values() if type(x) is dict else x) if type(v) in _NESTED]
+        if not level:
+            return False
+    return True
 
 
 def pair(events: list[dict[str, Any]], numbers: list[int] | None = None) -> list[Operation]:
@@ -158,16 +184,13 @@ def load(path: str | Path, fmt: str = "auto", keys: str = "auto") -> list[Operat
     """Read and pair a history, JSON lines or Jepsen EDN (`fmt` auto: EDN when the first line starts with `{:`);
     raise HistoryError naming the file, the line and the reason. `keys` is for EDN (see KEYS)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        lines = _read_lines(path)
     except IsADirectoryError:
         raise HistoryError(f"{path}: is a directory; give a history file") from None
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise HistoryError(
-            f"{path}: byte {exc.start}: not UTF-8 text (is it a binary file?); give a history, JSON lines or Jepsen EDN"
-        ) from None
-    lines = text.splitlines()
+    except HistoryError as exc:
+        raise HistoryError(f"{path}: {exc}") from None
     if fmt == "auto":
         first = next((line for line in lines if line and not line.isspace()), "")
         fmt = "edn" if _EDN_START.match(first) or first.lstrip().startswith(";") else "jsonl"
@@ -184,9 +207,55 @@ def load(path: str | Path, fmt: str = "auto", keys: str = "auto") -> list[Operat
                     numbers.append(number)
         if not events:
             raise HistoryError("holds no operations; there is nothing to check")
-        return pair(events, numbers)
+        try:
+            return pair(events, numbers)
+        except TypeError:  # a process that cannot key pair's dict: a JSON array or object
+            at = next((n for e, n in zip(events, numbers, strict=True) if type(e["process"]) in _NESTED), None)
+            if at is None:
+                raise
+            raise HistoryError(f"line {at}: process must be a number, not an array or object") from None
     except HistoryError as exc:
         raise HistoryError(f"{path}: {exc}") from None
+
+
+# Characters in one line: an operation takes a few hundred; a longer line (a binary or sparse file, a value no checker
+# could print) is refused before it is held whole, so reading takes at most a few MiB more than the history itself.
+MAX_LINE = 1 << 20
+_CHUNK = 1 << 20
+
+
+def _read_lines(path: str | Path) -> list[str]:
+    """The file's lines, as str.splitlines splits them, read a chunk at a time: memory bounded by MAX_LINE."""
+    lines: list[str] = []
+    tail = b""  # the line being read, not ended yet
+    offset = 0  # where `tail` begins in the file
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            buf = tail + chunk
+            cut = buf.rfind(b"\n") + 1 if chunk else len(buf)  # a newline never lies inside a UTF-8 character
+            try:
+                part = buf[:cut].decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise HistoryError(
+                    f"byte {offset + exc.start}: not UTF-8 text (is it a binary file?); give a history, JSON lines "
+                    "or Jepsen EDN"
+                ) from None
+            if part and max(map(len, part)) > MAX_LINE:
+                _too_long(len(lines) + next(i for i, line in enumerate(part) if len(line) > MAX_LINE) + 1)
+            lines += part
+            if not chunk:
+                return lines
+            offset, tail = offset + cut, buf[cut:]
+            if len(tail) > 4 * MAX_LINE:  # more than MAX_LINE characters, however they are encoded
+                _too_long(len(lines) + 1)
+
+
+def _too_long(number: int) -> NoReturn:
+    raise HistoryError(
+        f"line {number}: longer than {MAX_LINE:,} characters; a history holds one operation a line "
+        "(is it a history file?)"
+    )
 
 
 _NAMES = {name: name for name in (*TYPES, *F)}

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,14 +237,20 @@ def test_bad_input_creates_nothing(live, tmp_path: Path) -> None:  # type: ignor
     assert missing.returncode == 4 and "no environment" in missing.stderr
 
 
-def test_failed_up_names_the_step_and_cleans_up(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env: Live = live()
+def failing_server(tmp_path: Path, first: str = "") -> Path:
+    """A server binary that says it is OpenBao 2.7.2, then fails to start (after running `first`)."""
     fake = tmp_path / "fakebao"
     fake.write_text(
         '#!/bin/sh\nif [ "$1" = version ]; then echo "OpenBao v2.7.2"; exit 0; fi\n'
-        'echo "Error parsing config: simulated failure" >&2; exit 1\n'
+        f'{first}echo "Error parsing config: simulated failure" >&2; exit 1\n'
     )
     fake.chmod(0o755)
+    return fake
+
+
+def test_failed_up_names_the_step_and_cleans_up(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    fake = failing_server(tmp_path)
     out = env.run("up", "--server-binary", str(fake), check=False)
     assert out.returncode == 1
     # The KMS starts first, in a network namespace of its own that the site network then names: a server that ends
@@ -283,3 +290,42 @@ def test_host_routing_table_untouched(live) -> None:  # type: ignore[no-untyped-
     assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout == before
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
     assert links == links_before
+
+
+def _up_read_one_line(env: Live, *args: str) -> tuple[str, int]:
+    """`multidc up 2>&1 | head -1`: the reader takes the first line and leaves; the exit code of `up`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "multidc", "up", "--name", env.name, *args],
+        env=env.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        return first, proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_up_whose_reader_leaves_after_one_line_still_comes_up(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    first, code = _up_read_one_line(env)
+    assert first.strip() and code == 0, (first, code)
+    assert env.run("status").returncode == 0
+    listed = {e["name"]: e["health"] for e in json.loads(env.run("list", "--output", "json").stdout)}
+    assert listed[env.name] == "healthy", listed
+    env.run("down")
+    assert leftovers(env.name, env.state_dir) == []
+
+
+def test_failed_up_whose_reader_left_still_cleans_up(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    fake = failing_server(tmp_path, "sleep 1; ")  # fails once the reader has gone
+    first, code = _up_read_one_line(env, "--server-binary", str(fake))
+    assert first.strip() and code == 1, (first, code)
+    assert leftovers(env.name, env.state_dir) == []

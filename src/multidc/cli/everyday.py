@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..entry import output_gone
 from ..errors import MultidcError, ProviderError, TopologyError
 from .common import OUTPUT, cli, complete_datacenters, env_name, fail, name_option
 
@@ -94,6 +95,8 @@ def logs_cmd(node: str, name: str | None, follow: bool, since: float | None, tai
         for line in lines:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()  # a pipe sees each line as it comes
+            if output_gone():  # `| head`: nobody reads on
+                break
     except KeyboardInterrupt:
         sys.exit(0)  # Ctrl-C is how -f ends: not an error
     except BrokenPipeError:
@@ -249,6 +252,8 @@ def watch(name: str | None, interval: float, output: str) -> None:
                 console.print(frame)
                 console.print()
             sys.stdout.flush()
+            if output_gone():  # `| head`: nobody reads on
+                return
             time.sleep(interval)
     except KeyboardInterrupt:
         sys.exit(0)

@@ -125,10 +125,10 @@ def verify_cmd(
             env = api.attach(env.name)  # the state as it is now, read under the lock
             schedule = None
             if replay:
-                schedule = nemeses.load(replay, env.datacenters)
+                schedule = nemeses.load(replay, env.datacenters, known)
                 duration = schedule.duration
                 if "workload_names" not in given:
-                    chosen_workloads = tuple(w for w in schedule.workloads if w in known) or ("register",)
+                    chosen_workloads = tuple(schedule.workloads)
             elif nemesis == "random":
                 if seed is None:
                     seed = int.from_bytes(os.urandom(4), "big")

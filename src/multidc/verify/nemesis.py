@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,19 +108,30 @@ def generate(seed: int, datacenters: list[str], duration: float, kinds: list[str
     if ("partition" in kinds) and len(datacenters) < 2:
         raise ScheduleError("--faults partition needs 2 or more datacenters")
     rng = random.Random(seed)
-    unit = min(1.0, duration / 20)  # short runs get shorter faults and gaps, so they still see several
+    unit = _unit(duration)
     places = [*datacenters, "kms"]
     faults: list[Fault] = []
     t = rng.uniform(0.5, 1.5) * unit
-    last_end = duration * 0.9
+    last_end = duration * LAST_START
     while t < last_end:
         kind = rng.choice(kinds)
-        length = rng.uniform(1.5, 5.0) * unit
-        fault = _draw(rng, kind, t, min(t + length, duration * 0.95), datacenters, places)
+        length = rng.uniform(SHORTEST, LONGEST) * unit
+        fault = _draw(rng, kind, t, min(t + length, duration * LAST_END), datacenters, places)
         if fault is not None and _fits(fault, faults):
             faults.append(fault)
-        t += rng.uniform(0.5, 2.0) * unit
+        t += rng.uniform(GAP, 2.0) * unit
     return Schedule(seed, duration, list(datacenters), list(kinds), faults)
+
+
+# A generated schedule's timing, in units of `_unit(duration)`: faults last SHORTEST-LONGEST (less only when the end
+# of the run, LAST_END of it, cuts one short), start GAP or more after the previous one (the first after the run's
+# start), and start before LAST_START of the run. A replayed schedule must keep it too.
+SHORTEST, LONGEST, GAP = 1.5, 5.0, 0.5
+LAST_START, LAST_END = 0.9, 0.95
+
+
+def _unit(duration: float) -> float:
+    return min(1.0, duration / 20)  # short runs get shorter faults and gaps, so they still see several
 
 
 def _draw(rng: random.Random, kind: str, start: float, end: float, dcs: list[str], places: list[str]) -> Fault | None:
@@ -172,16 +184,27 @@ def save(schedule: Schedule, path: Path) -> None:
 
 
 MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # what `verify --duration` accepts
+# The most faults a schedule may hold: the longest run has at most 6,480 (one every GAP s until LAST_START of it).
+MAX_FAULTS = 10_000
+# The largest schedule file read: MAX_FAULTS faults as verify writes them take about 3 MiB.
+MAX_BYTES = 4 << 20
 
 
-def load(path: str | Path, datacenters: list[str]) -> Schedule:
-    """A saved schedule, checked against the environment it is to run on and against the rules a generated one keeps;
-    one line when it cannot be run."""
+def load(path: str | Path, datacenters: list[str], workloads: Sequence[str]) -> Schedule:
+    """A saved schedule, checked against the environment it is to run on (its DCs, the `workloads` it can run) and
+    against the rules a generated one keeps; one line when it cannot be run."""
     where = f"--replay {path}"
     try:
-        data = json.loads(Path(path).read_bytes())
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ScheduleError(f"{where}: cannot read it ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise ScheduleError(f"{where}: larger than {MAX_BYTES >> 20} MiB; give a schedule.json that verify wrote")
+    try:
+        data = json.loads(raw)
+    except RecursionError:  # `[[[[...`: the decoder recurses per level
+        raise ScheduleError(f"{where}: not JSON (nested too deeply); give a schedule.json that verify wrote") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScheduleError(f"{where}: not JSON ({exc}); give a schedule.json that verify wrote") from None
     try:
@@ -195,15 +218,41 @@ def load(path: str | Path, datacenters: list[str]) -> Schedule:
             f"{where}: the schedule is for datacenters {', '.join(schedule.datacenters)}, this environment "
             f"has {', '.join(datacenters)}; replay it on an environment of the same topology"
         )
-    for i, fault in enumerate(schedule.faults):
-        problem = _invalid(fault, schedule, datacenters) or (
-            "it breaks the schedule's rules (two faults on one DC, or more than two at once)"
-            if not _fits(fault, schedule.faults[:i])
-            else None
+    unknown = [w for w in schedule.workloads if w not in workloads]
+    if unknown or not schedule.workloads or len(set(schedule.workloads)) != len(schedule.workloads):
+        raise ScheduleError(
+            f"{where}: workloads {','.join(map(repr, schedule.workloads)) or '(none)'}: name each once, from "
+            f"{','.join(workloads)}; give a schedule.json that verify wrote"
         )
+    # Faults come in order of start, so the earlier faults a fault can break a rule with are those still in force at
+    # its start: a handful (LONGEST / GAP at most), which keeps the check linear.
+    in_force: list[Fault] = []
+    for i, fault in enumerate(schedule.faults):
+        problem = _invalid(fault, schedule, datacenters) or _untimely(fault, schedule, i)
+        if problem is None:
+            in_force = [f for f in in_force if f.end > fault.start]
+            if not _fits(fault, in_force):
+                problem = "it breaks the schedule's rules (two faults on one DC, or more than two at once)"
         if problem:
             raise ScheduleError(f"{where}: fault {i + 1} ({fault.kind} at {fault.start}s): {problem}")
+        in_force.append(fault)
     return schedule
+
+
+def _untimely(f: Fault, schedule: Schedule, i: int) -> str | None:
+    """Why this fault breaks a generated schedule's timing (None: it keeps it)."""
+    unit, slack = _unit(schedule.duration), 0.002  # a schedule's times are rounded to milliseconds
+    length, cut_short = f.end - f.start, f.end >= round(schedule.duration * LAST_END, 3) - slack
+    if length > LONGEST * unit + slack or (length < SHORTEST * unit - slack and not cut_short):
+        return (
+            f"it lasts {length:.3f} s; in a {schedule.duration:g} s run a fault lasts "
+            f"{SHORTEST * unit:g}-{LONGEST * unit:g} s (less only when the run's end cuts it short)"
+        )
+    after = schedule.faults[i - 1].start if i else 0.0
+    if f.start - after < GAP * unit - slack:
+        since = f"fault {i}" if i else "the run's start"
+        return f"it starts {f.start - after:.3f} s after {since}; faults start {GAP * unit:g} s apart or more"
+    return None
 
 
 def _number(value: Any, what: str) -> float:
@@ -230,6 +279,8 @@ def _parse(data: Any) -> Schedule:
     workloads = data.get("workloads", ["register"])
     if not isinstance(workloads, list) or not all(isinstance(w, str) for w in workloads):
         raise ValueError("workloads is not a list of names")
+    if not isinstance(data["faults"], list) or len(data["faults"]) > MAX_FAULTS:
+        raise ValueError(f"faults is not a list of at most {MAX_FAULTS:,}")
     faults = []
     for f in data["faults"]:
         fault = Fault(**f)

@@ -55,6 +55,23 @@ def test_a_step_that_fails_is_its_title_and_reason_and_what_was_made_is_removed(
     assert not host.namespaces and not host.running and not (state_dir / "p1").exists()
 
 
+def test_an_unexpected_error_in_a_step_still_removes_what_was_made(
+    state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = FakeHost()
+    use(monkeypatch, host)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug of ours")  # not a MultidcError: the cleanup must not depend on the kind
+
+    monkeypatch.setattr(host, "add_nodes", broken)
+    out = io.StringIO()
+    with pytest.raises(RuntimeError):
+        api.create(Request(None, "p9", fake_binary), progress=Progress(stream=out))
+    assert "Removed what was made" in out.getvalue()
+    assert not host.namespaces and not host.running and not (state_dir / "p9").exists()
+
+
 def test_retain_keeps_what_was_made_and_says_how_to_remove_it(
     state_dir: Path, fake_binary: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

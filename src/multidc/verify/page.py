@@ -84,6 +84,14 @@ class Verdict:
     headline: str
     findings: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (what, meaning, lines)
     counts: str = ""
+    clear: list[str] = field(default_factory=list)  # the anomaly kinds checked for and not found
+
+    def note(self, kind: str, lines: list[str]) -> None:
+        """A kind of anomaly: with what it means when found (the first 20 quoted), in `clear` when not."""
+        if lines:
+            self.findings.append((f"{len(lines)} {kind}", MEANINGS.get(kind, ""), lines[:20]))
+        else:
+            self.clear.append(kind)
 
 
 @dataclass
@@ -278,7 +286,7 @@ def _verdicts(verdict: dict[str, Any]) -> list[Verdict]:
         )
         for what in ("stale reads", "own stale reads", "lost writes"):
             lines = verdict.get(what.replace(" ", "_")) or []
-            v.findings.append((f"{len(lines)} {what}", MEANINGS[what], lines[:20]))
+            v.note(what, lines)
         counts = (verdict.get(k) for k in ("operations", "ok", "fail", "info"))
         n, ok, fail, info = counts
         if n is not None:
@@ -287,7 +295,7 @@ def _verdicts(verdict: dict[str, Any]) -> list[Verdict]:
     for workload, inv in (verdict.get("invariants") or {}).items():
         v = Verdict(str(workload), bool(inv.get("valid")), "valid" if inv.get("valid") else "NOT valid")
         for kind, lines in (inv.get("anomalies") or {}).items():
-            v.findings.append((f"{len(lines)} {kind}", MEANINGS.get(kind, ""), list(lines)[:20]))
+            v.note(kind, list(lines))
         v.counts = ", ".join(f"{n} {k}" for k, n in (inv.get("counts") or {}).items() if "@" not in k)
         out.append(v)
     return out
@@ -299,7 +307,7 @@ def _figures(verdict: dict[str, Any]) -> list[tuple[str, str]]:
         return "—" if v is None else f"{v} s"
 
     rows = [
-        ("failover (from the first fault to the first acknowledged write begun after it)", s("failover_time_s")),
+        ("failover (first fault to the first write acknowledged after it)", s("failover_time_s")),
         ("longest stretch without an acknowledged write", s("unavailability_window_s")),
         ("healthy again after the heal", s("time_to_healthy_after_heal_s")),
         ("checkers' time", s("checking_s")),
@@ -399,7 +407,13 @@ def section(view: View, verdict: dict[str, Any], about: str, schedule: dict[str,
 def _template() -> jinja2.Template:
     text = files("multidc").joinpath("templates", "report", "page.html.j2").read_text()
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["code"] = _code
     return env.from_string(text)
+
+
+def _code(text: str) -> Markup:
+    """Text with `this` set as code (the rest escaped)."""
+    return Markup(re.sub(r"`([^`]*)`", r"<code>\1</code>", str(Markup.escape(text))))
 
 
 def render(title: str, head: list[tuple[str, str]], sections: list[Section], files_: list[str]) -> str:

@@ -141,3 +141,15 @@ def test_sizes_of_a_60_s_and_a_10_minute_random_run(tmp_path: Path) -> None:
         assert made <= limit, (duration, made)
         events = sum(len(p.read_text().splitlines()) for p in where.glob("history*.jsonl"))
         assert events > (350_000 if duration == 600 else 8_000), events  # the shape asked for: 179,000 operations
+
+
+def test_a_schedule_is_drawn_on_the_history_clock_with_how_late_each_fault_began(stored: Path) -> None:
+    summary = json.loads((stored / "summary.json").read_text())
+    summary["scenarios"][0]["started_s"] = 0.5  # the faults' clock began 0.5 s into the history
+    (stored / "summary.json").write_text(json.dumps(summary))
+    schedule = {"version": 1, "seed": 3, "duration": 3.0, "datacenters": ["primary", "secondary", "tertiary"],
+                "kinds": ["kill"], "faults": [{"kind": "kill", "start": 0.2, "end": 1.3, "target": "primary"}]}
+    (stored / "leader-kill" / "schedule.json").write_text(json.dumps(schedule))
+    html = page.report_page(stored).read_text()
+    assert '<td class="n">0.7 s</td><td class="n">1.8 s</td><td>primary killed</td>' in html
+    assert "primary killed from 0.76 s, 0.06 s late" in html  # the window began at 0.756 s

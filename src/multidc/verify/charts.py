@@ -87,7 +87,7 @@ class View:
         return list(dict.fromkeys(o.workload for o in self.ops))
 
 
-def _xscale(view: View, start: float, end: float, left: float = 64, right: float = RIGHT) -> Scale:
+def _xscale(start: float, end: float, left: float = 64, right: float = RIGHT) -> Scale:
     return Scale(start, end, left, WIDTH - right)
 
 
@@ -118,7 +118,7 @@ def timeline(view: View, window: tuple[float, float] | None = None, title: str =
     with more operations than it has pixels draws columns (its operations per column, by outcome) except around the
     anomalies, where each operation is drawn; `window` zooms in (every operation drawn)."""
     t0, t1 = window or (0.0, view.span)
-    x = _xscale(view, t0, t1, LEFT)
+    x = _xscale(t0, t1, LEFT)
     inside = [o for o in view.ops if o.call <= t1 and o.end >= t0]
     by_lane: dict[str, list[Op]] = defaultdict(list)
     for o in inside:
@@ -329,7 +329,7 @@ def _latency_plot(view: View, title: str, lat: list[float], height: int, legend:
     lo, hi = decades(min(lat, default=1e-3), max(lat, default=1.0))
     plot = Plot(
         title,
-        _xscale(view, 0, view.span),
+        _xscale(0, view.span),
         Scale(lo, hi, height - 34, 44, log=True),
         WIDTH,
         height,
@@ -399,7 +399,7 @@ def throughput(view: View, workload: str) -> str:
     height = 220
     plot = Plot(
         f"{workload}: throughput by outcome, per {dt:g} s",
-        _xscale(view, 0, span),
+        _xscale(0, span),
         Scale(0, top, height - 34, 44),
         WIDTH,
         height,
@@ -428,7 +428,7 @@ def availability(view: View) -> tuple[str, list[dict[str, Any]]]:
     row_h = 28
     top = 44
     height = top + row_h * len(lanes) + 40
-    x = _xscale(view, 0, span, LEFT, 80)
+    x = _xscale(0, span, LEFT, 80)
     plot = Plot(
         f"{view.name}: availability per {view.lane_name}: share of operations acknowledged, per {dt:g} s",
         x,
@@ -483,14 +483,15 @@ def availability(view: View) -> tuple[str, list[dict[str, Any]]]:
     return plot.render(), table
 
 
-def schedule(faults: list[dict[str, Any]], duration: float, skipped: dict[int, str]) -> str:
-    """A random schedule as planned: one bar per fault, overlapping ones on their own rows; skipped ones outlined."""
+def schedule(faults: list[dict[str, Any]], span: float, skipped: dict[int, str]) -> str:
+    """A random schedule as planned (times on the history's clock, as the other pictures): one bar per fault,
+    overlapping ones on their own rows; skipped ones outlined."""
     spans = [(float(f["start"]), float(f["end"])) for f in faults]
     placed = rows(spans)
     height = 44 + 18 * (max(placed, default=0) + 1) + 40
-    x = _xscale(View("", duration, [], []), 0, max(duration, 1.0))
+    x = _xscale(0, max(span, 1.0))
     plot = Plot(
-        "the random schedule, as drawn from the seed",
+        "the random schedule as drawn from the seed (planned times)",
         x,
         Scale(0, 1, height - 34, 44),
         WIDTH,

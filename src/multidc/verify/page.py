@@ -28,8 +28,10 @@ from ..errors import MultidcError
 from ..history import Operation
 from . import charts
 from .charts import Mark, Op, View
+from .nemesis import Fault
 from .plots import OUTCOME_NAMES, OUTCOMES, STYLE, standalone
 from .report import Window
+from .scenarios import SCENARIOS
 
 PAGE = "index.html"
 TIMELINE = "timeline.svg"
@@ -343,11 +345,10 @@ def _errors(ops: list[Op]) -> list[tuple[int, str, str]]:
 
 def _plan(schedule: dict[str, Any], verdict: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """The schedule's faults with what became of each: applied (when, on whom) or skipped (why)."""
-    from .nemesis import Fault
-
     notes = [str(s) for s in (verdict.get("checks") or {}).get("skipped", [])]
     notes += [str(p) for p in verdict.get("problems") or []]
     windows = iter(verdict.get("faults") or [])
+    zero = float(verdict.get("started_s") or 0.0)  # the schedule counts from when the workloads were set up
     plan, skipped = [], {}
     for i, f in enumerate(schedule.get("faults") or []):
         try:
@@ -356,14 +357,16 @@ def _plan(schedule: dict[str, Any], verdict: dict[str, Any]) -> tuple[list[dict[
             label = str(f.get("kind", "?"))
         at = f"{float(f['start']):.2f}s"
         why = next((n for n in notes if n.startswith((f"{at} ", f"at {at}, "))), None)
-        row = {"start": f["start"], "end": f["end"], "label": label, "happened": ""}
+        start, end = round(zero + float(f["start"]), 3), round(zero + float(f["end"]), 3)
+        row = {"start": start, "end": end, "label": label, "happened": ""}
         if why is not None:
             skipped[i] = why
             row["happened"] = f"skipped: {why}"
         else:
             w = next(windows, None)
             if w is not None:
-                row["happened"] = f"{w.get('label')} from {float(w['start']):.2f}s"
+                late = f", {float(w['start']) - start:.2f} s late" if verdict.get("started_s") is not None else ""
+                row["happened"] = f"{w.get('label')} from {float(w['start']):.2f} s{late}"
         plan.append({**f, **row})
     return plan, skipped
 
@@ -397,7 +400,7 @@ def section(view: View, verdict: dict[str, Any], about: str, schedule: dict[str,
     )
     if schedule is not None:
         sec.plan, skipped = _plan(schedule, verdict)
-        sec.schedule = charts.schedule(sec.plan, float(schedule.get("duration") or view.span), skipped)
+        sec.schedule = charts.schedule(sec.plan, view.span, skipped)
     return sec
 
 
@@ -429,8 +432,6 @@ def render(title: str, head: list[tuple[str, str]], sections: list[Section], fil
 
 
 def _about(verdict: dict[str, Any], schedule: dict[str, Any] | None) -> str:
-    from .scenarios import SCENARIOS
-
     name = str(verdict.get("scenario", ""))
     if name in SCENARIOS:
         text = SCENARIOS[name].description

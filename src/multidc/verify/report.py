@@ -64,6 +64,7 @@ class ScenarioResult:
     invariants: list[InvariantVerdict] = field(default_factory=list)  # set, tokens, pki: one verdict each
     checking_s: float | None = None  # the checkers' time, every workload's (pairing the history included)
     ended: float | None = None  # when the clients were stopped and the heal began (the history's clock)
+    started: float | None = None  # when the faults' clock (a schedule's times) began, on the history's clock
 
     @property
     def register(self) -> bool:
@@ -98,6 +99,7 @@ class ScenarioResult:
             "scenario": self.name,
             "seed": self.seed,
             "duration_s": self.duration,
+            "started_s": self.started,
             "ended_s": self.ended,
             "passed": self.passed,
             "client_consistency": self.consistency,

@@ -424,6 +424,7 @@ def run_scenario(
         invariants=invariants,
         checking_s=round(checking, 3),
         ended=ended,
+        started=n.origin,
     )
     if folder is not None:
         saved = result.to_dict()

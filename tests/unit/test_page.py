@@ -153,3 +153,12 @@ def test_a_schedule_is_drawn_on_the_history_clock_with_how_late_each_fault_began
     html = page.report_page(stored).read_text()
     assert '<td class="n">0.7 s</td><td class="n">1.8 s</td><td>primary killed</td>' in html
     assert "primary killed from 0.76 s, 0.06 s late" in html  # the window began at 0.756 s
+
+
+def test_a_summary_edited_into_nonsense_is_one_line(stored: Path) -> None:
+    summary = json.loads((stored / "summary.json").read_text())
+    summary["scenarios"][0]["faults"] = [{"end": 1}]  # a fault window without its start
+    (stored / "summary.json").write_text(json.dumps(summary))
+    result = CliRunner().invoke(cli, ["report", str(stored)])
+    assert result.exit_code == 2 and "is not one verify wrote (KeyError: 'start')" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -143,6 +143,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
         if (
             not isinstance(event, dict)
             or not {"process", "type", "f", "time"} <= event.keys()
+            or not isinstance(event["process"], (int, str))
             or isinstance(event["time"], bool)
             or not isinstance(event["time"], (int, float))
         ):
@@ -465,7 +466,13 @@ def report_page(folder: Path) -> Path:
                 schedule = json.loads((where / "schedule.json").read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 raise PageError(f"{where / 'schedule.json'}: cannot read it ({exc})") from None
-        sections.append(section(scenario_view(where, verdict), verdict, _about(verdict, schedule), schedule))
+        try:
+            sections.append(section(scenario_view(where, verdict), verdict, _about(verdict, schedule), schedule))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a summary or schedule edited by hand
+            raise PageError(
+                f"{where}: its verdict (summary.json) or schedule.json is not one verify wrote "
+                f"({type(exc).__name__}: {exc}); give a report verify wrote"
+            ) from None
         names.append(name)
     head = [
         ("environment", str(summary.get("environment", "?"))),

@@ -56,7 +56,11 @@ MIN_DURATION, MAX_DURATION = 2.0, 3600.0  # verify: seconds per scenario (its st
     show_default=True,
     help="Seconds of workload per scenario.",
 )
-@click.option("--report", type=click.Path(file_okay=False), help="Write history, verdict and timeline here.")
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False),
+    help="Write histories, verdicts, timelines and one page to open in a browser (DIR/index.html) here.",
+)
 @click.option(
     "--consistency",
     type=click.Choice(["index", "eventual"]),  # consistency.CONSISTENCIES (a test keeps them equal)
@@ -173,7 +177,22 @@ def verify_cmd(
             + (" and schedule.json (replay it with --replay)" if nemesis == "random" or replay else "")
         )
     click.echo(f"{sum(r.passed for r in results)} passed, {sum(not r.passed for r in results)} failed")
+    if folder is not None:
+        click.echo(f"Page: {(folder / 'index.html').resolve()}")
     sys.exit(0 if passed else 1)
+
+
+@cli.command("report")
+@click.argument("folder", type=click.Path(file_okay=False))
+def report_cmd(folder: str) -> None:
+    """Write the page of a saved `verify --report` again (FOLDER/index.html) from its files, and print its path."""
+    from ..verify.page import report_page
+
+    try:
+        page = report_page(Path(folder))
+    except MultidcError as exc:
+        fail(exc)
+    click.echo(str(page.resolve()))
 
 
 @cli.command("check")
@@ -194,34 +213,41 @@ def verify_cmd(
     show_default=True,
     help="EDN only: one register, or jepsen.independent's [key value] values; auto tells them apart by the values.",
 )
-def check_cmd(history_file: str, output: str, fmt: str, keys: str) -> None:
+@click.option("--html", "html", type=click.Path(dir_okay=False), help="Also write a page with the history's pictures.")
+def check_cmd(history_file: str, output: str, fmt: str, keys: str, html: str | None) -> None:
     """Check a saved history (JSON lines, or a Jepsen EDN history): exit 0 when linearizable, 1 when not, 2 when the
     file is malformed."""
     import gc
 
     from .. import checker, history
+    from ..verify.page import PageError
 
     # A short-lived process that builds a few hundred thousand objects with no cycles among them: the cyclic collector
     # would only scan them again and again (0.46 s of 1.24 s of loading a 100,000-operation history).
     gc.disable()
+    if html is not None and not Path(html).absolute().parent.is_dir():
+        fail(PageError(f"--html {html}: its directory does not exist; give a file in an existing directory"))
     try:
         ops = history.load(history_file, fmt, keys)
     except MultidcError as exc:
         fail(exc)
     verdict = checker.check(ops)
+    judged = {
+        "valid": verdict.valid,
+        "operations": len(ops),
+        "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in verdict.failing()},
+        "stale_reads": [o.describe() for o in verdict.stale_reads],
+        "lost_writes": [o.describe() for o in verdict.lost_writes],
+    }
+    if html is not None:
+        from ..verify.page import history_page
+
+        try:
+            history_page(Path(history_file), ops, judged, Path(html))
+        except OSError as exc:
+            fail(PageError(f"--html {html}: cannot write it ({exc.strerror or exc}); give a file you can write"))
     if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "valid": verdict.valid,
-                    "operations": len(ops),
-                    "non_linearizable_keys": {k.key: [o.describe() for o in k.witness] for k in verdict.failing()},
-                    "stale_reads": [o.describe() for o in verdict.stale_reads],
-                    "lost_writes": [o.describe() for o in verdict.lost_writes],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(judged, indent=2))
     else:
         click.echo(
             f"{len(ops)} operations on {len(verdict.keys)} key(s): "

@@ -1,10 +1,8 @@
-"""The verdict of a run as JSON, a human summary, and a timeline picture (SVG)."""
+"""The verdict of a run as JSON and a human summary (the pictures and the page: charts.py, page.py)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +63,8 @@ class ScenarioResult:
     workloads: list[str] = field(default_factory=lambda: ["register"])
     invariants: list[InvariantVerdict] = field(default_factory=list)  # set, tokens, pki: one verdict each
     checking_s: float | None = None  # the checkers' time, every workload's (pairing the history included)
+    ended: float | None = None  # when the clients were stopped and the heal began (the history's clock)
+    started: float | None = None  # when the faults' clock (a schedule's times) began, on the history's clock
 
     @property
     def register(self) -> bool:
@@ -98,6 +98,9 @@ class ScenarioResult:
         return {
             "scenario": self.name,
             "seed": self.seed,
+            "duration_s": self.duration,
+            "started_s": self.started,
+            "ended_s": self.ended,
             "passed": self.passed,
             "client_consistency": self.consistency,
             "server_standby_reads": self.standby_reads,
@@ -124,6 +127,7 @@ class ScenarioResult:
             "problems": self.problems,
             "workloads": self.workloads,
             "invariants": {i.workload: i.to_dict() for i in self.invariants},
+            "processes": {str(p): dc for p, dc in self.processes.items()},  # the register's: which DC each went through
         }
 
     def summary(self) -> str:
@@ -166,84 +170,3 @@ class ScenarioResult:
         if skipped:
             lines.append(f"    skipped {len(skipped)} fault(s) earlier faults made moot: " + "; ".join(skipped[:3]))
         return "\n".join(lines)
-
-
-COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
-
-
-def timeline_svg(result: ScenarioResult, width: int = 1100) -> str:
-    """Operations per DC over time (one lane per DC, a line per operation), fault windows shaded, leader changes."""
-    dcs = sorted(set(result.processes.values()))
-    lane, left = 60, 110
-    span = max(result.duration, max((o.call for o in result.operations), default=1.0), 1.0)
-    rows = _rows(result.windows, span)  # overlapping faults each get their own row, above the DC lanes
-    top = 40 + 16 * (max(rows, default=-1) + 1)
-    height = top + lane * len(dcs) + 40
-
-    def x(t: float) -> float:
-        return left + (width - left - 20) * min(t, span) / span
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="12">',
-        f'<text x="{left}" y="20" font-size="14">{escape(result.name)}: operations per DC '
-        "(green ok, red fail, orange unknown); bars and shading: faults; dashed: leader changes</text>",
-    ]
-    for w, row in zip(result.windows, rows, strict=True):
-        end = w.end if w.end is not None else span
-        wide = max(1.0, x(end) - x(w.start))
-        y = 30 + 16 * row
-        out.append(
-            f'<rect x="{x(w.start):.1f}" y="{top}" width="{wide:.1f}" '
-            f'height="{lane * len(dcs)}" fill="#9e9e9e" opacity="0.15"><title>{escape(w.label)}</title></rect>'
-        )
-        out.append(
-            f'<rect x="{x(w.start):.1f}" y="{y}" width="{wide:.1f}" height="13" fill="#bdbdbd">'
-            f"<title>{escape(w.label)} ({w.start:.2f}s - {end:.2f}s)</title></rect>"
-        )
-        out.append(
-            f'<text x="{x(w.start) + 2:.1f}" y="{y + 10}" font-size="10" fill="#212121">{escape(w.label)}</text>'
-        )
-    for i, dc in enumerate(dcs):
-        y0 = top + i * lane
-        out.append(f'<text x="8" y="{y0 + lane / 2 + 4:.1f}">{escape(dc)}</text>')
-        out.append(f'<line x1="{left}" y1="{y0 + lane}" x2="{width - 20}" y2="{y0 + lane}" stroke="#e0e0e0"/>')
-    slots: dict[str, int] = {}
-    for o in sorted(result.operations, key=lambda o: o.call):
-        dc = result.processes.get(o.process, "final")
-        if dc not in dcs:
-            continue
-        i = dcs.index(dc)
-        slot = slots.get(dc, 0)
-        slots[dc] = (slot + 1) % 10
-        y = top + i * lane + 6 + slot * 5
-        end = o.ret if not math.isinf(o.ret) else o.call + 0.05 * span
-        out.append(
-            f'<line x1="{x(o.call):.1f}" y1="{y}" x2="{max(x(end), x(o.call) + 1):.1f}" y2="{y}" '
-            f'stroke="{COLOURS[o.status]}" stroke-width="3"><title>{escape(o.describe())}</title></line>'
-        )
-    for t, dc in result.leaders:
-        out.append(
-            f'<line x1="{x(t):.1f}" y1="{top}" x2="{x(t):.1f}" y2="{top + lane * len(dcs)}" '
-            'stroke="#1565c0" stroke-dasharray="4 3"/>'
-        )
-        out.append(f'<text x="{x(t) + 2:.1f}" y="{height - 8}" fill="#1565c0">leader {escape(dc)}</text>')
-    for s in range(0, int(span) + 1, max(1, int(span) // 10 or 1)):
-        out.append(f'<text x="{x(s):.1f}" y="{top + lane * len(dcs) + 14}" fill="#757575">{s}s</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _rows(windows: list[Window], span: float) -> list[int]:
-    """A row per window, the first one free at its start (windows that overlap never share a row)."""
-    ends: list[float] = []
-    rows = []
-    for w in windows:
-        end = w.end if w.end is not None else span
-        row = next((i for i, e in enumerate(ends) if e <= w.start), len(ends))
-        if row == len(ends):
-            ends.append(end)
-        else:
-            ends[row] = end
-        rows.append(row)
-    return rows

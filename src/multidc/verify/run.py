@@ -20,9 +20,9 @@ from ..paths import write_private
 from ..progress import Progress
 from ..providers.base import Faults
 from ..vaultapi import client, get, raw
-from . import nemesis
+from . import nemesis, page
 from . import workloads as workloads_
-from .report import ScenarioResult, Window, prepare, timeline_svg
+from .report import ScenarioResult, Window, prepare
 from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
 
@@ -358,6 +358,7 @@ def run_scenario(
                 other.cleanup()
         raise
     stop.set()
+    ended = recorder.now()  # faults late on a loaded machine make a run last longer than its duration
     for t in threads:
         t.join(timeout=workload.timeout + 3)
     windows, problems, checks = n.windows, n.problems, n.checks
@@ -423,10 +424,13 @@ def run_scenario(
         workloads=list(workloads),
         invariants=invariants,
         checking_s=round(checking, 3),
+        ended=ended,
+        started=n.origin,
     )
     if folder is not None:
-        (folder / "verdict.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        (folder / "timeline.svg").write_text(timeline_svg(result))
+        saved = result.to_dict()
+        (folder / "verdict.json").write_text(json.dumps(saved, indent=2) + "\n")
+        page.write_timeline(folder, saved)
     return result
 
 
@@ -533,4 +537,5 @@ def verify(
             "scenarios": [r.to_dict() for r in results],
         }
         write_private(report / "summary.json", json.dumps(summary, indent=2) + "\n")
+        page.report_page(report)
     return results

@@ -54,7 +54,10 @@ def command(name: str) -> str:
     full path (a fresh venv is not on PATH until activated: a bare `multidc` in a hint would be "command not found").
     """
     here = Path(sys.executable).parent / name  # console scripts sit beside the interpreter that runs them
-    if not here.is_file():
+    try:
+        if not here.is_file():
+            return name
+    except OSError:  # a directory this user may not enter (an interpreter under /root run by another user)
         return name
     found = shutil.which(name)
     if found and os.path.realpath(found) == os.path.realpath(here):

@@ -107,8 +107,13 @@ def test_the_page_of_a_real_run_opens_in_chromium_with_its_verdict(live, tmp_pat
     assert f'<span class="badge {"pass" if summary["passed"] else "failed"}">{word}</span>' in dom
     register = "linearizable" if summary["scenarios"][0]["valid"] else "NOT linearizable"
     assert "<strong>register</strong>: <span class=" in dom and f">{register}</span>" in dom
-    for title in ("operations by DC over time", "latency of each operation", "throughput by outcome",
-                  "availability per DC", "the random schedule"):
+    for title in (
+        "operations by DC over time",
+        "latency of each operation",
+        "throughput by outcome",
+        "availability per DC",
+        "the random schedule",
+    ):
         assert title in dom, title
 
     shot = tmp_path / "page.png"

@@ -153,10 +153,24 @@ def report(folder: Path, duration: float, workloads: tuple[str, ...] = ("registe
         "processes": processes,
     }
     (where / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
-    schedule = {"version": 1, "seed": seed, "duration": duration, "datacenters": list(DCS), "kinds": ["kill"],
-                "workloads": list(workloads), "faults": faults}
+    schedule = {
+        "version": 1,
+        "seed": seed,
+        "duration": duration,
+        "datacenters": list(DCS),
+        "kinds": ["kill"],
+        "workloads": list(workloads),
+        "faults": faults,
+    }
     (where / "schedule.json").write_text(json.dumps(schedule, indent=2) + "\n")
-    summary = {"environment": "synthetic", "client_consistency": "eventual", "server_standby_reads": "served",
-               "workloads": list(workloads), "passed": verdict["passed"], "peak_rss_mb": 100.0, "scenarios": [verdict]}
+    summary = {
+        "environment": "synthetic",
+        "client_consistency": "eventual",
+        "server_standby_reads": "served",
+        "workloads": list(workloads),
+        "passed": verdict["passed"],
+        "peak_rss_mb": 100.0,
+        "scenarios": [verdict],
+    }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return where

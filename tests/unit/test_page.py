@@ -41,8 +41,13 @@ def test_report_renders_the_stored_run_with_verdicts_and_pictures(stored: Path) 
     assert "<title>multidc verify: FAIL" in html and 'id="leader-kill"' in html
     assert "NOT linearizable" in html and f"{len(verdict['stale_reads'])} stale reads" in html
     assert "A read returned a value already overwritten" in html  # what it means, beside it
-    for title in ("operations by DC over time", "latency of each operation (log scale)", "latency quantiles",
-                  "throughput by outcome", "availability per DC"):
+    for title in (
+        "operations by DC over time",
+        "latency of each operation (log scale)",
+        "latency quantiles",
+        "throughput by outcome",
+        "availability per DC",
+    ):
         assert title in html, title
     # every operation the verdict quotes is highlighted on the timeline (and its key drawn close up)
     quoted = {line for lines in verdict["non_linearizable_keys"].values() for line in lines} | set(
@@ -147,8 +152,14 @@ def test_a_schedule_is_drawn_on_the_history_clock_with_how_late_each_fault_began
     summary = json.loads((stored / "summary.json").read_text())
     summary["scenarios"][0]["started_s"] = 0.5  # the faults' clock began 0.5 s into the history
     (stored / "summary.json").write_text(json.dumps(summary))
-    schedule = {"version": 1, "seed": 3, "duration": 3.0, "datacenters": ["primary", "secondary", "tertiary"],
-                "kinds": ["kill"], "faults": [{"kind": "kill", "start": 0.2, "end": 1.3, "target": "primary"}]}
+    schedule = {
+        "version": 1,
+        "seed": 3,
+        "duration": 3.0,
+        "datacenters": ["primary", "secondary", "tertiary"],
+        "kinds": ["kill"],
+        "faults": [{"kind": "kill", "start": 0.2, "end": 1.3, "target": "primary"}],
+    }
     (stored / "leader-kill" / "schedule.json").write_text(json.dumps(schedule))
     html = page.report_page(stored).read_text()
     assert '<td class="n">0.7 s</td><td class="n">1.8 s</td><td>primary killed</td>' in html

@@ -179,8 +179,10 @@ def timeline(view: View, window: tuple[float, float] | None = None, title: str =
             f'<text x="8" y="{num(lane.top + lane.height / 2 + 4)}">{escape(lane.name)}'
             f"<title>{len(lane.ops)} operations</title></text>"
         )
-        plot.back.append(f'<line class="grid" x1="{num(x.start)}" y1="{num(lane.top + lane.height)}" '
-                         f'x2="{num(x.end)}" y2="{num(lane.top + lane.height)}"/>')
+        plot.back.append(
+            f'<line class="grid" x1="{num(x.start)}" y1="{num(lane.top + lane.height)}" '
+            f'x2="{num(x.end)}" y2="{num(lane.top + lane.height)}"/>'
+        )
         single = lane.ops
         if lane.gathered:
             single = [o for o in lane.ops if _within(o.call, lane.detail)]
@@ -211,11 +213,14 @@ def timeline(view: View, window: tuple[float, float] | None = None, title: str =
         plot.front.append(f'<path class="mark" d="M{num(x0)} {num(oy - 3)}l-4 -6h8z"/>')
     if view.ended is not None and t0 <= view.ended <= t1:
         healed = num(x(view.ended))
-        plot.front.append(f'<line class="axis" stroke-dasharray="2 3" x1="{healed}" y1="{num(top)}" x2="{healed}" '
-                          f'y2="{num(bottom)}"><title>{view.ended:.2f}s: the run ends; every fault is undone, then '
-                          "the final observations</title></line>")
-        plot.front.append(f'<text class="muted" x="{healed}" y="{num(bottom + 38)}" text-anchor="middle">end of the '
-                          "run: heal</text>")
+        plot.front.append(
+            f'<line class="axis" stroke-dasharray="2 3" x1="{healed}" y1="{num(top)}" x2="{healed}" '
+            f'y2="{num(bottom)}"><title>{view.ended:.2f}s: the run ends; every fault is undone, then '
+            "the final observations</title></line>"
+        )
+        plot.front.append(
+            f'<text class="muted" x="{healed}" y="{num(bottom + 38)}" text-anchor="middle">end of the run: heal</text>'
+        )
     last = -math.inf
     for t, dc in view.leaders:
         if not t0 <= t <= t1:
@@ -377,8 +382,9 @@ def quantiles(view: View, workload: str) -> str:
                 (plot.x((b + 0.5) * dt), plot.y(vs[min(len(vs) - 1, math.ceil(q * len(vs)) - 1)])) if vs else None
                 for b, vs in enumerate(per)
             ]
-            plot.front.append(f'<path class="line s{i} q{j}" d="{polyline(line)}"><title>{escape(f)} '
-                              f"{_qname(q)}</title></path>")
+            plot.front.append(
+                f'<path class="line s{i} q{j}" d="{polyline(line)}"><title>{escape(f)} {_qname(q)}</title></path>'
+            )
     return plot.render()
 
 
@@ -463,8 +469,9 @@ def availability(view: View) -> tuple[str, list[dict[str, Any]]]:
                     y -= h
         for status in OUTCOMES:
             if paths[status]:
-                plot.front.append(f'<path class="col {status}" stroke-width="{num(width)}" '
-                                  f'd="{"".join(paths[status])}"/>')
+                plot.front.append(
+                    f'<path class="col {status}" stroke-width="{num(width)}" d="{"".join(paths[status])}"/>'
+                )
         ok = sum(1 for o in ops if o.status == "ok")
         share = 100 * ok / len(ops) if ops else 0.0
         plot.back.append(f'<text x="8" y="{num(base - 8)}">{escape(lane)}</text>')

@@ -161,8 +161,17 @@ def operations(events: Iterable[dict[str, Any]], workload: str, lane: Callable[[
 
     def op(invoke: dict[str, Any], status: str, done: float | None, error: str = "") -> Op:
         call = float(invoke["time"])
-        return Op(workload, invoke["process"], str(invoke["f"]), str(invoke.get("key", "")), lane(invoke), status,
-                  call, done, error)
+        return Op(
+            workload,
+            invoke["process"],
+            str(invoke["f"]),
+            str(invoke.get("key", "")),
+            lane(invoke),
+            status,
+            call,
+            done,
+            error,
+        )
 
     for e in ordered:
         process = e["process"]
@@ -214,9 +223,7 @@ def marks(verdict: dict[str, Any], ops: list[Op]) -> list[Mark]:
                     at = float(m[2])
                     first = bisect.bisect_left(near, at - 0.001, key=lambda o: o.call)
                     found += [
-                        Mark(o, f"{workload}: {kind}", line)
-                        for o in near[first : first + 8]
-                        if f"{o.call:.3f}" == m[2]
+                        Mark(o, f"{workload}: {kind}", line) for o in near[first : first + 8] if f"{o.call:.3f}" == m[2]
                     ]
     return found
 
@@ -248,8 +255,13 @@ def scenario_view(folder: Path, verdict: dict[str, Any]) -> View:
         elif (folder / f"history-{workload}.jsonl").is_file():
             ops += operations(_events(folder / f"history-{workload}.jsonl"), workload, lambda e: str(e.get("key")))
     windows = [
-        Window(float(f["start"]), None if f.get("end") is None else float(f["end"]), str(f.get("label", "")),
-               str(f.get("kind", "")), str(f.get("target", "")))
+        Window(
+            float(f["start"]),
+            None if f.get("end") is None else float(f["end"]),
+            str(f.get("label", "")),
+            str(f.get("kind", "")),
+            str(f.get("target", "")),
+        )
         for f in verdict.get("faults") or []
     ]
     ops.sort(key=lambda o: o.call)
@@ -278,8 +290,11 @@ def _verdicts(verdict: dict[str, Any]) -> list[Verdict]:
     out = []
     if "register" in (verdict.get("workloads") or ["register"]) and "valid" in verdict:
         failing = verdict.get("non_linearizable_keys") or {}
-        v = Verdict("register", bool(verdict["valid"]) and not verdict.get("lost_writes"),
-                    "linearizable" if verdict["valid"] else "NOT linearizable")
+        v = Verdict(
+            "register",
+            bool(verdict["valid"]) and not verdict.get("lost_writes"),
+            "linearizable" if verdict["valid"] else "NOT linearizable",
+        )
         v.findings.append(
             (
                 "linearizable" if verdict["valid"] else "not linearizable",
@@ -331,16 +346,28 @@ def _zooms(view: View) -> list[tuple[str, str]]:
         key = picked[0].op.key
         start = min(m.op.call for m in picked) - ZOOM_PAD
         end = max(m.op.end for m in picked) + ZOOM_PAD
-        close = View(view.name, view.duration, [o for o in view.ops if o.workload == "register" and o.key == key],
-                     view.lanes, view.windows, view.leaders, picked, view.lane_name, view.ended)
+        close = View(
+            view.name,
+            view.duration,
+            [o for o in view.ops if o.workload == "register" and o.key == key],
+            view.lanes,
+            view.windows,
+            view.leaders,
+            picked,
+            view.lane_name,
+            view.ended,
+        )
         title = f"{view.name}: the witness for key {key}, {start:.2f}s - {end:.2f}s (operations on {key} only)"
         out.append((kind, charts.timeline(close, (max(0.0, start), end), title)))
     return out
 
 
 def _errors(ops: list[Op]) -> list[tuple[int, str, str]]:
-    counted = Counter((f"{o.workload} {o.f} {OUTCOME_NAMES[o.status]}", o.error or "(no reason recorded)")
-                      for o in ops if o.status != "ok")
+    counted = Counter(
+        (f"{o.workload} {o.f} {OUTCOME_NAMES[o.status]}", o.error or "(no reason recorded)")
+        for o in ops
+        if o.status != "ok"
+    )
     return [(n, what, error) for (what, error), n in counted.most_common(10)]
 
 
@@ -395,9 +422,7 @@ def section(view: View, verdict: dict[str, Any], about: str, schedule: dict[str,
         availability=availability,
         lanes=lanes,
         errors=_errors(view.ops),
-        details=json.dumps(
-            {k: verdict[k] for k in ("checks", "faults", "leader_changes") if verdict.get(k)}, indent=1
-        ),
+        details=json.dumps({k: verdict[k] for k in ("checks", "faults", "leader_changes") if verdict.get(k)}, indent=1),
     )
     if schedule is not None:
         sec.plan, skipped = _plan(schedule, verdict)
@@ -437,8 +462,10 @@ def _about(verdict: dict[str, Any], schedule: dict[str, Any] | None) -> str:
     if name in SCENARIOS:
         text = SCENARIOS[name].description
     elif schedule is not None:
-        text = (f"a random schedule of {len(schedule.get('faults') or [])} faults drawn from seed "
-                f"{schedule.get('seed')} ({', '.join(schedule.get('kinds') or [])}), {schedule.get('duration')} s")
+        text = (
+            f"a random schedule of {len(schedule.get('faults') or [])} faults drawn from seed "
+            f"{schedule.get('seed')} ({', '.join(schedule.get('kinds') or [])}), {schedule.get('duration')} s"
+        )
     else:
         text = ""
     workloads = verdict.get("workloads") or ["register"]
@@ -482,13 +509,10 @@ def report_page(folder: Path) -> Path:
     ]
     if summary.get("peak_rss_mb") is not None:
         head.append(("multidc's peak memory", f"{summary['peak_rss_mb']} MB"))
-    listing = ["summary.json"] + [
-        f"{n}/{f.name}" for n in names for f in sorted((folder / n).glob("*")) if f.is_file()
-    ]
+    listing = ["summary.json"] + [f"{n}/{f.name}" for n in names for f in sorted((folder / n).glob("*")) if f.is_file()]
     page = folder / PAGE
     verdict_word = "PASS" if all(s.passed for s in sections) else "FAIL"
-    _write(page, render(f"multidc verify: {verdict_word} ({summary.get('environment', '?')})", head, sections,
-                        listing))
+    _write(page, render(f"multidc verify: {verdict_word} ({summary.get('environment', '?')})", head, sections, listing))
     return page
 
 

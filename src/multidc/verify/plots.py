@@ -164,8 +164,9 @@ def legend_row(items: Sequence[tuple[str, str, str]], left: float, y: float) -> 
         if shape in ("dot", "square", "cross"):
             out.append(f'<path class="{shape} {css}" d="{points([(x + 5, y - 4)], shape, cell=1)}"/>')
         elif shape in ("band", "bar", "detail"):
-            out.append(f'<rect class="{shape if shape != "band" else "bar"}" x="{num(x)}" y="{y - 9}" width="10" '
-                       'height="10"/>')
+            out.append(
+                f'<rect class="{shape if shape != "band" else "bar"}" x="{num(x)}" y="{y - 9}" width="10" height="10"/>'
+            )
         elif shape == "leader":
             out.append(f'<line class="leader" x1="{num(x + 5)}" y1="{y - 10}" x2="{num(x + 5)}" y2="{y + 1}"/>')
         elif shape == "halo":

@@ -174,7 +174,17 @@ class NetnsEnvironment:
         return [health.Endpoint(n.name, str(n.vip), self.plan.host_url(n)) for n in self.plan.nodes]
 
     def status(self, probe_write: bool = True) -> health.Health:
-        return health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
+        """The health definition, and what else keeps the environment from working: a KMS that is not ready (a DC
+        restarted then cannot unseal)."""
+        from . import kms
+
+        result = health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
+        more = kms.problems(self)
+        result.kms_sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more) if more else None
+        if more:
+            result.problems += more
+            result.healthy = False
+        return result
 
     def faults(self) -> Faults:
         from .faults import Faults
@@ -474,6 +484,13 @@ class NetnsEnvironment:
         root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
         bootstrap.make_root_token(c, root)
         write_secret(paths, "kms-root-token", root)
+        self._stock_kms(c)
+
+    def _stock_kms(self, c: hvac.Client) -> None:
+        """What the environment needs in the KMS (c: as its root): the transit key and the seal token (transit), or
+        KV v2, the unsealers' token and the unseal keys (kv). Each step keeps what is there already, so it also
+        completes a preparation that was interrupted (kms.py)."""
+        plan, paths = self.plan, self.paths
         if plan.topology.unseal == "transit":
             backup = read_secret(paths, "transit-key-backup")
             seal = read_secret(paths, "seal-token") or bootstrap.token_id()
@@ -733,7 +750,10 @@ class NetnsEnvironment:
         self._save()
 
     def reconcile(self) -> list[str]:
-        """Restart every process of an up environment that is not running; returns what was restarted."""
+        """Restart every process of an up environment that is not running, and complete a KMS whose preparation was
+        interrupted; returns what was restarted (or completed)."""
+        from . import kms
+
         assert self.state is not None
         plan = self.plan
         restarted = []
@@ -754,6 +774,10 @@ class NetnsEnvironment:
             restarted.append("forwarder")
         if dead("kms"):
             self.restart_kms()
+            self.state.faults.pop("kms", None)
+            restarted.append("kms")
+        elif wrong := kms.complete(self):  # running, but its preparation was interrupted (a killed `kms-up`)
+            self.progress.say(kms.said(wrong).replace("the", "The", 1))
             self.state.faults.pop("kms", None)
             restarted.append("kms")
         for node in plan.nodes:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import Live, wait_for
+from .conftest import Live, leftovers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +113,60 @@ def gone(env: Live, dc: str) -> None:
     assert not Path(f"/run/netns/mdc.{env.name}.dc.{dc}").exists()
     assert not (env.state_dir / env.name / "nodes" / dc).exists()
     assert not server_running(env, dc)
+
+
+# --- finding 5: `dc add` / `dc remove` killed midway
+
+
+def test_a_killed_dc_add_is_taken_back_by_dc_remove_or_finished_by_up(live) -> None:  # type: ignore[no-untyped-def]
+    env: Live = live()
+    env.run("up")
+    namespace = Path(f"/run/netns/mdc.{env.name}.dc.east")
+
+    # Killed once east's namespace exists: `status` names the unfinished add, another change waits for it, and
+    # `dc remove east` takes it back.
+    killed_when(env, namespace.exists, "east's namespace", "dc", "add", "east")
+    unhealthy(env, "`dc add east` did not finish")
+    refused = env.run("dc", "add", "west", "--name", env.name, check=False)
+    assert refused.returncode == 2 and "`dc add east` did not finish" in refused.stderr, refused.stderr
+    assert env.json("dc", "remove", "east", "--name", env.name)["datacenters"] == ORIGINAL
+    gone(env, "east")
+    assert env.json("status")["healthy"] is True
+
+    # Killed once east's server runs: `up` takes back what was made and makes east again.
+    killed_when(env, lambda: server_running(env, "east"), "east's server", "dc", "add", "east")
+    unhealthy(env, "`dc add east` did not finish")
+    up = env.run("up")
+    assert "Completed the interrupted `dc add east`" in up.stderr, up.stderr
+    status = env.json("status")
+    assert status["healthy"] is True and {n["dc"]: n["voter"] for n in status["nodes"]}["east"] is True, status
+    assert "membership" not in env.state()["made"]
+    env.run("dc", "remove", "east", "--name", env.name)
+    gone(env, "east")
+
+    # Killed once east is in the Raft configuration (joined, still sealed): `dc add east` again is refused with what
+    # to run (it said its port was "used by another process", our own forwarder), `up` finishes it.
+    port = env.state()["port_base"] + 4
+    killed_when(
+        env, lambda: "east" in raft_members(env) and sealed(env, port), "east a sealed Raft member", "dc", "add", "east"
+    )
+    unhealthy(env, "`dc add east` did not finish")
+    again = env.run("dc", "add", "east", "--name", env.name, check=False)
+    assert again.returncode == 2 and "`multidc up --name" in again.stderr, again.stderr
+    assert "Completed the interrupted `dc add east`" in env.run("up").stderr
+    assert env.json("status")["healthy"] is True
+
+    # A `dc remove` killed once east has left Raft: `up` finishes it.
+    killed_when(env, lambda: "east" not in raft_members(env), "east out of Raft", "dc", "remove", "east")
+    unhealthy(env, "`dc remove east` did not finish")
+    assert "Finished the interrupted `dc remove east`" in env.run("up").stderr
+    gone(env, "east")
+    assert env.json("status")["healthy"] is True
+
+    # And `down` removes an add killed midway with the rest.
+    killed_when(env, lambda: server_running(env, "east"), "east's server", "dc", "add", "east")
+    env.run("down")
+    assert leftovers(env.name, env.state_dir) == []
 
 
 # --- finding 6: a KMS left running but not ready

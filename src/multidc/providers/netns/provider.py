@@ -175,12 +175,14 @@ class NetnsEnvironment:
 
     def status(self, probe_write: bool = True) -> health.Health:
         """The health definition, and what else keeps the environment from working: a KMS that is not ready (a DC
-        restarted then cannot unseal)."""
-        from . import kms
+        restarted then cannot unseal), a membership change that did not finish."""
+        from . import kms, membership
 
         result = health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
         more = kms.problems(self)
         result.kms_sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more) if more else None
+        unfinished = membership.unfinished(self)
+        more += [unfinished] if unfinished else []
         if more:
             result.problems += more
             result.healthy = False
@@ -752,7 +754,7 @@ class NetnsEnvironment:
     def reconcile(self) -> list[str]:
         """Restart every process of an up environment that is not running, and complete a KMS whose preparation was
         interrupted; returns what was restarted (or completed)."""
-        from . import kms
+        from . import kms, membership
 
         assert self.state is not None
         plan = self.plan
@@ -763,7 +765,10 @@ class NetnsEnvironment:
             pid = self.state.pids.get(key) if self.state else None
             return pid is None or not self.host.belongs(pid, marker)
 
-        missing_ns = [n for n in plan.namespaces if not self.host.namespace_exists(n)]
+        # The DC an unfinished `dc add`/`dc remove` changes is that change's to finish (membership.resume), not ours.
+        changing = membership.changing(self)
+        mid = plan.node(changing).namespace if changing in self.datacenters else None
+        missing_ns = [n for n in plan.namespaces if n != mid and not self.host.namespace_exists(n)]
         if missing_ns:
             raise ProviderError(
                 f"environment {plan.env!r} lost namespace(s) {', '.join(missing_ns)}; run `multidc down --name "
@@ -781,7 +786,7 @@ class NetnsEnvironment:
             self.state.faults.pop("kms", None)
             restarted.append("kms")
         for node in plan.nodes:
-            if dead(f"node:{node.name}"):
+            if node.name != changing and dead(f"node:{node.name}"):
                 self.restart_node(node)
                 restarted.append(node.name)
         if plan.topology.unseal == "kv" and dead("unsealers"):
@@ -825,6 +830,12 @@ def up(
         restarted = env.reconcile()
         if restarted:
             progress.say(f"Restarted {', '.join(restarted)}")
+        from .membership import resume
+
+        finished = resume(env, progress)  # a `dc add`/`dc remove` that did not finish, recorded before it began
+        if finished:
+            progress.say(finished[1])
+            restarted.append(finished[0])
         with progress.step("Waiting for healthy"):
             result = env.wait_healthy()
         return UpResult(

@@ -98,11 +98,11 @@ def unfinished(env: NetnsEnvironment) -> str | None:
 
 
 def _intend(env: NetnsEnvironment, action: str, dc: str) -> None:
-    """Record the change, and the record as it is (what an add that is taken back puts back), before anything."""
+    """Note the change, and the record as it is (what an add that is taken back puts back); the caller saves it, in
+    the same write as an add's new DC."""
     assert env.state is not None
     before = {"topology": env.state.topology, "slots": env.state.slots, "binaries": env.state.binaries}
     env.state.made[PENDING] = {"action": action, "dc": dc, "pid": os.getpid(), "before": copy.deepcopy(before)}
-    env._save()
 
 
 def _settle(env: NetnsEnvironment) -> None:
@@ -425,9 +425,8 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
     if not health.healthy:
         raise ProviderError(f"dc add: {env.name!r} is not healthy ({'; '.join(health.problems)}); fix that first")
     old = env.plan
-    with interrupts.deferred():  # the intent in full before anything is made: the new DC, the record as it was
-        _intend(env, "add", name)
-        _record(env, plan)
+    _intend(env, "add", name)
+    _record(env, plan)  # one write: the new DC and the intent, before anything is made
     return _build(env, old, plan.node(name), progress)
 
 
@@ -547,6 +546,7 @@ def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> Memb
                     ) from None
         if found is None:  # a step-down changes nothing to finish; from here on the removal is recorded
             _intend(env, "remove", name)
+            env._save()
         with step(f"Removing {name} from the Raft configuration"):
             _leave(env, name)
         report.steps["left_s"] = round(time.monotonic() - t, 3)

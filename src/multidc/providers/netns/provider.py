@@ -174,13 +174,16 @@ class NetnsEnvironment:
         return [health.Endpoint(n.name, str(n.vip), self.plan.host_url(n)) for n in self.plan.nodes]
 
     def status(self, probe_write: bool = True) -> health.Health:
-        """The health definition, and what else keeps the environment from working: a KMS that is not ready (a DC
-        restarted then cannot unseal), a membership change that did not finish."""
+        return self._beyond(health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write))
+
+    def _beyond(self, result: health.Health) -> health.Health:
+        """The health definition's verdict on the DCs, and what else keeps the environment from working: a KMS that is
+        not ready (a DC restarted then cannot unseal), a membership change that did not finish."""
         from . import kms, membership
 
-        result = health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
         more = kms.problems(self)
-        result.kms_sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more) if more else None
+        sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more)
+        result.kms_sealed = sealed if kms.running(self) else None
         unfinished = membership.unfinished(self)
         more += [unfinished] if unfinished else []
         if more:
@@ -705,11 +708,11 @@ class NetnsEnvironment:
             written = False  # True when the probe passed: the check below then does not write again
             with contextlib.suppress(*TRANSIENT):
                 written = not probe.result()
-        return self.wait_healthy(written=written)
+        return self.wait_healthy(written=written, whole=False)  # the KMS was prepared by this very `up`
 
-    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False) -> health.Health:
-        """Wait until every rule of the health definition holds. `written`: the write probe has just passed, so the
-        first round does not write again."""
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False, whole: bool = True) -> health.Health:
+        """Wait until every rule of the health definition holds (`whole`: and what `status` adds, once they do).
+        `written`: the write probe has just passed, so the first round does not write again."""
         token = self.root_token()
         seen: list[health.Health] = []
         fresh = [written]
@@ -718,6 +721,8 @@ class NetnsEnvironment:
             # One round: the write probe runs only once every other rule holds (check_endpoints sees to that).
             just = fresh.pop() if fresh else False
             seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True, written=just)]
+            if whole and seen[0].healthy:
+                seen[0] = self._beyond(seen[0])
             return seen[0] if seen[0].healthy else None
 
         try:

@@ -122,8 +122,8 @@ def _finish(env: NetnsEnvironment) -> None:
             )
         env._provision_kms()  # an empty in-memory KMS: what a restart gives it
         return
-    if seal.get("sealed", True):
-        bootstrap.unseal(c, [read_secret(paths, "kms-unseal-key") or ""])
+    if seal.get("sealed", True) and not bootstrap.unseal(c, [read_secret(paths, "kms-unseal-key") or ""]):
+        raise ProviderError("the KMS's unseal key (secrets/kms-unseal-key) does not unseal it")
     bootstrap.wait_active(c, ACTIVE_TIMEOUT)
     c.token = read_secret(paths, "kms-root-token")
     code, _ = get(c, "/v1/auth/token/lookup-self")

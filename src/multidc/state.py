@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,7 +34,11 @@ class State:
         return range(self.port_base, self.port_base + highest + 1)
 
     def save(self, paths: EnvPaths) -> None:
-        write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        """Written whole, then renamed over the record: a command killed while saving leaves the previous record, never
+        an empty or truncated one (`dc add` and `up` record their intent there before they make anything)."""
+        part = paths.state.with_name(f"{paths.state.name}.{os.getpid()}.part")
+        write_private(part, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        os.replace(part, paths.state)
 
 
 class StateError(ProviderError):

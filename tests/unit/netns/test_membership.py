@@ -270,3 +270,28 @@ def test_an_unfinished_change_is_named_and_refuses_every_other(
     env = NetnsEnvironment(netns_provider.existing_plan("mu"), host=FakeHost())
     assert membership.unfinished(env) == said + " it back"
     assert membership.changing(env) == "east"
+
+
+def test_a_command_killed_while_it_saves_the_record_leaves_the_previous_one(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen live: a `dc add` SIGKILLed while it saved left an empty state.json (`status`, `up`, `dc remove`: "not a
+    state file multidc can read"). A save is written whole elsewhere first."""
+    import multidc.state
+
+    make_env(monkeypatch, "mk")
+    paths = EnvPaths(state_dir / "mk")
+    st = load(paths)
+    assert st is not None
+    before = paths.state.read_text()
+
+    def killed_midway(path: Path, text: str) -> None:
+        path.write_text(text[: len(text) // 2])
+        raise KeyboardInterrupt  # where a SIGKILL would end the process
+
+    monkeypatch.setattr(multidc.state, "write_private", killed_midway)
+    st.made["membership"] = {"action": "add", "dc": "east"}
+    with pytest.raises(KeyboardInterrupt):
+        st.save(paths)
+    assert paths.state.read_text() == before
+    assert load(paths) is not None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ProviderError
 from .paths import EnvPaths, write_private
+
+_saving = threading.Lock()
 
 
 @dataclass
@@ -37,8 +40,9 @@ class State:
         """Written whole, then renamed over the record: a command killed while saving leaves the previous record, never
         an empty or truncated one (`dc add` and `up` record their intent there before they make anything)."""
         part = paths.state.with_name(f"{paths.state.name}.{os.getpid()}.part")
-        write_private(part, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        os.replace(part, paths.state)
+        with _saving:  # kind's clusters are made (and recorded) by threads of one process: the last save wins whole
+            write_private(part, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+            os.replace(part, paths.state)
 
 
 class StateError(ProviderError):

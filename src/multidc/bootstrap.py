@@ -101,8 +101,8 @@ def prepare_transit(c: hvac.Client, key_name: str, token: str | None = None, bac
     # Exportable with a plaintext backup, always: an in-memory KMS gets it back after a restart, and `snapshot save`
     # keeps it beside the snapshot so the snapshot can be restored into a fresh environment (whose KMS has another
     # key). A test KMS, not a production one.
-    if backup is not None:
-        c.adapter.post(f"/v1/transit/restore/{key_name}", json={"backup": backup})
+    if backup is not None:  # forced: the same material again over a key a completed preparation restored already
+        c.adapter.post(f"/v1/transit/restore/{key_name}", json={"backup": backup, "force": True})
     else:
         c.secrets.transit.create_key(
             name=key_name, key_type="aes256-gcm96", exportable=True, allow_plaintext_backup=True
@@ -116,7 +116,18 @@ path "auth/token/lookup-self" {{ capabilities = ["read"] }}
     name = f"{key_name}-seal"
     c.sys.create_or_update_policy(name=name, policy=policy)
     # A periodic token with its own renew-self right: the seal renews it; without the right it silently expires.
-    made = c.auth.token.create(id=token, policies=[name], no_default_policy=True, period="768h", renewable=True)
+    return _periodic_token(c, name, token)
+
+
+def _periodic_token(c: hvac.Client, policy: str, token: str | None) -> str:
+    """A renewable periodic token with only this policy (its ID `token` if given). One that exists already is kept:
+    a preparation interrupted after making it is completed by running it again."""
+    try:
+        made = c.auth.token.create(id=token, policies=[policy], no_default_policy=True, period="768h", renewable=True)
+    except hvac.exceptions.InvalidRequest as exc:
+        if token is None or "duplicate ID" not in str(exc):
+            raise
+        return token
     return str(made["auth"]["client_token"])
 
 
@@ -137,8 +148,7 @@ path "auth/token/lookup-self" {{ capabilities = ["read"] }}
 """
     name = f"{env}-unsealer"
     c.sys.create_or_update_policy(name=name, policy=policy)
-    made = c.auth.token.create(id=token, policies=[name], no_default_policy=True, period="768h", renewable=True)
-    return str(made["auth"]["client_token"])
+    return _periodic_token(c, name, token)
 
 
 def store_unseal_keys(kms: hvac.Client, result: InitResult) -> None:

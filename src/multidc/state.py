@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ProviderError
 from .paths import EnvPaths, write_private
+
+_saving = threading.Lock()
 
 
 @dataclass
@@ -33,7 +37,12 @@ class State:
         return range(self.port_base, self.port_base + highest + 1)
 
     def save(self, paths: EnvPaths) -> None:
-        write_private(paths.state, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        """Written whole, then renamed over the record: a command killed while saving leaves the previous record, never
+        an empty or truncated one (`dc add` and `up` record their intent there before they make anything)."""
+        part = paths.state.with_name(f"{paths.state.name}.{os.getpid()}.part")
+        with _saving:  # kind's clusters are made (and recorded) by threads of one process: the last save wins whole
+            write_private(part, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+            os.replace(part, paths.state)
 
 
 class StateError(ProviderError):

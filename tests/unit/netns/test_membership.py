@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from multidc.paths import EnvPaths, make_private_dir, write_private
 from multidc.providers import registry
 from multidc.providers.netns import membership
 from multidc.providers.netns import provider as netns_provider
-from multidc.providers.netns.plan import Node
+from multidc.providers.netns.plan import Node, Plan
 from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
 from multidc.state import State, load
 from multidc.topology import Topology
@@ -153,15 +154,10 @@ def test_a_busy_host_port_for_the_new_slot_is_refused(
 def test_an_add_whose_server_exits_takes_back_what_it_made(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import multidc
     from multidc.errors import ProviderError
-    from multidc.health import Health
 
     host = make_env(monkeypatch, "mr")
     host.exits = {"/east/": "Error initializing core: simulated\n"}
-    # No server answers here (a FakeHost): the cluster's word is given, and nothing is asked over HTTP.
-    monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
-    monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
-    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
-    monkeypatch.setattr(membership, "_members", lambda env: {"primary", "secondary", "tertiary"})
+    quiet_cluster(monkeypatch, {"primary", "secondary", "tertiary"})
 
     def started(self: NetnsEnvironment, node: Node, key: str) -> None:
         if not self.host.alive(self.state.pids[key]):  # type: ignore[union-attr]
@@ -212,3 +208,90 @@ def test_plan_shows_a_changed_environment_in_its_recorded_slots(
         "172.18.0.4",
     )
     assert plan["kms"]["address"] == "172.18.0.5"
+
+
+def quiet_cluster(monkeypatch: pytest.MonkeyPatch, members: set[str]) -> None:
+    """No server answers on a FakeHost: the cluster's word is given, and nothing is asked over HTTP."""
+    from multidc.health import Health
+
+    monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
+    monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
+    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
+    monkeypatch.setattr(membership, "_members", lambda env: members)
+
+
+def test_an_add_records_the_new_dc_and_its_intent_before_it_makes_anything(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `dc add` killed at any point leaves a record `up`, `dc remove` and `status` act on (finding 5 of issue 21)."""
+    import multidc
+    from multidc.errors import ProviderError
+
+    host = make_env(monkeypatch, "mi")
+    quiet_cluster(monkeypatch, {"primary", "secondary", "tertiary"})
+    seen: list[dict] = []  # type: ignore[type-arg]
+    made = host.add_nodes
+
+    def add_nodes(plan: Plan, nodes: list[Node]) -> None:
+        seen.append(json.loads((state_dir / "mi" / "state.json").read_text()))  # what a SIGKILL here would leave
+        made(plan, nodes)
+        raise ProviderError("simulated failure after the namespace")
+
+    monkeypatch.setattr(host, "add_nodes", add_nodes)
+    before = load(EnvPaths(state_dir / "mi"))
+    assert before is not None
+    with pytest.raises(ProviderError, match="simulated"):
+        multidc.attach("mi").add_dc("east")
+    recorded = seen[0]
+    assert [d["name"] for d in recorded["topology"]["datacenters"]] == ["primary", "secondary", "tertiary", "east"]
+    assert recorded["slots"]["east"] == 4
+    intent = recorded["made"]["membership"]
+    assert (intent["action"], intent["dc"]) == ("add", "east")
+    assert intent["before"] == {"topology": before.topology, "slots": before.slots, "binaries": before.binaries}
+    after = load(EnvPaths(state_dir / "mi"))  # taken back: the record as it was, the intent gone
+    assert after is not None and after.topology == before.topology and after.made == {}
+
+
+def test_an_unfinished_change_is_named_and_refuses_every_other(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_env(monkeypatch, "mu")
+    paths = EnvPaths(state_dir / "mu")
+    st = load(paths)
+    assert st is not None
+    gone = subprocess.Popen(["true"])  # the pid of a command that has ended
+    gone.wait()
+    st.made["membership"] = {"action": "add", "dc": "east", "pid": gone.pid, "before": {}}
+    st.save(paths)
+    said = "`dc add east` did not finish; `multidc up --name mu` completes it, `multidc dc remove east --name mu` takes"
+    for argv in (["add", "west"], ["add", "east"], ["remove", "secondary"]):
+        line = refused(capsys, "dc", *argv, "--name", "mu")
+        assert line.startswith(f"multidc: dc {argv[0]}: {said}"), line
+    env = NetnsEnvironment(netns_provider.existing_plan("mu"), host=FakeHost())
+    assert membership.unfinished(env) == said + " it back"
+    assert membership.changing(env) == "east"
+
+
+def test_a_command_killed_while_it_saves_the_record_leaves_the_previous_one(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen live: a `dc add` SIGKILLed while it saved left an empty state.json (`status`, `up`, `dc remove`: "not a
+    state file multidc can read"). A save is written whole elsewhere first."""
+    import multidc.state
+
+    make_env(monkeypatch, "mk")
+    paths = EnvPaths(state_dir / "mk")
+    st = load(paths)
+    assert st is not None
+    before = paths.state.read_text()
+
+    def killed_midway(path: Path, text: str) -> None:
+        path.write_text(text[: len(text) // 2])
+        raise KeyboardInterrupt  # where a SIGKILL would end the process
+
+    monkeypatch.setattr(multidc.state, "write_private", killed_midway)
+    st.made["membership"] = {"action": "add", "dc": "east"}
+    with pytest.raises(KeyboardInterrupt):
+        st.save(paths)
+    assert paths.state.read_text() == before
+    assert load(paths) is not None

@@ -133,14 +133,24 @@ class Faults:
         return f"stopped the KMS (SIGTERM, pid {pid}); running nodes keep serving, restarted ones cannot unseal"
 
     def kms_up(self) -> str:
-        assert self.env.state is not None
-        pid = self.env.state.pids.get("kms")
-        if pid is not None and self.env.host.belongs(pid, str(self.env.paths.root)):
-            raise FaultError("the KMS is already running")
-        self.env.restart_kms()
+        """Start the KMS and prepare it; a KMS that runs but is not ready (a `kms-up` killed midway) has its
+        preparation completed."""
+        from . import kms
+
+        if kms.running(self.env):
+            wrong = kms.complete(self.env)
+            if not wrong and "kms" not in self.active:
+                raise FaultError("the KMS is already running")
+            # Running and ready, still recorded down: a `kms-up` was killed after it had prepared the KMS.
+            done = kms.said(wrong) if wrong else "the KMS was running already (a `kms-up` was interrupted)"
+        else:
+            self.env.restart_kms()
+            done = ""
         self._mark("kms", "down", False)
         back = self._restart_exited()
         again = f"; started {', '.join(back)} again (it exited while the KMS was down)" if back else ""
+        if done:
+            return done + again
         if self.env.plan.kms_storage == "inmem":
             made = "started the KMS again (in memory: it came back empty and has the same keys and tokens again)"
             return made + again

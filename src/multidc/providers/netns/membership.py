@@ -13,19 +13,27 @@ A failure before it is recorded takes back what was made.
 remove: the leader steps down first if it is the one; `remove-peer` through the leader; its server (and unsealer)
 stopped, its namespace and directory removed, recorded, the others' configs rewritten, the host ports published
 again without its port, healthy.
+
+Either change is recorded in the state file before anything is made or removed (as `up` records its intent): the
+change, and the record as it was. An add records the new DC at once, so every command sees it (and `down` removes
+it). A command killed midway leaves that record: `status` names the change, `up` finishes it (an add: what it made is
+taken back and made again; a remove: its remaining steps), `dc remove` of an unfinished add takes it back, and any
+other change is refused until then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
+import os
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ... import bootstrap, locks, pipeline, pki
+from ... import binaries, bootstrap, interrupts, locks, pipeline, pki
 from ... import topology as topo_mod
 from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyError
 from ...names import check_dc_name
@@ -37,8 +45,11 @@ from .upgrade import STEP_DOWN_TIMEOUT, step_down
 if TYPE_CHECKING:
     from .provider import NetnsEnvironment
 
+T = TypeVar("T")
+
 JOIN_TIMEOUT = 60.0
 HEALTHY_TIMEOUT = 90.0
+PENDING = "membership"  # state.made's record of a change under way (or interrupted)
 
 
 @dataclass
@@ -55,6 +66,65 @@ class MembershipReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
+
+
+# --- the record of a change under way
+
+
+def pending(env: NetnsEnvironment) -> dict[str, Any] | None:
+    """The membership change recorded and not finished: action, dc, the recording pid, the record before it."""
+    assert env.state is not None
+    found = env.state.made.get(PENDING)
+    return found if isinstance(found, dict) else None
+
+
+def changing(env: NetnsEnvironment) -> str | None:
+    """The DC an unfinished change adds or removes (its processes and namespace are that change's to finish)."""
+    found = pending(env)
+    return str(found["dc"]) if found else None
+
+
+def unfinished(env: NetnsEnvironment) -> str | None:
+    """One line on an unfinished change and what to run; None when there is none."""
+    found = pending(env)
+    if found is None:
+        return None
+    action, dc, pid = found["action"], found["dc"], found.get("pid")
+    if isinstance(pid, int) and pid != os.getpid() and env.host.alive(pid):
+        return f"`dc {action} {dc}` is under way (pid {pid})"
+    remove = f"`multidc dc remove {dc} --name {env.name}`"
+    then = f"or {remove} completes it" if action == "remove" else f"completes it, {remove} takes it back"
+    return f"`dc {action} {dc}` did not finish; `multidc up --name {env.name}` {then}"
+
+
+def _intend(env: NetnsEnvironment, action: str, dc: str) -> None:
+    """Note the change, and the record as it is (what an add that is taken back puts back); the caller saves it, in
+    the same write as an add's new DC."""
+    assert env.state is not None
+    before = {"topology": env.state.topology, "slots": env.state.slots, "binaries": env.state.binaries}
+    env.state.made[PENDING] = {"action": action, "dc": dc, "pid": os.getpid(), "before": copy.deepcopy(before)}
+
+
+def _settle(env: NetnsEnvironment) -> None:
+    assert env.state is not None
+    env.state.made.pop(PENDING, None)
+    env._save()
+
+
+def _refuse_unfinished(env: NetnsEnvironment, what: str, dc: str) -> None:
+    """Another change is unfinished: it comes first (a `dc remove` of the same DC finishes or takes it back)."""
+    found = pending(env)
+    if found is not None and not (what == "dc remove" and found["dc"] == dc):
+        raise TopologyError(f"{what}: {unfinished(env)}")
+
+
+def _before(env: NetnsEnvironment, found: dict[str, Any]) -> Plan:
+    """The plan of the record as it was before the change."""
+    record = found["before"]
+    binaries_of = {
+        dc: binaries.ServerBinary(b["path"], b["flavour"], b["version"]) for dc, b in record["binaries"].items()
+    }
+    return _plan(env, record["topology"], record["slots"], str(env.paths.state), binaries_of)
 
 
 # --- checks (nothing is touched)
@@ -83,9 +153,18 @@ def _pinned(env: NetnsEnvironment, datacenters: list[Any]) -> dict[str, Any]:
     return data
 
 
-def _plan(env: NetnsEnvironment, data: dict[str, Any], slots: dict[str, int], source: str) -> Plan:
+def _plan(
+    env: NetnsEnvironment,
+    data: dict[str, Any],
+    slots: dict[str, int],
+    source: str,
+    servers: dict[str, binaries.ServerBinary] | None = None,
+) -> Plan:
+    """The plan of this topology and these slots; each DC's own server binary (default: as the environment runs it
+    now)."""
     topology = topo_mod.parse(data, source)
-    binaries = {n.name: n.binary for n in env.plan.nodes if n.binary is not None and n.name in slots}
+    if servers is None:
+        servers = {n.name: n.binary for n in env.plan.nodes if n.binary is not None and n.name in slots}
     return make_plan(
         topology,
         env.plan.binary,
@@ -93,7 +172,7 @@ def _plan(env: NetnsEnvironment, data: dict[str, Any], slots: dict[str, int], so
         state_root=env.root,
         port_base=env.plan.port_base,
         source=source,
-        binaries=binaries,
+        binaries=servers,
         slots=slots,
     )
 
@@ -128,6 +207,7 @@ def check_add(env: NetnsEnvironment, name: str, pool: str | None) -> Plan:
         check_dc_name(name)
     except ValueError as exc:
         raise TopologyError(f"dc add: {exc}") from None
+    _refuse_unfinished(env, "dc add", name)
     dcs = env.datacenters
     if name in dcs:
         raise TopologyError(f"dc add: datacenter {name!r} already exists in {env.name!r}; choose another name")
@@ -162,27 +242,37 @@ def _check_port(env: NetnsEnvironment, node: Node) -> None:
     from .provider import _port_free, claimed_ports
 
     claims = claimed_ports(env.root, env.name, env.host.owned())
-    if node.host_port in claims or not _port_free(node.host_port):
+    if node.host_port in claims or not (_port_free(node.host_port) or _published(env, node.host_port)):
         who = f"environment {claims[node.host_port]!r}" if node.host_port in claims else "another process"
         raise PrerequisiteError(
             f"dc add: host port 127.0.0.1:{node.host_port} (slot {node.index}) is used by {who}; free it, try again"
         )
 
 
+def _published(env: NetnsEnvironment, port: int) -> bool:
+    """Our own forwarder (by its recorded PID) publishes this port (an interrupted add published it)."""
+    assert env.state is not None
+    pid = env.state.pids.get("forwarder")
+    if pid is None or not env.host.belongs(pid, str(env.paths.root)):
+        return False
+    try:
+        routes = json.loads(env.paths.forwarder_spec.read_text())["routes"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return any(route.get("port") == port for route in routes)
+
+
 def check_remove(env: NetnsEnvironment, name: str) -> Plan:
     """The plan without DC `name`, or a one-line TopologyError (exit 2). Touches nothing."""
     assert env.state is not None
+    _refuse_unfinished(env, "dc remove", name)
     dcs = env.datacenters
     if name not in dcs:
         raise TopologyError(f"dc remove: no datacenter {name!r} in {env.name!r}; choose one of: {', '.join(dcs)}")
     if len(dcs) == 1:
         raise TopologyError(f"dc remove: {name!r} is the last datacenter of {env.name!r}; use `multidc down` instead")
     _refuse_faults(env, "dc remove")
-    slots = {n.name: n.index for n in env.plan.nodes if n.name != name}
-    entries = [
-        e for e in env.state.topology.get("datacenters") or [] if (e if isinstance(e, str) else e.get("name")) != name
-    ]
-    return _plan(env, _pinned(env, entries), slots, "dc remove")
+    return _without(env, name)
 
 
 # --- the changes
@@ -209,19 +299,20 @@ def _remove_peer(env: NetnsEnvironment, dc: str) -> None:
     c.adapter.post("/v1/sys/storage/raft/remove-peer", json={"server_id": dc})
 
 
-def _stop(env: NetnsEnvironment, dc: str) -> None:
-    """Stop the DC's server (ours: recorded PIDs whose command line names the environment's directory).
+def _stop(env: NetnsEnvironment, node: Node) -> None:
+    """Stop the DC's server: its recorded PID if ours (its command line names the environment's directory), and
+    whatever runs in its namespace (a server spawned by a command killed before it recorded the PID).
     SIGKILL: the server is out of the Raft configuration (or never got in) and its data goes next. A server that
     stepped down less than 10 s ago would take those 10 s to stop on SIGTERM (measured: its HA loop sleeps after a
     step-down and its shutdown waits for that loop)."""
     assert env.state is not None
-    marker = str(env.paths.root)
-    for key in (f"node:{dc}",):
-        pid = env.state.pids.pop(key, None)
-        if pid is not None and env.host.belongs(pid, marker):
-            survivors = env.host.terminate([pid])
-            if survivors:
-                raise ProviderError(f"could not stop {dc}'s {key.split(':')[0]} (pid {pid})")
+    pids = set(env.host.pids_in([node.namespace])) if env.host.namespace_exists(node.namespace) else set()
+    pid = env.state.pids.get(f"node:{node.name}")
+    if pid is not None and env.host.belongs(pid, str(env.paths.root)):
+        pids.add(pid)
+    if env.host.terminate(sorted(pids)):
+        raise ProviderError(f"could not stop {node.name}'s server (pid {', '.join(map(str, sorted(pids)))})")
+    env.state.pids.pop(f"node:{node.name}", None)
     env._save()
 
 
@@ -235,8 +326,7 @@ def _remove_files(env: NetnsEnvironment, node: Node) -> None:
 def _remove_namespace(env: NetnsEnvironment, node: Node) -> None:
     """The DC's namespace (its veth goes with it), and its addresses' ARP entries everywhere else: the next DC in
     this slot takes the same addresses with another MAC."""
-    stuck = env.host.remove_node(env.plan, node)
-    if stuck:
+    if env.host.namespace_exists(node.namespace) and env.host.remove_node(env.plan, node):
         raise ProviderError(f"could not remove namespace {node.namespace}")
     _forget(env, node)
 
@@ -256,7 +346,22 @@ def _wait_member(env: NetnsEnvironment, node: Node) -> None:
         ) from None
 
 
-def _said(what: str, change: Callable[[], MembershipReport]) -> MembershipReport:
+def _leave(env: NetnsEnvironment, dc: str) -> None:
+    """Out of the Raft configuration (a DC that never got in, or was taken out already, has nothing to leave)."""
+    if dc in _members(env):
+        _remove_peer(env, dc)
+    pipeline.wait_until(lambda: dc not in _members(env), JOIN_TIMEOUT, f"{dc} to leave")
+
+
+def _take_back(env: NetnsEnvironment, node: Node) -> None:
+    """Whatever an add made of the DC, in any state: out of Raft, its server, its namespace, its files."""
+    _leave(env, node.name)
+    _stop(env, node)
+    _remove_namespace(env, node)
+    _remove_files(env, node)
+
+
+def _said(what: str, change: Callable[[], T]) -> T:
     """Whatever a change raises reaches the user as one line naming the change (an HTTP error, a timeout, ...)."""
     try:
         return change()
@@ -275,29 +380,69 @@ def add(
 
 def remove(env: NetnsEnvironment, name: str, progress: Progress | None = None) -> MembershipReport:
     """Remove DC `name` from the running environment (out of Raft first, then its server, namespace and files);
-    healthy after."""
+    healthy after. An unfinished `dc add` of `name` is taken back; an unfinished `dc remove` of it, finished."""
     return _said(f"dc remove {name}", lambda: _remove(env, name, progress))
+
+
+def resume(env: NetnsEnvironment, progress: Progress | None = None) -> tuple[str, str] | None:
+    """Finish the membership change a killed command left (`up` runs this): an add is taken back and made again (or
+    only taken back if it was being taken back), a remove runs its remaining steps. Returns (the DC, what was done),
+    or None when no change was unfinished."""
+    found = pending(env)
+    if found is None:
+        return None
+    dc = str(found["dc"])
+    if found["action"] == "remove":
+        _said(f"dc remove {dc}", lambda: _remove(env, dc, progress))
+        return dc, f"Finished the interrupted `dc remove {dc}`"
+    old = _before(env, found)
+    node = env.plan.node(dc)
+    step = (progress or Progress(quiet=True)).step
+    with step(f"Taking back what the interrupted `dc add {dc}` made"):
+        if found.get("undoing"):  # it was being taken back when it was interrupted
+            if not _said(f"dc add {dc}", lambda: _undo_add(env, old, node)):
+                _kept(dc)
+            return dc, f"Took back the interrupted `dc add {dc}`"
+        _said(f"dc add {dc}", lambda: _take_back(env, node))
+    _said(f"dc add {dc}", lambda: _build(env, old, node, progress))
+    return dc, f"Completed the interrupted `dc add {dc}`"
+
+
+def _kept(dc: str) -> None:
+    raise ProviderError(
+        f"could not take back what `dc add {dc}` made (is the cluster healthy?); try again, or `multidc down`"
+    )
+
+
+def _report(env: NetnsEnvironment, action: str, node: Node) -> MembershipReport:
+    return MembershipReport(action, node.name, node.index, str(node.vip), env.plan.host_url(node), [], "")
 
 
 def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
-    started = time.monotonic()
-    step = (progress or Progress(quiet=True)).step
     plan = check_add(env, name, pool)
-    node = plan.node(name)
     health = env.status(probe_write=False)
     if not health.healthy:
         raise ProviderError(f"dc add: {env.name!r} is not healthy ({'; '.join(health.problems)}); fix that first")
     old = env.plan
+    _intend(env, "add", name)
+    _record(env, plan)  # one write: the new DC and the intent, before anything is made
+    return _build(env, old, plan.node(name), progress)
+
+
+def _build(env: NetnsEnvironment, old: Plan, node: Node, progress: Progress | None) -> MembershipReport:
+    """Make the recorded DC `node` and join it; on a failure take back what was made and the record."""
+    assert env.state is not None
+    started = time.monotonic()
+    step = (progress or Progress(quiet=True)).step
+    plan, name = env.plan, node.name
     leader = env.leader_node()
-    report = MembershipReport("add", name, node.index, str(node.vip), plan.host_url(node), [], "")
-    recorded = False
+    report = _report(env, "add", node)
     try:
         t = time.monotonic()
         with step(f"Creating {name} (slot {node.index}, VIP {node.vip})"):
             node.paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             node.paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
-            env.plan = plan
             if plan.topology.tls:
                 env.issue_certificate(pki.load_ca(env.paths.ca_cert, env.paths.ca_key), node)
             env.write_node_config(node)
@@ -310,10 +455,11 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
         report.steps["created_s"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
         with step(f"Starting {name}"):
-            env.state.pids[f"node:{name}"] = env._spawn_server(node)
+            with interrupts.deferred():  # the PID recorded before a Ctrl-C is raised
+                env.state.pids[f"node:{name}"] = env._spawn_server(node)
+                env._save()
             if plan.topology.unseal == "kv":
                 env.restart_unsealers()  # one process for every DC's unsealer: now with this DC's thread
-            env._save()
             env._started(node, f"node:{name}")
         with step(f"Joining {name} through {leader.name}"):
             if plan.topology.unseal == "transit":
@@ -324,39 +470,30 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
             # kv: its own retry_join joins and its unsealer supplies the keys (a manual join could deadlock it)
             _wait_member(env, node)
         report.steps["joined_s"] = round(time.monotonic() - t, 3)
-        _record(env, plan)
-        recorded = True
-    except BaseException:
-        if not recorded:
-            _undo_add(env, old, node)
-        raise
-    t = time.monotonic()
-    with step("Waiting for healthy"):
-        for other in plan.nodes:
+        for other in plan.nodes:  # their retry_join lists it (read at their next start)
             if other.name != name:
                 env.write_node_config(other)
-        health = env.wait_healthy(HEALTHY_TIMEOUT)
-    report.steps["healthy_s"] = round(time.monotonic() - t, 3)
-    report.datacenters = env.datacenters
-    report.leader = health.leader
-    report.seconds = time.monotonic() - started
-    return report
+        _settle(env)
+    except BaseException:
+        _undo_add(env, old, node)
+        raise
+    return _healthy(env, report, step, started)
 
 
-def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> None:
-    """Take back a half-made add: out of the Raft configuration if it got in, its processes, namespace and files, the
-    host ports as they were."""
+def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> bool:
+    """Take back a half-made add: what `_take_back` removes, the host ports, unsealers and configs as they were, and
+    the record as it was. False when the DC could not be taken back: the add stays recorded as unfinished (being
+    taken back), for `dc remove` or `up` to finish."""
     assert env.state is not None
-    with contextlib.suppress(Exception):
-        if node.name in _members(env):
-            _remove_peer(env, node.name)
-    with contextlib.suppress(Exception):
-        _stop(env, node.name)
-    with contextlib.suppress(Exception):
-        if env.host.namespace_exists(node.namespace):
-            _remove_namespace(env, node)
-    with contextlib.suppress(Exception):
-        _remove_files(env, node)
+    found = pending(env)
+    if found is not None:
+        found["undoing"] = True
+        with contextlib.suppress(Exception):
+            env._save()
+    try:
+        _take_back(env, node)
+    except Exception:  # noqa: BLE001 - the add stays recorded: whoever runs next takes it back
+        return False
     env.plan = old
     if old.topology.unseal == "kv":
         with contextlib.suppress(Exception):
@@ -366,43 +503,81 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> None:
         spec = env.paths.forwarder_spec.read_text()
         if str(node.host_port) in spec or pid is None or not env.host.belongs(pid, str(env.paths.root)):
             env.republish_ports()
-    env._save()
+    for other in old.nodes:
+        with contextlib.suppress(Exception):
+            env.write_node_config(other)
+    if found is not None:
+        env.state.topology = found["before"]["topology"]
+        env.state.slots = found["before"]["slots"]
+        env.state.binaries = found["before"]["binaries"]
+    _settle(env)
+    return True
 
 
 def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
     started = time.monotonic()
     step = (progress or Progress(quiet=True)).step
-    plan = check_remove(env, name)
-    node = env.plan.node(name)
-    report = MembershipReport("remove", name, node.index, str(node.vip), env.plan.host_url(node), [], "")
+    found = pending(env)
+    if found is not None and found["dc"] == name and found["action"] == "add":
+        old = _before(env, found)
+        node = env.plan.node(name)
+        with step(f"Taking back the unfinished `dc add {name}`"):
+            if not _undo_add(env, old, node):
+                _kept(name)
+        return _healthy(env, _report(env, "remove", node), step, started)
+    if found is not None and found["dc"] == name:  # an unfinished remove: its remaining steps
+        node = _before(env, found).node(name)
+        plan = _without(env, name)
+    else:
+        plan = check_remove(env, name)
+        node = env.plan.node(name)
+    report = _report(env, "remove", node)
     t = time.monotonic()
-    if env.leader() == name:
-        with step(f"Stepping {name} down"):
-            try:
-                step_down(env, name)
-            except ProviderError:
-                raise ProviderError(
-                    f"dc remove: no other DC took the lead from {name} within {STEP_DOWN_TIMEOUT:.0f}s; nothing was "
-                    "changed"
-                ) from None
-    with step(f"Removing {name} from the Raft configuration"):
-        if name in _members(env):  # a DC that never got in (or was taken out by hand) is only torn down
-            _remove_peer(env, name)
-        pipeline.wait_until(lambda: name not in _members(env), JOIN_TIMEOUT, f"{name} to leave")
-    report.steps["left_s"] = round(time.monotonic() - t, 3)
-    t = time.monotonic()
-    with step(f"Removing {name}'s server, namespace and files"):
-        _stop(env, name)
-        _remove_namespace(env, node)
-        _remove_files(env, node)
-        _record(env, plan)
+    if name in env.datacenters:
+        if env.leader() == name:
+            with step(f"Stepping {name} down"):
+                try:
+                    step_down(env, name)
+                except ProviderError:
+                    raise ProviderError(
+                        f"dc remove: no other DC took the lead from {name} within {STEP_DOWN_TIMEOUT:.0f}s; nothing "
+                        "was changed"
+                    ) from None
+        if found is None:  # a step-down changes nothing to finish; from here on the removal is recorded
+            _intend(env, "remove", name)
+            env._save()
+        with step(f"Removing {name} from the Raft configuration"):
+            _leave(env, name)
+        report.steps["left_s"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        with step(f"Removing {name}'s server, namespace and files"):
+            _stop(env, node)
+            _remove_namespace(env, node)
+            _remove_files(env, node)
+            _record(env, plan)
+    with step(f"Publishing the changed environment without {name}"):
         for other in plan.nodes:
             env.write_node_config(other)
         env.republish_ports()
         if plan.topology.unseal == "kv":
             env.restart_unsealers()  # without the removed DC's thread
+        _settle(env)
     report.steps["removed_s"] = round(time.monotonic() - t, 3)
+    return _healthy(env, report, step, started)
+
+
+def _without(env: NetnsEnvironment, name: str) -> Plan:
+    """The recorded plan without DC `name` (the same when it is no longer recorded)."""
+    assert env.state is not None
+    slots = {n.name: n.index for n in env.plan.nodes if n.name != name}
+    entries = [
+        e for e in env.state.topology.get("datacenters") or [] if (e if isinstance(e, str) else e.get("name")) != name
+    ]
+    return _plan(env, _pinned(env, entries), slots, "dc remove")
+
+
+def _healthy(env: NetnsEnvironment, report: MembershipReport, step: Any, started: float) -> MembershipReport:
     t = time.monotonic()
     with step("Waiting for healthy"):
         health = env.wait_healthy(HEALTHY_TIMEOUT)

@@ -174,7 +174,22 @@ class NetnsEnvironment:
         return [health.Endpoint(n.name, str(n.vip), self.plan.host_url(n)) for n in self.plan.nodes]
 
     def status(self, probe_write: bool = True) -> health.Health:
-        return health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
+        return self._beyond(health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write))
+
+    def _beyond(self, result: health.Health) -> health.Health:
+        """The health definition's verdict on the DCs, and what else keeps the environment from working: a KMS that is
+        not ready (a DC restarted then cannot unseal), a membership change that did not finish."""
+        from . import kms, membership
+
+        more = kms.problems(self)
+        sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more)
+        result.kms_sealed = sealed if kms.running(self) else None
+        unfinished = membership.unfinished(self)
+        more += [unfinished] if unfinished else []
+        if more:
+            result.problems += more
+            result.healthy = False
+        return result
 
     def faults(self) -> Faults:
         from .faults import Faults
@@ -474,6 +489,13 @@ class NetnsEnvironment:
         root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
         bootstrap.make_root_token(c, root)
         write_secret(paths, "kms-root-token", root)
+        self._stock_kms(c)
+
+    def _stock_kms(self, c: hvac.Client) -> None:
+        """What the environment needs in the KMS (c: as its root): the transit key and the seal token (transit), or
+        KV v2, the unsealers' token and the unseal keys (kv). Each step keeps what is there already, so it also
+        completes a preparation that was interrupted (kms.py)."""
+        plan, paths = self.plan, self.paths
         if plan.topology.unseal == "transit":
             backup = read_secret(paths, "transit-key-backup")
             seal = read_secret(paths, "seal-token") or bootstrap.token_id()
@@ -686,11 +708,11 @@ class NetnsEnvironment:
             written = False  # True when the probe passed: the check below then does not write again
             with contextlib.suppress(*TRANSIENT):
                 written = not probe.result()
-        return self.wait_healthy(written=written)
+        return self.wait_healthy(written=written, whole=False)  # the KMS was prepared by this very `up`
 
-    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False) -> health.Health:
-        """Wait until every rule of the health definition holds. `written`: the write probe has just passed, so the
-        first round does not write again."""
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT, written: bool = False, whole: bool = True) -> health.Health:
+        """Wait until every rule of the health definition holds (`whole`: and what `status` adds, once they do).
+        `written`: the write probe has just passed, so the first round does not write again."""
         token = self.root_token()
         seen: list[health.Health] = []
         fresh = [written]
@@ -699,6 +721,8 @@ class NetnsEnvironment:
             # One round: the write probe runs only once every other rule holds (check_endpoints sees to that).
             just = fresh.pop() if fresh else False
             seen[:] = [health.check_endpoints(self.endpoints(), self.ca, token, probe_write=True, written=just)]
+            if whole and seen[0].healthy:
+                seen[0] = self._beyond(seen[0])
             return seen[0] if seen[0].healthy else None
 
         try:
@@ -733,7 +757,10 @@ class NetnsEnvironment:
         self._save()
 
     def reconcile(self) -> list[str]:
-        """Restart every process of an up environment that is not running; returns what was restarted."""
+        """Restart every process of an up environment that is not running, and complete a KMS whose preparation was
+        interrupted; returns what was restarted (or completed)."""
+        from . import kms, membership
+
         assert self.state is not None
         plan = self.plan
         restarted = []
@@ -743,7 +770,10 @@ class NetnsEnvironment:
             pid = self.state.pids.get(key) if self.state else None
             return pid is None or not self.host.belongs(pid, marker)
 
-        missing_ns = [n for n in plan.namespaces if not self.host.namespace_exists(n)]
+        # The DC an unfinished `dc add`/`dc remove` changes is that change's to finish (membership.resume), not ours.
+        changing = membership.changing(self)
+        mid = plan.node(changing).namespace if changing in self.datacenters else None
+        missing_ns = [n for n in plan.namespaces if n != mid and not self.host.namespace_exists(n)]
         if missing_ns:
             raise ProviderError(
                 f"environment {plan.env!r} lost namespace(s) {', '.join(missing_ns)}; run `multidc down --name "
@@ -756,8 +786,12 @@ class NetnsEnvironment:
             self.restart_kms()
             self.state.faults.pop("kms", None)
             restarted.append("kms")
+        elif wrong := kms.complete(self):  # running, but its preparation was interrupted (a killed `kms-up`)
+            self.progress.say(kms.said(wrong).replace("the", "The", 1))
+            self.state.faults.pop("kms", None)
+            restarted.append("kms")
         for node in plan.nodes:
-            if dead(f"node:{node.name}"):
+            if node.name != changing and dead(f"node:{node.name}"):
                 self.restart_node(node)
                 restarted.append(node.name)
         if plan.topology.unseal == "kv" and dead("unsealers"):
@@ -801,6 +835,12 @@ def up(
         restarted = env.reconcile()
         if restarted:
             progress.say(f"Restarted {', '.join(restarted)}")
+        from .membership import resume
+
+        finished = resume(env, progress)  # a `dc add`/`dc remove` that did not finish, recorded before it began
+        if finished:
+            progress.say(finished[1])
+            restarted.append(finished[0])
         with progress.step("Waiting for healthy"):
             result = env.wait_healthy()
         return UpResult(

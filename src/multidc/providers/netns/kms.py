@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ... import bootstrap
 from ...errors import ProviderError
 from ...pipeline import STEP_ERRORS, reason
-from ...state import read_secret
+from ...state import State, read_secret
 from ...vaultapi import TRANSIENT, get, raw
 
 if TYPE_CHECKING:
@@ -27,19 +27,20 @@ ACTIVE_TIMEOUT = 20.0  # a KMS on raft elects itself first (1-2 s, more on a bus
 PROBE = base64.b64encode(b"multidc kms check").decode()
 
 
-def running(env: NetnsEnvironment) -> bool:
-    """The KMS process multidc recorded runs (ours: its command line names the environment's directory)."""
-    assert env.state is not None
-    pid = env.state.pids.get("kms")
+def running(env: NetnsEnvironment, st: State | None = None) -> bool:
+    """The KMS process multidc recorded (in `st`, default the environment's record) runs (ours: its command line
+    names the environment's directory)."""
+    st = st or env.state
+    assert st is not None
+    pid = st.pids.get("kms")
     return pid is not None and env.host.belongs(pid, str(env.paths.root))
 
 
-def problems(env: NetnsEnvironment) -> list[str]:
+def problems(env: NetnsEnvironment, st: State) -> list[str]:
     """What keeps the KMS from serving the DCs, one line each; none when it is ready, or stopped by `chaos kms-down`
-    (an active fault, which `status` lists as such)."""
-    assert env.state is not None
-    if not running(env):
-        if "kms" in env.state.faults:
+    (an active fault, which `status` lists as such). `st`: the record as it is now."""
+    if not running(env, st):
+        if "kms" in st.faults:
             return []
         return [f"kms: not running; `multidc up --name {env.name}` starts it again"]
     return readiness(env)

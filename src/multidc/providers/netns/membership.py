@@ -38,7 +38,7 @@ from ... import topology as topo_mod
 from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyError
 from ...names import check_dc_name
 from ...progress import Progress
-from ...state import read_secret
+from ...state import State, read_secret
 from .plan import Node, Plan, make_plan
 from .upgrade import STEP_DOWN_TIMEOUT, step_down
 
@@ -71,10 +71,12 @@ class MembershipReport:
 # --- the record of a change under way
 
 
-def pending(env: NetnsEnvironment) -> dict[str, Any] | None:
-    """The membership change recorded and not finished: action, dc, the recording pid, the record before it."""
-    assert env.state is not None
-    found = env.state.made.get(PENDING)
+def pending(env: NetnsEnvironment, st: State | None = None) -> dict[str, Any] | None:
+    """The membership change recorded (in `st`, default the environment's record) and not finished: action, dc, the
+    recording pid, the record before it."""
+    st = st or env.state
+    assert st is not None
+    found = st.made.get(PENDING)
     return found if isinstance(found, dict) else None
 
 
@@ -84,9 +86,9 @@ def changing(env: NetnsEnvironment) -> str | None:
     return str(found["dc"]) if found else None
 
 
-def unfinished(env: NetnsEnvironment) -> str | None:
+def unfinished(env: NetnsEnvironment, st: State | None = None) -> str | None:
     """One line on an unfinished change and what to run; None when there is none."""
-    found = pending(env)
+    found = pending(env, st)
     if found is None:
         return None
     action, dc, pid = found["action"], found["dc"], found.get("pid")

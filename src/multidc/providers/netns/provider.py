@@ -181,10 +181,15 @@ class NetnsEnvironment:
         not ready (a DC restarted then cannot unseal), a membership change that did not finish."""
         from . import kms, membership
 
-        more = kms.problems(self)
+        try:  # as recorded now: a long-lived object (the Python API's, verify's) may hold a record since replaced
+            st = load(self.paths) or self.state
+        except StateError:
+            st = self.state
+        assert st is not None
+        more = kms.problems(self, st)
         sealed = any(p.startswith(("kms: sealed", "kms: running, not")) for p in more)
-        result.kms_sealed = sealed if kms.running(self) else None
-        unfinished = membership.unfinished(self)
+        result.kms_sealed = sealed if kms.running(self, st) else None
+        unfinished = membership.unfinished(self, st)
         more += [unfinished] if unfinished else []
         if more:
             result.problems += more

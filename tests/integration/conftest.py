@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,22 @@ def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-d
             raise AssertionError(f"{what}: not within {timeout:.0f}s")
         time.sleep(0.1)
     return got
+
+
+def _foreign(device: str, own: str) -> bool:
+    """A device that another process of this machine makes while a test runs: docker's bridges and veths (the docker
+    provider's tests run in the other xdist worker), or another test environment's (names start with `mt`)."""
+    return device.startswith(("br-", "docker", "veth")) or (device.startswith("mt") and not device.startswith(own))
+
+
+def host_network(own: str) -> tuple[list[str], list[str]]:
+    """The host's routes and link names, without the foreign ones: what a test of environment `own` compares before
+    and after, to show the environment put nothing on the host."""
+    routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout.splitlines()
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
+    names = [line.split(":")[1].strip().split("@")[0] for line in links]
+    kept_routes = [r for r in routes if not (m := re.search(r" dev (\S+)", r)) or not _foreign(m.group(1), own)]
+    return sorted(kept_routes), sorted(n for n in names if not _foreign(n, own))
 
 
 def leftovers(name: str, state_dir: Path) -> list[str]:

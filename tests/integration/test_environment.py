@@ -19,7 +19,7 @@ import pytest
 
 from multidc.binaries import packaged_openbao
 
-from .conftest import Live, leftovers, wait_for
+from .conftest import Live, host_network, leftovers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -283,13 +283,10 @@ def test_the_python_api_removes_the_environment_when_the_block_raises(live, monk
 
 @pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2's ip is not installed")
 def test_host_routing_table_untouched(live) -> None:  # type: ignore[no-untyped-def]
-    before = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout
-    links_before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
     env: Live = live()
+    before = host_network(env.name)
     assert env.json("up")["healthy"] is True
-    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=True).stdout == before
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
-    assert links == links_before
+    assert host_network(env.name) == before
 
 
 def _up_read_one_line(env: Live, *args: str) -> tuple[str, int]:

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from .conftest import Live, wait_for
+from .conftest import Live, host_network, wait_for
 
 pytestmark = pytest.mark.integration
 SHORT = ["verify", "--scenario", "leader-kill", "--scenario", "minority-partition", "--duration", "5"]
@@ -89,7 +89,7 @@ def test_the_other_scenarios_pass_with_linearizable_reads(live, tmp_path) -> Non
 def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     env.run("up")
-    host_routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout
+    host = host_network(env.name)
     said = env.run("chaos", "partition", "tertiary").stdout
     assert "cut tertiary off from primary, secondary, kms" in said
     status = env.json("status")
@@ -107,7 +107,7 @@ def test_chaos_partition_stays_inside_the_environment(live) -> None:  # type: ig
     assert f"172.18.1.128 {cut}" in routes and f"172.18.0.5 {cut}" in routes, routes
     # As on a cut link, a connection attempt across the cut times out (it is not refused, nor failed at once).
     assert _connect_outcome(env, "tertiary", "172.18.1.128") == "timed out"
-    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
+    assert host_network(env.name) == host
     assert "healed: removed" in env.run("chaos", "heal").stdout
     assert (
         f"{env.name}-cut"
@@ -166,7 +166,7 @@ print(best)
 def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: ignore[no-untyped-def]
     env: Live = live()
     env.run("up")
-    host_routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout
+    host = host_network(env.name)
     said = env.run("chaos", "delay", "primary", "secondary", "300").stdout
     assert "delayed every packet between primary and secondary by 300 ms each way" in said
     # A TCP connect is one round trip: the SYN waits on one side, the SYN-ACK on the other.
@@ -186,7 +186,7 @@ def test_chaos_delay_holds_packets_between_two_dcs_only(live) -> None:  # type: 
     ns = f"mdc.{env.name}.dc.primary"
     assert f"{env.name}-dly" not in subprocess.run(["ip", "-n", ns, "link"], capture_output=True, text=True).stdout
     assert "delayer" not in env.state()["pids"]
-    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
+    assert host_network(env.name) == host
     # Changing and removing one pair's delay
     env.run("chaos", "delay", "tertiary", "kms", "200")
     assert _connect_seconds(env, "tertiary", "172.18.0.5") >= 0.4
@@ -207,7 +207,7 @@ def test_one_way_cuts_bridges_loss_and_jitter_do_what_they_say(live) -> None:  #
     env.run("up")
     ns = {dc: f"mdc.{env.name}.dc.{dc}" for dc in ("primary", "secondary", "tertiary")}
     addr = {n["name"]: n["address"] for n in env.json("plan")["datacenters"]}
-    host_routes = subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout
+    host = host_network(env.name)
     # one way: primary's packets to secondary vanish, secondary's to primary arrive
     said = env.run("chaos", "one-way", "primary", "secondary").stdout
     assert "dropping every packet from primary to secondary" in said
@@ -243,7 +243,7 @@ def test_one_way_cuts_bridges_loss_and_jitter_do_what_they_say(live) -> None:  #
     bad = env.run("chaos", "delay", "primary", "tertiary", "10", "--jitter", "11", check=False)
     assert bad.returncode == 2 and "jitter of 11 ms is out of range" in bad.stderr
     assert "shaped link" in env.run("chaos", "heal").stdout
-    assert subprocess.run(["ip", "-o", "route"], capture_output=True, text=True, check=False).stdout == host_routes
+    assert host_network(env.name) == host
 
 
 def test_a_random_schedule_runs_heals_and_replays_the_same_faults(live, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -22,12 +22,15 @@ from typing import Any, NamedTuple
 
 
 class EdnError(ValueError):
-    """Not readable as EDN: `column` (1-based) is where reading stopped."""
+    """Not readable as EDN: `column` (1-based) is where reading stopped. `incomplete`: the text ended inside a value
+    (more lines may complete it)."""
 
-    def __init__(self, column: int, message: str) -> None:
+    def __init__(self, column: int, message: str, incomplete: bool = False, opened: int | None = None) -> None:
         super().__init__(f"{message} at column {column}")
         self.column = column
         self.reason = message
+        self.incomplete = incomplete
+        self.opened = opened  # the column of the bracket a wrong closing bracket was meant for
 
 
 class Keyword(str):
@@ -95,11 +98,10 @@ _keywords: dict[str, Keyword] = {}
 
 def read(text: str) -> Any:
     """The one EDN value in `text` (whitespace, commas and `;` comments around it allowed)."""
-    if _FLAT_MAP.fullmatch(text):
-        flat = _flat(text)
-        if flat is not None:
-            return flat
-    reader = _Reader(text)
+    flat = flat_map(text)
+    if flat is not None:
+        return flat
+    reader = Reader(text)
     reader.skip()
     if reader.pos >= len(text):
         raise EdnError(1, "no value on the line")
@@ -142,6 +144,11 @@ def _vector(token: str) -> list[Any]:
     return [_vector(v) if v[0] == "[" else _simple(v) for v in _FLAT_ITEM.findall(token, 1, len(token) - 1)]
 
 
+def flat_map(text: str) -> dict[Keyword, Any] | None:
+    """`text` as a map when it is one flat map of simple values alone (the fast path), else None."""
+    return _flat(text) if _FLAT_MAP.fullmatch(text) else None
+
+
 def _flat(text: str) -> dict[Keyword, Any] | None:
     """A map already matched by _FLAT_MAP; None when a key repeats (the full reader then says so)."""
     out: dict[Keyword, Any] = {}
@@ -169,7 +176,9 @@ def _hashable(value: Any) -> Any:
 MAX_DEPTH = 100
 
 
-class _Reader:
+class Reader:
+    """The full reader over `text`, a value at a time from `pos` (`skip` passes whitespace, commas and comments)."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
@@ -183,12 +192,12 @@ class _Reader:
     def token(self) -> re.Match[str]:
         self.skip()
         if self.pos >= len(self.text):
-            raise EdnError(self.pos + 1, "the value ends early (a bracket or brace is not closed)")
+            raise EdnError(self.pos + 1, "the value ends early (a bracket or brace is not closed)", incomplete=True)
         m = _TOKEN.match(self.text, self.pos)
         if m is None:
             what = self.text[self.pos]
             if what == '"':
-                raise EdnError(self.pos + 1, "a string is not closed")
+                raise EdnError(self.pos + 1, "a string is not closed", incomplete=True)
             raise EdnError(self.pos + 1, f"unexpected {_show(what)}")
         return m
 
@@ -252,10 +261,14 @@ class _Reader:
         while True:
             self.skip()
             if self.pos >= len(self.text):
-                raise EdnError(start + 1, f"{opening!r} is not closed")
+                raise EdnError(start + 1, f"{opening!r} is not closed", incomplete=True)
             if self.text[self.pos] in ")]}":
                 if self.text[self.pos] != closing:
-                    raise EdnError(self.pos + 1, f"{self.text[self.pos]!r} closes {opening!r} (expected {closing!r})")
+                    raise EdnError(
+                        self.pos + 1,
+                        f"{self.text[self.pos]!r} closes {opening!r} (expected {closing!r})",
+                        opened=start + 1,
+                    )
                 self.pos += 1
                 break
             if self.text.startswith("#_", self.pos):

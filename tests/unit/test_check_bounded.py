@@ -45,7 +45,7 @@ def refused(path: Path, message: str) -> int:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[" * 100_000, "line 1: not JSON that can be read (nested too deeply)"),
+        ("[" * 100_000, "line 1: not EDN (nested more than 100 deep, column 102)"),  # `[` opens an EDN vector
         ('{"a": ' * 100_000, "line 1: not JSON that can be read (nested too deeply)"),
         (OP.format("[" * 500 + "]" * 500), "line 1: 'value' nests lists or objects more than 99 deep"),
         (OP.format(1).replace('"key": "k"', '"key": ' + "[" * 500 + "]" * 500), "'key' nests lists or objects"),

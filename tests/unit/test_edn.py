@@ -107,6 +107,6 @@ def test_the_fast_path_agrees_with_the_full_reader(op: dict[Keyword, Any], sep: 
     text = "{" + sep.join(f":{k} {_write(v)}" for k, v in op.items()) + "}"
     assert edn._FLAT_MAP.fullmatch(text)
     fast = edn.read(text)
-    full = edn._Reader(text).value()
+    full = edn.Reader(text).value()
     assert fast == full == op
     assert [type(v) for v in fast.values()] == [type(v) for v in full.values()]

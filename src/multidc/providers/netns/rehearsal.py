@@ -25,7 +25,7 @@ from ...errors import ProviderError, TopologyError
 from ...paths import write_private
 from ...state import read_secret
 from ...vaultapi import client, get, raw
-from .snapshots import RESTORE_TIMEOUT, Refused, keys_path, lookup, send
+from .transfer import RESTORE_TIMEOUT, Refused, keys_path, lookup, send
 
 if TYPE_CHECKING:
     from .environment import Environment

@@ -35,17 +35,15 @@ from typing import TYPE_CHECKING, Any
 from ... import bootstrap, interrupts, pipeline
 from ...errors import MultidcError, ProviderError, TopologyError
 from ...state import read_secret, write_secret
-from ...vaultapi import client, get, raw
+from ...vaultapi import get, raw
+from .rehearsal import rehearse
+from .transfer import RESTORE_TIMEOUT, Refused, keys_path, lookup, said, send
 
 if TYPE_CHECKING:
     import hvac
 
     from .environment import Environment
     from .plan import Node
-
-KEYS_SUFFIX = ".keys"
-RESTORE_TIMEOUT = 60.0
-LOOKUP = "/v1/auth/token/lookup-self"
 
 
 @dataclass
@@ -60,10 +58,6 @@ class SnapshotInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def keys_path(path: Path) -> Path:
-    return path.with_name(path.name + KEYS_SUFFIX)
 
 
 # --- save: only a new file, or (force) a regular file of the user's; never a device, a symlink or a directory
@@ -250,46 +244,6 @@ def _kms(env: Environment) -> hvac.Client:
     return env.client(env.plan.kms, read_secret(env.paths, "kms-root-token"), timeout=10)
 
 
-class Refused(MultidcError):
-    """OpenBao refused the snapshot as sent: its data did not change."""
-
-
-def _said(response: Any) -> str:
-    """What OpenBao said in a refusal, on one line."""
-    try:
-        said = "; ".join(response.json().get("errors") or [])
-    except ValueError:
-        said = response.text
-    return f"HTTP {response.status_code}: {' '.join(said.split())[:200]}"
-
-
-def lookup(url: str, ca: str | None, token: str) -> str | None:
-    """Whether `token` is a token of the data the server at `url` holds: "root", "other", "unknown" (403), or None (no
-    answer yet)."""
-    code, body = get(client(url, ca, token, timeout=3), LOOKUP)
-    if code == 403:
-        return "unknown"
-    if code != 200:
-        return None
-    return "root" if "root" in (body.get("data") or {}).get("policies", []) else "other"
-
-
-def send(url: str, ca: str | None, token: str, data: bytes, force: bool) -> str:
-    """Send a snapshot to the server at `url` with a root token; on acceptance, return a token made just before, which
-    no snapshot can hold: unknown to the server once the snapshot's data is in place. OpenBao answers at once and
-    applies the snapshot in the background (measured: ~5.5 s without an answer, then the new data)."""
-    c = client(url, ca, token, timeout=120)
-    made = raw(c, "POST", "/v1/auth/token/create", json={"policies": ["default"], "ttl": "15m"})
-    if made.status_code != 200:
-        raise ProviderError(f"{url} would not make a token to follow the restore: {_said(made)}")
-    marker = str(made.json()["auth"]["client_token"])
-    response = raw(c, "POST", "/v1/sys/storage/raft/snapshot" + ("-force" if force else ""), data=data)
-    if response.status_code not in (200, 204):
-        raw(client(url, ca, marker), "POST", "/v1/auth/token/revoke-self")
-        raise Refused(_said(response))
-    return marker
-
-
 def _seal_of(env: Environment) -> Any:
     """What this KMS gives the environment's seal now: the transit key's backup, or the unseal keys (kv)."""
     if env.plan.topology.unseal == "transit":
@@ -313,7 +267,7 @@ def _set_seal(env: Environment, seal: Any) -> None:
         name = env.plan.transit_key
         response = raw(kms, "POST", f"/v1/transit/restore/{name}", json={"backup": seal, "force": True})
         if response.status_code not in (200, 204):
-            raise ProviderError(f"the KMS would not take the transit key {name}: {_said(response)}")
+            raise ProviderError(f"the KMS would not take the transit key {name}: {said(response)}")
     else:
         kms.secrets.kv.v2.create_or_update_secret(path=bootstrap.UNSEAL_KEYS_PATH, secret=seal, mount_point="secret")
 
@@ -331,8 +285,6 @@ def _keep(env: Environment, data: bytes, seal: Any) -> Path:
 def restore(env: Environment, path: Path) -> str:
     """Restore the snapshot through the leader and wait until every DC serves it, unsealed and healthy. Nothing of
     this environment changes before the snapshot and FILE.keys are proven; a refusal puts the KMS's key back."""
-    from .rehearsal import rehearse
-
     data, keys = _load(path)
     mode = env.plan.topology.unseal
     if keys.get("unseal") != mode:

@@ -15,13 +15,11 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-import hvac
-
-from ... import bootstrap, interrupts
+from ... import bootstrap, interrupts, kmsprep
 from ...errors import ProviderError
 from ...paths import write_private
 from ...pipeline import STEP_ERRORS, reason
-from ...state import State, read_secret, write_secret
+from ...state import State, read_secret
 from ...vaultapi import TRANSIENT, get, raw
 from .servers import START_TIMEOUT
 
@@ -143,7 +141,7 @@ def _finish(env: Servers) -> None:
                 f"the KMS lacks the transit key {plan.transit_key} and multidc keeps no backup of it "
                 "(kms.storage: raft); put it back with `multidc snapshot restore FILE`"
             )
-    stock(env, c)
+    kmsprep.stock(c, env.plan, env.paths)
 
 
 def _start_again(env: Servers) -> None:
@@ -167,41 +165,8 @@ def spawn(env: Servers, apart: bool = False) -> int:
 
 
 def provision(env: Servers) -> None:
-    """Initialise and unseal a KMS that holds nothing, then give it what the environment needs: a root token, the
-    transit key and the seal token (transit), or KV v2, the unsealers' token and the unseal keys (kv). Tokens get
-    IDs multidc chose and the transit key a backup, so an in-memory KMS that restarts empty gets the very same
-    again: the nodes' seal token and wrapped keys stay valid (what `restart` relies on)."""
-    plan, paths = env.plan, env.paths
-    c = env.client(plan.kms)
-    result = bootstrap.start_kms(c)
-    write_secret(paths, "kms-unseal-key", result.keys[0])
-    c.token = result.root_token
-    bootstrap.wait_active(c, START_TIMEOUT)
-    root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
-    bootstrap.make_root_token(c, root)
-    write_secret(paths, "kms-root-token", root)
-    stock(env, c)
-
-
-def stock(env: Servers, c: hvac.Client) -> None:
-    """What the environment needs in the KMS (c: as its root): the transit key and the seal token (transit), or
-    KV v2, the unsealers' token and the unseal keys (kv). Each step keeps what is there already, so it also
-    completes a preparation that was interrupted (py)."""
-    plan, paths = env.plan, env.paths
-    if plan.topology.unseal == "transit":
-        backup = read_secret(paths, "transit-key-backup")
-        seal = read_secret(paths, "seal-token") or bootstrap.token_id()
-        bootstrap.prepare_transit(c, plan.transit_key, seal, backup)
-        write_secret(paths, "seal-token", seal)
-        if backup is None and plan.kms_storage == "inmem":
-            write_secret(paths, "transit-key-backup", bootstrap.backup_key(c, plan.transit_key))
-    else:
-        unsealer = read_secret(paths, "unsealer-token") or bootstrap.token_id()
-        bootstrap.prepare_kv(c, plan.env, unsealer)
-        write_secret(paths, "unsealer-token", unsealer)
-        keys, root_token = read_secret(paths, "unseal-keys"), read_secret(paths, "root-token")
-        if keys and root_token:  # the primary was initialised: its keys go back where the unsealers read them
-            bootstrap.store_unseal_keys(c, bootstrap.InitResult(root_token, keys.split()))
+    """Initialise and unseal a KMS that holds nothing, then give it what the environment needs (kmsprep.provision)."""
+    kmsprep.provision(env.client(env.plan.kms), env.plan, env.paths, START_TIMEOUT)
 
 
 def restart_unsealers(env: Servers) -> None:
@@ -242,15 +207,7 @@ def restart(env: Servers) -> None:
     """Start the KMS again: on raft, unseal it with its own key (it comes back sealed); in memory, it comes back
     empty, and gets again the same root token, transit key, seal token (or unsealer token and unseal keys)."""
     assert env.state is not None
-    env.state.pids["kms"] = env.spawn_server(env.plan.kms)
+    pid = env.state.pids["kms"] = env.spawn_server(env.plan.kms)
     env.save()
     env.started(env.plan.kms, "kms")
-    if env.plan.kms_storage == "inmem":
-        try:
-            provision(env)
-        except BaseException:
-            # An empty KMS must not pass for a running one: stopped, it is still down for `kms-up` and `up`.
-            env.host.terminate([env.state.pids["kms"]])
-            raise
-    else:
-        bootstrap.unseal(env.client(env.plan.kms), [read_secret(env.paths, "kms-unseal-key") or ""])
+    kmsprep.revive(env.client(env.plan.kms), env.plan, env.paths, START_TIMEOUT, lambda: env.host.terminate([pid]))

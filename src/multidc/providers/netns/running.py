@@ -4,6 +4,7 @@ each DC answers, its tokens, its logs, a client to each node, and which DC leads
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import hvac
@@ -12,7 +13,7 @@ from ... import health
 from ...errors import TopologyError
 from ...progress import Progress
 from ...state import load, read_secret
-from ...vaultapi import client, get
+from ...vaultapi import client
 from .host import LINUX, Host
 from .plan import Node, Plan
 
@@ -149,15 +150,9 @@ class Running:
 
     def leader(self, timeout: float = 2.0) -> str | None:
         """The DC whose node leads Raft now, asked through every DC until one knows; None if none can tell."""
-        by_addr = {self.plan.api_addr(n): n.name for n in self.plan.nodes}
-        for node in self.plan.nodes:
-            try:
-                code, body = get(self.client(node, timeout=timeout), "/v1/sys/leader")
-            except Exception:  # noqa: BLE001 - a node that cannot answer cannot tell
-                continue
-            if code == 200 and body.get("leader_address") in by_addr:
-                return by_addr[body["leader_address"]]
-        return None
+        return health.leader_of(
+            [(n.name, self.plan.api_addr(n), partial(self.client, n, timeout=timeout)) for n in self.plan.nodes]
+        )
 
     def leader_node(self) -> Node:
         """The DC node that leads now (reads there are never stale); the primary if none can tell."""

@@ -9,13 +9,14 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hvac
 
-from ... import bootstrap, health, pipeline, pki
+from ... import bootstrap, health, kmsprep, pipeline, pki
 from ...errors import ProviderError, TopologyError
 from ...paths import EnvPaths, make_private_dir, write_private
 from ...progress import Progress
@@ -112,15 +113,9 @@ class DockerEnvironment:
         return health.check_endpoints(self.endpoints(), self.ca, self.root_token(), probe_write=probe_write)
 
     def leader(self, timeout: float = 2.0) -> str | None:
-        by_addr = {self.plan.api_addr(n): n.name for n in self.plan.nodes}
-        for node in self.plan.nodes:
-            try:
-                code, body = get(self.client(node, timeout=timeout), "/v1/sys/leader")
-            except Exception:  # noqa: BLE001 - a node that cannot answer cannot tell
-                continue
-            if code == 200 and body.get("leader_address") in by_addr:
-                return by_addr[body["leader_address"]]
-        return None
+        return health.leader_of(
+            [(n.name, self.plan.api_addr(n), partial(self.client, n, timeout=timeout)) for n in self.plan.nodes]
+        )
 
     def faults(self) -> DockerFaults:
         from .faults import DockerFaults
@@ -316,23 +311,8 @@ class DockerEnvironment:
 
     def provision_kms(self) -> None:
         """Initialise and unseal a KMS that holds nothing, then give it a root token, the transit key and the seal
-        token, with IDs multidc chose and the key's backup: an in-memory KMS that restarts empty gets the same again,
-        so the nodes' seal token and wrapped keys stay valid."""
-        plan, paths = self.plan, self.paths
-        c = self.client(plan.kms)
-        result = bootstrap.start_kms(c)
-        write_secret(paths, "kms-unseal-key", result.keys[0])
-        c.token = result.root_token
-        bootstrap.wait_active(c, START_TIMEOUT)
-        root = read_secret(paths, "kms-root-token") or bootstrap.token_id()
-        bootstrap.make_root_token(c, root)
-        write_secret(paths, "kms-root-token", root)
-        backup = read_secret(paths, "transit-key-backup")
-        seal = read_secret(paths, "seal-token") or bootstrap.token_id()
-        bootstrap.prepare_transit(c, plan.transit_key, seal, backup)
-        write_secret(paths, "seal-token", seal)
-        if backup is None and plan.kms_storage == "inmem":
-            write_secret(paths, "transit-key-backup", bootstrap.backup_key(c, plan.transit_key))
+        token (kmsprep.provision)."""
+        kmsprep.provision(self.client(self.plan.kms), self.plan, self.paths, START_TIMEOUT)
 
     def start_primary(self) -> None:
         if self._holders is not None:
@@ -402,15 +382,8 @@ class DockerEnvironment:
         kms = self.plan.kms
         self.docker("start", self.plan.container(kms))
         self.started(kms)
-        if self.plan.kms_storage == "inmem":
-            try:
-                self.provision_kms()
-            except BaseException:
-                # An empty KMS must not pass for a running one: stopped, it is still down for `kms-up` and `up`.
-                self.runner.run(["docker", "stop", self.plan.container(kms)], check=False)
-                raise
-        else:
-            bootstrap.unseal(self.client(kms), [read_secret(self.paths, "kms-unseal-key") or ""])
+        stop = partial(self.runner.run, ["docker", "stop", self.plan.container(kms)], check=False)
+        kmsprep.revive(self.client(kms), self.plan, self.paths, START_TIMEOUT, stop)
 
     def reconcile(self) -> list[str]:
         """Start every server container of an up environment that is not running (the KMS first)."""

@@ -34,15 +34,16 @@ class Up:
 
 
 def write_files(up: Up) -> None:
-    plan = up.env.plan
-    make_private_dir(up.env.paths.root)
+    env = up.env
+    plan = env.plan
+    make_private_dir(env.paths.root)
     if plan.topology.tls:
         ca = pki.make_ca(plan.env)
-        write_private(up.env.paths.ca_cert, ca.cert_pem.decode())
-        up.env.paths.ca_cert.chmod(0o644)  # the CA certificate is public; its key is not
-        write_private(up.env.paths.ca_key, ca.key_pem.decode())
+        write_private(env.paths.ca_cert, ca.cert_pem.decode())
+        env.paths.ca_cert.chmod(0o644)  # the CA certificate is public; its key is not
+        write_private(env.paths.ca_key, ca.key_pem.decode())
         for node in [plan.kms, *plan.nodes]:
-            up.env.issue_certificate(ca, node)
+            env.issue_certificate(ca, node)
     write_private(plan.kms.paths.config, json.dumps(plan.kms_config(), indent=2))
     for node in [plan.kms, *plan.nodes]:
         node.paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -52,20 +53,21 @@ def create_site(up: Up) -> None:
     """The site network with the KMS's namespace, then the primary's: the KMS's server starts (`kms.spawn`)
     while the primary's namespace is made and the host ports published; `start_kms` then waits for it. The other
     DCs' namespaces are made during the primary's election (`init_primary`)."""
-    plan = up.env.plan
+    env = up.env
+    plan = env.plan
     # The KMS's server starts first, in a network namespace of its own that the site then names and wires: it
     # boots while pyroute2 loads and the site is made (its listener is on 0.0.0.0 of its own namespace).
-    kms_pid = kms.spawn(up.env, apart=True)
+    kms_pid = kms.spawn(env, apart=True)
     try:
-        up.env.host.create_site(plan, [plan.kms], adopt={plan.kms.namespace: kms_pid})
+        env.host.create_site(plan, [plan.kms], adopt={plan.kms.namespace: kms_pid})
     except ProviderError:
-        if not up.env.host.alive(kms_pid):  # its namespace went with it: say why it ended
-            raise ProviderError(f"the kms server exited: {up.env.log_tail(plan.kms) or 'no log output'}") from None
+        if not env.host.alive(kms_pid):  # its namespace went with it: say why it ended
+            raise ProviderError(f"the kms server exited: {env.log_tail(plan.kms) or 'no log output'}") from None
         raise
-    site.write_forwarder_spec(up.env)
-    up.forwarder_report = site.spawn_forwarder(up.env)  # `publish_ports` waits for its report
+    site.write_forwarder_spec(env)
+    up.forwarder_report = site.spawn_forwarder(env)  # `publish_ports` waits for its report
     try:
-        up.env.host.add_nodes(plan, [plan.primary])
+        env.host.add_nodes(plan, [plan.primary])
     except BaseException:
         os.close(up.forwarder_report)
         up.forwarder_report = None
@@ -75,55 +77,61 @@ def create_site(up: Up) -> None:
 def publish_ports(up: Up) -> None:
     """Publish the host ports: the forwarder `create_site` started (while the DCs' namespaces were made) must
     report that it bound every one."""
+    env = up.env
     if up.forwarder_report is None:
-        site.write_forwarder_spec(up.env)
-        site.start_forwarder(up.env)
+        site.write_forwarder_spec(env)
+        site.start_forwarder(env)
     else:
         report, up.forwarder_report = up.forwarder_report, None
-        site.await_forwarder(up.env, report)
+        site.await_forwarder(env, report)
 
 
 def start_kms(up: Up) -> None:
     """Wait until the KMS (spawned with the site network) answers."""
-    up.env.started(up.env.plan.kms, "kms")
+    env = up.env
+    env.started(env.plan.kms, "kms")
 
 
 def prepare_kms(up: Up) -> None:
-    kms.provision(up.env)
-    up.env.write_node_configs(first_start=True)
+    env = up.env
+    kms.provision(env)
+    env.write_node_configs(first_start=True)
 
 
 def start_primary(up: Up) -> None:
     """Start the primary's server and wait for it (the init needs it)."""
-    assert up.env.state is not None
-    primary = up.env.plan.primary
-    up.env.state.pids[f"node:{primary.name}"] = up.env.spawn_server(primary)
-    up.env.save()
-    up.env.started(primary, f"node:{primary.name}")
+    env = up.env
+    assert env.state is not None
+    primary = env.plan.primary
+    env.state.pids[f"node:{primary.name}"] = env.spawn_server(primary)
+    env.save()
+    env.started(primary, f"node:{primary.name}")
 
 
 def start_others(up: Up) -> None:
     """Every other DC: its namespace and its server (and kv's unsealers). `init_primary` does this during the
     primary's election (1-2 s in which the primary only waits); `join_datacenters` waits for the servers."""
-    assert up.env.state is not None
-    others = up.env.plan.nodes[1:]
-    up.env.host.add_nodes(up.env.plan, others)
+    env = up.env
+    assert env.state is not None
+    others = env.plan.nodes[1:]
+    env.host.add_nodes(env.plan, others)
     for node in others:
-        up.env.state.pids[f"node:{node.name}"] = up.env.spawn_server(node)
-    if up.env.plan.topology.unseal == "kv":
-        kms.start_unsealers(up.env)
-    up.env.save()
+        env.state.pids[f"node:{node.name}"] = env.spawn_server(node)
+    if env.plan.topology.unseal == "kv":
+        kms.start_unsealers(env)
+    env.save()
 
 
 def init_primary(up: Up) -> None:
-    plan = up.env.plan
+    env = up.env
+    plan = env.plan
     # The init holds for the primary's first election (1-2 s), while the other DCs start on the same CPUs.
-    c = up.env.client(plan.primary, timeout=START_TIMEOUT)
+    c = env.client(plan.primary, timeout=START_TIMEOUT)
     transit = plan.topology.unseal == "transit"
 
     def keep(result: bootstrap.InitResult) -> None:
-        write_secret(up.env.paths, "root-token", result.root_token)
-        write_secret(up.env.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
+        write_secret(env.paths, "root-token", result.root_token)
+        write_secret(env.paths, "recovery-keys" if transit else "unseal-keys", "\n".join(result.keys))
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         initialised = pool.submit(bootstrap.initialize, c, auto_unseal=transit)
@@ -139,7 +147,7 @@ def init_primary(up: Up) -> None:
         # The seed's flow: keys go to the central KMS, where the unsealers take them from for every later start.
         # This first time multidc, which holds them, submits them itself: the unsealer would only in its next
         # round (every 0.25 s); a share given twice counts once.
-        kms = up.env.client(plan.kms, read_secret(up.env.paths, "kms-root-token"))
+        kms = env.client(plan.kms, read_secret(env.paths, "kms-root-token"))
         bootstrap.store_unseal_keys(kms, result)
         bootstrap.unseal(c, result.keys[: bootstrap.SECRET_THRESHOLD])
     c.token = result.root_token
@@ -153,15 +161,16 @@ def join_datacenters(up: Up) -> None:
     # transit the recovery keys (else the seal retries only every 5 s), under kv the unseal keys (else its unsealer,
     # as the seed's sidecar, in its next round; it unseals every later start). Under kv the joiner's first start had
     # no retry_join to race this join (see prepare_kms).
-    ca_pem = up.env.paths.ca_cert.read_text() if up.env.plan.topology.tls else None
-    kv = up.env.plan.topology.unseal == "kv"
-    keys = (read_secret(up.env.paths, "unseal-keys" if kv else "recovery-keys") or "").split()
-    primary = up.env.plan.api_addr(up.env.plan.primary)
+    env = up.env
+    ca_pem = env.paths.ca_cert.read_text() if env.plan.topology.tls else None
+    kv = env.plan.topology.unseal == "kv"
+    keys = (read_secret(env.paths, "unseal-keys" if kv else "recovery-keys") or "").split()
+    primary = env.plan.api_addr(env.plan.primary)
 
-    clients = {node.name: up.env.client(node) for node in up.env.plan.nodes[1:]}
+    clients = {node.name: env.client(node) for node in env.plan.nodes[1:]}
 
     def join(node: Node) -> None:
-        up.env.started(node, f"node:{node.name}")
+        env.started(node, f"node:{node.name}")
         bootstrap.join(clients[node.name], primary, ca_pem)
 
     def unseal(node: Node) -> None:
@@ -173,15 +182,15 @@ def join_datacenters(up: Up) -> None:
         with contextlib.suppress(*TRANSIENT):
             get(c, "/v1/sys/leader")
 
-    with ThreadPoolExecutor(max_workers=len(up.env.plan.nodes)) as pool:
-        list(pool.map(join, up.env.plan.nodes[1:]))
+    with ThreadPoolExecutor(max_workers=len(env.plan.nodes)) as pool:
+        list(pool.map(join, env.plan.nodes[1:]))
         # The leader sends its log to a joiner as it adds it, before the joiner's cluster listener is up; Raft
         # tries again at its next commit tick (50-100 ms), or at once for a new entry: autopilot's configuration,
         # written again, is one. (A KV mount made here instead answered "upgrading" on standbys for ~1 s.)
-        leader = up.env.client(up.env.plan.primary, up.env.root_token())
-        bootstrap.configure_autopilot(leader, up.env.plan.topology.autopilot)
-        list(pool.map(unseal, up.env.plan.nodes[1:]))
-    others = {n.name for n in up.env.plan.nodes[1:]}
+        leader = env.client(env.plan.primary, env.root_token())
+        bootstrap.configure_autopilot(leader, env.plan.topology.autopilot)
+        list(pool.map(unseal, env.plan.nodes[1:]))
+    others = {n.name for n in env.plan.nodes[1:]}
     missing = set(others)
 
     def joined() -> bool:
@@ -192,28 +201,29 @@ def join_datacenters(up: Up) -> None:
     try:
         pipeline.wait_until(joined, HEALTH_TIMEOUT, "joined", interval=0.05)
     except TimeoutError:
-        tails = "; ".join(f"{n}: {up.env.log_tail(up.env.plan.node(n), 1)}" for n in sorted(missing))
+        tails = "; ".join(f"{n}: {env.log_tail(env.plan.node(n), 1)}" for n in sorted(missing))
         raise ProviderError(
             f"{', '.join(sorted(missing))} did not join the primary within {HEALTH_TIMEOUT:.0f}s ({tails})"
         ) from None
-    up.env.write_node_configs(first_start=False)  # for any later start (the running servers have joined)
+    env.write_node_configs(first_start=False)  # for any later start (the running servers have joined)
 
 
 def apply_configuration(up: Up, dry_run: bool = False) -> configure.Result:
     """Apply the topology's configuration (Bank-Vaults externalConfig) through the leader; idempotent."""
+    env = up.env
     # Index-aware: it waits out a new kv-v2 mount's upgrade before writing its startupSecrets.
-    leader = client(up.env.plan.host_url(up.env.leader_node()), up.env.ca, up.env.root_token(), 10, ConsistencyIndex())
-    result = configure.apply(leader, up.env.plan.topology.configuration, dry_run=dry_run)
-    if not dry_run and up.env.state is not None:
-        up.env.state.made["configuration"] = result.counts
-        up.env.save()
+    leader = client(env.plan.host_url(env.leader_node()), env.ca, env.root_token(), 10, ConsistencyIndex())
+    result = configure.apply(leader, env.plan.topology.configuration, dry_run=dry_run)
+    if not dry_run and env.state is not None:
+        env.state.made["configuration"] = result.counts
+        env.save()
     if result.changes and not dry_run:
         # A barrier: the health check's write through one DC, read back through every other, comes after every
         # change in the Raft log, so once it is through, what was configured is readable through every DC; and
         # a new kv-v2 mount answers without "upgrading" everywhere.
-        up.env.wait_healthy()
-        plain = [up.env.client(node, up.env.root_token(), timeout=5) for node in up.env.plan.nodes]
-        configure.wait_upgraded(plain, configure.kv2_mounts(up.env.plan.topology.configuration))
+        env.wait_healthy()
+        plain = [env.client(node, env.root_token(), timeout=5) for node in env.plan.nodes]
+        configure.wait_upgraded(plain, configure.kv2_mounts(env.plan.topology.configuration))
     return result
 
 
@@ -222,9 +232,10 @@ def wait_up_healthy(up: Up) -> health.Health:
     every 20 ms; the joiners' promotion is most of this wait), meanwhile the write probe (every DC has joined: a
     write through the first is read back through every other); then the whole health check, which judges (it
     writes again unless that probe passed)."""
-    primary = up.env.client(up.env.plan.primary, up.env.root_token(), timeout=2)
-    others = {node.name: up.env.client(node, timeout=2) for node in up.env.plan.nodes[1:]}
-    wanted = {node.name for node in up.env.plan.nodes}
+    env = up.env
+    primary = env.client(env.plan.primary, env.root_token(), timeout=2)
+    others = {node.name: env.client(node, timeout=2) for node in env.plan.nodes[1:]}
+    wanted = {node.name for node in env.plan.nodes}
 
     def promoted() -> bool:
         code, body = get(primary, "/v1/sys/storage/raft/autopilot/state")
@@ -236,18 +247,18 @@ def wait_up_healthy(up: Up) -> health.Health:
         return code == 200 and bool(data.get("healthy")) and voters >= wanted
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probe = pool.submit(health.replication, up.env.endpoints(), up.env.ca, up.env.root_token())
+        probe = pool.submit(health.replication, env.endpoints(), env.ca, env.root_token())
         try:
             pipeline.wait_until(promoted, HEALTH_TIMEOUT, "every DC a voter", interval=0.02)
         except TimeoutError:
-            final = health.check_endpoints(up.env.endpoints(), up.env.ca, up.env.root_token())
+            final = health.check_endpoints(env.endpoints(), env.ca, env.root_token())
             if final.healthy:
                 return final
             raise ProviderError(f"not healthy after {HEALTH_TIMEOUT:.0f}s: {'; '.join(final.problems)}") from None
         written = False  # True when the probe passed: the check below then does not write again
         with contextlib.suppress(*TRANSIENT):
             written = not probe.result()
-    return up.env.wait_healthy(written=written, whole=False)  # the KMS was prepared by this very `up`
+    return env.wait_healthy(written=written, whole=False)  # the KMS was prepared by this very `up`
 
 
 def steps(up: Up) -> list[Step]:

@@ -195,3 +195,33 @@ def test_no_module_calls_another_modules_private_methods() -> None:
             if owners:
                 calls.append(f"{name}:{node.lineno} calls {method} of {', '.join(owners)}")
     assert not calls, "private methods called across modules: " + "; ".join(calls)
+
+
+# The netns provider's rooms, lowest first: a module imports only from its own room or rooms below it.
+NETNS_ROOMS = [
+    ("plan", ["configs", "plan", "raftlog"]),
+    ("host", ["setns", "namespaces", "processes", "owners", "delayer", "forwarder", "host"]),
+    ("ports and the read-only view", ["ports", "running"]),
+    ("servers", ["servers"]),
+    ("site, KMS, the membership record", ["site", "kms", "changes"]),
+    ("health and reconcile", ["environment"]),
+    ("faults and day-2", ["faults", "upgrade", "recovery", "transfer", "rehearsal", "snapshots", "membership"]),
+    ("day-2's entry", ["operations"]),
+    ("up's steps, down, planning", ["steps", "teardown", "planning"]),
+    ("the assembly", ["provider"]),
+]
+
+
+def test_the_netns_rooms_import_one_way() -> None:
+    prefix = "multidc.providers.netns."
+    room = {f"{prefix}{m}": i for i, (_, members) in enumerate(NETNS_ROOMS) for m in members}
+    graph = _graph()
+    unplaced = sorted(m for m in graph if m.startswith(prefix) and m not in room)
+    assert not unplaced, f"netns modules in no room of NETNS_ROOMS (place each): {unplaced}"
+    upward = [
+        f"{m} ({NETNS_ROOMS[room[m]][0]}) imports {t} ({NETNS_ROOMS[room[t]][0]})"
+        for m in sorted(room)
+        for t in sorted(graph.get(m, set()))
+        if t in room and room[t] > room[m]
+    ]
+    assert not upward, "netns imports going up: " + "; ".join(upward)

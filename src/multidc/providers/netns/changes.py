@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from ...state import State
 
 if TYPE_CHECKING:
-    from .running import Running
+    from .running import View
 
 PENDING = "membership"  # state.made's record of a change under way (or interrupted)
 
 
-def pending(env: Running, st: State | None = None) -> dict[str, Any] | None:
+def pending(env: View, st: State | None = None) -> dict[str, Any] | None:
     """The membership change recorded (in `st`, default the environment's record) and not finished: action, dc, the
     recording pid, the record before it."""
     st = st or env.state
@@ -23,13 +23,13 @@ def pending(env: Running, st: State | None = None) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def changing(env: Running) -> str | None:
+def changing(env: View) -> str | None:
     """The DC an unfinished change adds or removes (its processes and namespace are that change's to finish)."""
     found = pending(env)
     return str(found["dc"]) if found else None
 
 
-def unfinished(env: Running, st: State | None = None) -> str | None:
+def unfinished(env: View, st: State | None = None) -> str | None:
     """One line on an unfinished change and what to run; None when there is none."""
     found = pending(env, st)
     if found is None:

@@ -18,7 +18,7 @@ from .host import LINUX, Host
 from .plan import Node, Plan
 
 
-class Running:
+class View:
     """One environment's plan and where its servers answer; it reads, it changes nothing."""
 
     def __init__(self, plan: Plan, progress: Progress | None = None, host: Host | None = None) -> None:

@@ -14,12 +14,12 @@ from ...progress import Progress
 from ...state import read_secret
 from .host import Host
 from .plan import Node, Plan
-from .running import Running
+from .running import View
 
 START_TIMEOUT = 20.0
 
 
-class Servers(Running):
+class Servers(View):
     """The view, plus what starts and records the servers."""
 
     def __init__(self, plan: Plan, progress: Progress | None = None, host: Host | None = None) -> None:

@@ -8,6 +8,7 @@ VIP within a bounded replication lag (standbys serve reads, and may lag a little
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -207,3 +208,17 @@ def _replication(clients: list[tuple[str, hvac.Client]]) -> list[str]:
 
     with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:  # every DC reads at once
         return [p for p in pool.map(read_back, clients[1:]) if p is not None]
+
+
+def leader_of(asked: list[tuple[str, str, Callable[[], hvac.Client]]]) -> str | None:
+    """The DC whose node leads Raft now, asked through every DC (its name, its node's API address as Raft names it,
+    a client to it) until one knows; None if none can tell."""
+    by_addr = {addr: name for name, addr, _ in asked}
+    for _, _, make in asked:
+        try:
+            code, body = get(make(), "/v1/sys/leader")
+        except Exception:  # noqa: BLE001 - a node that cannot answer cannot tell
+            continue
+        if code == 200 and body.get("leader_address") in by_addr:
+            return by_addr[body["leader_address"]]
+    return None

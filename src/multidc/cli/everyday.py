@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..entry import output_gone
 from ..errors import MultidcError, ProviderError, TopologyError
+from ..outputs import output_gone
 from .common import OUTPUT, cli, complete_datacenters, env_name, fail, name_option
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from multidc import pki
 from multidc.cli import main
 from multidc.paths import EnvPaths, make_private_dir, write_private
 from multidc.providers import registry
-from multidc.providers.netns import membership
+from multidc.providers.netns import changes, membership, ports
 from multidc.providers.netns import provider as netns_provider
 from multidc.providers.netns.plan import Node, Plan
 from multidc.providers.netns.provider import NetnsEnvironment, NetnsProvider
@@ -51,7 +51,7 @@ def make_env(
         env.state.pids[key] = host.spawn(
             [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
         )
-    env._save()
+    env.save()
     host.calls.clear()
     return host
 
@@ -161,9 +161,9 @@ def test_an_add_whose_server_exits_takes_back_what_it_made(state_dir: Path, monk
 
     def started(self: NetnsEnvironment, node: Node, key: str) -> None:
         if not self.host.alive(self.state.pids[key]):  # type: ignore[union-attr]
-            raise ProviderError(f"the {node.name} server exited: {self._log_tail(node)}")
+            raise ProviderError(f"the {node.name} server exited: {self.log_tail(node)}")
 
-    monkeypatch.setattr(NetnsEnvironment, "_started", started)
+    monkeypatch.setattr(NetnsEnvironment, "started", started)
     namespaces = set(host.namespaces)
     before = load(EnvPaths(state_dir / "mr"))
     assert before is not None
@@ -216,7 +216,7 @@ def quiet_cluster(monkeypatch: pytest.MonkeyPatch, members: set[str]) -> None:
 
     monkeypatch.setattr(NetnsEnvironment, "status", lambda self, probe_write=True: Health(True, [], [], "primary"))
     monkeypatch.setattr(NetnsEnvironment, "leader_node", lambda self: self.plan.primary)
-    monkeypatch.setattr(netns_provider, "_port_free", lambda port: True)
+    monkeypatch.setattr(ports, "port_free", lambda port: True)
     monkeypatch.setattr(membership, "_members", lambda env: members)
 
 
@@ -268,8 +268,8 @@ def test_an_unfinished_change_is_named_and_refuses_every_other(
         line = refused(capsys, "dc", *argv, "--name", "mu")
         assert line.startswith(f"multidc: dc {argv[0]}: {said}"), line
     env = NetnsEnvironment(netns_provider.existing_plan("mu"), host=FakeHost())
-    assert membership.unfinished(env) == said + " it back"
-    assert membership.changing(env) == "east"
+    assert changes.unfinished(env) == said + " it back"
+    assert changes.changing(env) == "east"
 
 
 def test_a_command_killed_while_it_saves_the_record_leaves_the_previous_one(

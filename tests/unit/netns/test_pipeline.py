@@ -103,7 +103,7 @@ def running(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeHost,
         env.state.pids[key] = host.spawn(
             [BINARY.path, "server", f"-config={node.paths.config}"], node.namespace, node.paths.log
         )
-    env._save()
+    env.save()
     host.calls.clear()
     return host, multidc.attach("f1")
 
@@ -260,7 +260,7 @@ def test_a_corrupt_state_file_is_one_line_and_down_still_removes_the_environment
 
 def test_host_ports_claimed_under_another_state_root_are_not_chosen(tmp_path: Path) -> None:
     from multidc.paths import EnvPaths
-    from multidc.providers.netns.provider import claimed_ports
+    from multidc.providers.netns.ports import claimed_ports
 
     other = EnvPaths(tmp_path / "other-root" / "busy")
     State(env="busy", topology={}, port_base=18200, binary={}).save(other)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from . import engine
 from .plan import Place
-from .provider import DockerEnvironment
+
+if TYPE_CHECKING:
+    from .environment import DockerEnvironment
 
 CUT_DEVICE = "mdc-cut"  # inside each place's own network namespace, so one name serves every environment
 NO_SHAPING = (
@@ -41,7 +44,7 @@ class DockerFaults:
         return self.env.state.faults
 
     def _save(self) -> None:
-        self.env._save()
+        self.env.save()
 
     def _mark(self, kind: str, name: str, on: bool) -> None:
         items = set(self.active.get(kind, []))  # type: ignore[call-overload]

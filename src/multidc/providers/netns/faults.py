@@ -22,13 +22,13 @@ from typing import Any
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from ...paths import write_private
+from .environment import Environment
 from .plan import Node
-from .provider import NetnsEnvironment
 
 
 @dataclass
 class Faults:
-    env: NetnsEnvironment
+    env: Environment
 
     # --- bookkeeping
 
@@ -38,7 +38,7 @@ class Faults:
         return self.env.state.faults
 
     def _save(self) -> None:
-        self.env._save()
+        self.env.save()
 
     def _node(self, dc: str) -> Node:
         try:
@@ -55,12 +55,7 @@ class Faults:
         return pid
 
     def _mark(self, kind: str, name: str, on: bool) -> None:
-        items = set(self.active.get(kind, []))  # type: ignore[call-overload]
-        (items.add if on else items.discard)(name)
-        self.active[kind] = sorted(items)
-        if not items:
-            self.active.pop(kind)
-        self._save()
+        self.env.mark_fault(kind, name, on)
 
     # --- processes
 
@@ -91,7 +86,7 @@ class Faults:
         if not wait:
             return f"starting {dc}'s server (pid {self.env.state.pids[f'node:{dc}']})"
         try:
-            self.env._started(node, f"node:{dc}")
+            self.env.started(node, f"node:{dc}")
         except ProviderError as exc:
             self._mark("exited", dc, True)
             raise StartFailed(
@@ -107,7 +102,7 @@ class Faults:
             node = self._node(dc)
             self.env.restart_node(node)
             try:
-                self.env._started(node, f"node:{dc}")
+                self.env.started(node, f"node:{dc}")
             except ProviderError:
                 continue  # still cannot start (the KMS is still out of reach): stays listed
             self._mark("exited", dc, False)
@@ -144,7 +139,7 @@ class Faults:
             # Running and ready, still recorded down: a `kms-up` was killed after it had prepared the KMS.
             done = kms.said(wrong) if wrong else "the KMS was running already (a `kms-up` was interrupted)"
         else:
-            self.env.restart_kms()
+            kms.restart(self.env)
             done = ""
         self._mark("kms", "down", False)
         back = self._restart_exited()

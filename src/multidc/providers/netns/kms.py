@@ -1,7 +1,7 @@
 """Is the central KMS ready for the DCs, and completing its preparation when it is not.
 
 A KMS process that runs is not yet a KMS the DCs can use: `chaos kms-up` (or `up`, `chaos clear`, the nemesis) starts
-it, then initialises and unseals it and gives it the transit key and the tokens (see provider.restart_kms). A command
+it, then initialises and unseals it and gives it the transit key and the tokens (see `restart`). A command
 killed in between leaves it running sealed, or unsealed without the key: a DC restarted then exits ("Error configuring
 seal transit"). `status` reports such a KMS (`problems`), and `kms-up`, `clear` and `up` complete it (`complete`): on
 raft storage by unsealing it with its key and giving it what it lacks; in memory the same when multidc holds its keys,
@@ -11,23 +11,27 @@ else by starting it again empty and preparing it from the start (it holds nothin
 from __future__ import annotations
 
 import base64
+import json
+import sys
 from typing import TYPE_CHECKING
 
-from ... import bootstrap
+from ... import bootstrap, interrupts, kmsprep
 from ...errors import ProviderError
+from ...paths import write_private
 from ...pipeline import STEP_ERRORS, reason
 from ...state import State, read_secret
 from ...vaultapi import TRANSIENT, get, raw
+from .servers import START_TIMEOUT
 
 if TYPE_CHECKING:
-    from .provider import NetnsEnvironment
+    from .servers import Servers
 
 TIMEOUT = 5.0
 ACTIVE_TIMEOUT = 20.0  # a KMS on raft elects itself first (1-2 s, more on a busy machine)
 PROBE = base64.b64encode(b"multidc kms check").decode()
 
 
-def running(env: NetnsEnvironment, st: State | None = None) -> bool:
+def running(env: Servers, st: State | None = None) -> bool:
     """The KMS process multidc recorded (in `st`, default the environment's record) runs (ours: its command line
     names the environment's directory)."""
     st = st or env.state
@@ -36,7 +40,7 @@ def running(env: NetnsEnvironment, st: State | None = None) -> bool:
     return pid is not None and env.host.belongs(pid, str(env.paths.root))
 
 
-def problems(env: NetnsEnvironment, st: State) -> list[str]:
+def problems(env: Servers, st: State) -> list[str]:
     """What keeps the KMS from serving the DCs, one line each; none when it is ready, or stopped by `chaos kms-down`
     (an active fault, which `status` lists as such). `st`: the record as it is now."""
     if not running(env, st):
@@ -46,7 +50,7 @@ def problems(env: NetnsEnvironment, st: State) -> list[str]:
     return readiness(env)
 
 
-def readiness(env: NetnsEnvironment) -> list[str]:
+def readiness(env: Servers) -> list[str]:
     """Ask the running KMS: initialised, unsealed, multidc's root token accepted, and what the DCs use from it there
     (transit: the key, usable with the nodes' seal token; kv: the unseal keys, readable with the unsealers' token)."""
     try:
@@ -55,7 +59,7 @@ def readiness(env: NetnsEnvironment) -> list[str]:
         return [f"kms: not answering: {reason(exc)}"]
 
 
-def _ask(env: NetnsEnvironment) -> list[str]:
+def _ask(env: Servers) -> list[str]:
     plan, paths = env.plan, env.paths
     c = env.client(plan.kms, read_secret(paths, "kms-root-token"), timeout=TIMEOUT)
     code, seal = get(c, "/v1/sys/seal-status")
@@ -91,7 +95,7 @@ def said(wrong: list[str]) -> str:
     return f"the KMS was not ready ({wrong[0]}); completed its preparation"
 
 
-def complete(env: NetnsEnvironment) -> list[str]:
+def complete(env: Servers) -> list[str]:
     """Make a running KMS ready; returns what was wrong with it (nothing: it was ready, and nothing was done)."""
     wrong = readiness(env)
     if not wrong:
@@ -110,7 +114,7 @@ def complete(env: NetnsEnvironment) -> list[str]:
     return wrong
 
 
-def _finish(env: NetnsEnvironment) -> None:
+def _finish(env: Servers) -> None:
     """The rest of the KMS's preparation, from wherever an interrupted one stopped."""
     plan, paths = env.plan, env.paths
     c = env.client(plan.kms, timeout=TIMEOUT)
@@ -121,7 +125,7 @@ def _finish(env: NetnsEnvironment) -> None:
                 "the KMS (kms.storage: raft) is not initialised: its data is gone, and with it the transit key; "
                 f"`multidc down --name {env.name}` and `up` again"
             )
-        env._provision_kms()  # an empty in-memory KMS: what a restart gives it
+        provision(env)  # an empty in-memory KMS: what a restart gives it
         return
     if seal.get("sealed", True) and not bootstrap.unseal(c, [read_secret(paths, "kms-unseal-key") or ""]):
         raise ProviderError("the KMS's unseal key (secrets/kms-unseal-key) does not unseal it")
@@ -137,14 +141,73 @@ def _finish(env: NetnsEnvironment) -> None:
                 f"the KMS lacks the transit key {plan.transit_key} and multidc keeps no backup of it "
                 "(kms.storage: raft); put it back with `multidc snapshot restore FILE`"
             )
-    env._stock_kms(c)
+    kmsprep.stock(c, env.plan, env.paths)
 
 
-def _start_again(env: NetnsEnvironment) -> None:
+def _start_again(env: Servers) -> None:
     """An in-memory KMS whose keys multidc does not hold (its init was interrupted): stopped and started again empty,
     then prepared from the start (the same transit key, from its backup, and the same tokens)."""
     assert env.state is not None
     pid = env.state.pids.get("kms")
     if pid is not None and running(env) and env.host.terminate([pid]):
         raise ProviderError(f"could not stop the KMS (pid {pid}) to start it again")
-    env.restart_kms()
+    restart(env)
+
+
+def spawn(env: Servers, apart: bool = False) -> int:
+    """Start the KMS's server and record its PID at once: a Ctrl-C is held back until the state file has it (a
+    KMS `apart` lives in no named namespace until `create_site` names it, so `down` finds it only by its PID)."""
+    assert env.state is not None
+    with interrupts.deferred():
+        pid = env.state.pids["kms"] = env.spawn_server(env.plan.kms, apart)
+        env.save()
+    return pid
+
+
+def provision(env: Servers) -> None:
+    """Initialise and unseal a KMS that holds nothing, then give it what the environment needs (kmsprep.provision)."""
+    kmsprep.provision(env.client(env.plan.kms), env.plan, env.paths, START_TIMEOUT)
+
+
+def restart_unsealers(env: Servers) -> None:
+    """Stop the unsealers' process (ours) and start it again for the DCs the plan has now."""
+    assert env.state is not None
+    pid = env.state.pids.get("unsealers")
+    if pid is not None and env.host.belongs(pid, str(env.paths.root)):
+        env.host.terminate([pid])
+    start_unsealers(env)
+    env.save()
+
+
+def start_unsealers(env: Servers) -> None:
+    """One process for every DC's unsealer: a thread per DC, each inside its DC's namespace (unsealer.py)."""
+    assert env.state is not None
+    plan = env.plan
+    spec = {
+        "kms_url": plan.api_addr(plan.kms),
+        "kms_token": read_secret(env.paths, "unsealer-token"),
+        "ca_cert": env.ca or "",
+        "datacenters": [
+            {
+                "name": node.name,
+                "node_url": plan.api_addr(node),
+                "namespace": node.namespace,
+                "log": str(env.paths.unsealer_log(node.name)),
+            }
+            for node in plan.nodes
+        ],
+    }
+    write_private(env.paths.unsealers_spec, json.dumps(spec))
+    argv = [sys.executable, "-m", "multidc.unsealer", str(env.paths.unsealers_spec)]
+    # Started in the first DC's namespace, so `down` finds it there too; each thread enters its own DC's.
+    env.state.pids["unsealers"] = env.host.spawn(argv, plan.nodes[0].namespace, env.paths.unsealers_log)
+
+
+def restart(env: Servers) -> None:
+    """Start the KMS again: on raft, unseal it with its own key (it comes back sealed); in memory, it comes back
+    empty, and gets again the same root token, transit key, seal token (or unsealer token and unseal keys)."""
+    assert env.state is not None
+    pid = env.state.pids["kms"] = env.spawn_server(env.plan.kms)
+    env.save()
+    env.started(env.plan.kms, "kms")
+    kmsprep.revive(env.client(env.plan.kms), env.plan, env.paths, START_TIMEOUT, lambda: env.host.terminate([pid]))

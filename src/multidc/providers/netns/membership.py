@@ -38,18 +38,19 @@ from ... import topology as topo_mod
 from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyError
 from ...names import check_dc_name
 from ...progress import Progress
-from ...state import State, read_secret
+from ...state import read_secret
+from . import kms, ports, site
+from .changes import PENDING, pending, unfinished
 from .plan import Node, Plan, make_plan
 from .upgrade import STEP_DOWN_TIMEOUT, step_down
 
 if TYPE_CHECKING:
-    from .provider import NetnsEnvironment
+    from .environment import Environment
 
 T = TypeVar("T")
 
 JOIN_TIMEOUT = 60.0
 HEALTHY_TIMEOUT = 90.0
-PENDING = "membership"  # state.made's record of a change under way (or interrupted)
 
 
 @dataclass
@@ -68,38 +69,7 @@ class MembershipReport:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
 
 
-# --- the record of a change under way
-
-
-def pending(env: NetnsEnvironment, st: State | None = None) -> dict[str, Any] | None:
-    """The membership change recorded (in `st`, default the environment's record) and not finished: action, dc, the
-    recording pid, the record before it."""
-    st = st or env.state
-    assert st is not None
-    found = st.made.get(PENDING)
-    return found if isinstance(found, dict) else None
-
-
-def changing(env: NetnsEnvironment) -> str | None:
-    """The DC an unfinished change adds or removes (its processes and namespace are that change's to finish)."""
-    found = pending(env)
-    return str(found["dc"]) if found else None
-
-
-def unfinished(env: NetnsEnvironment, st: State | None = None) -> str | None:
-    """One line on an unfinished change and what to run; None when there is none."""
-    found = pending(env, st)
-    if found is None:
-        return None
-    action, dc, pid = found["action"], found["dc"], found.get("pid")
-    if isinstance(pid, int) and pid != os.getpid() and env.host.alive(pid):
-        return f"`dc {action} {dc}` is under way (pid {pid})"
-    remove = f"`multidc dc remove {dc} --name {env.name}`"
-    then = f"or {remove} completes it" if action == "remove" else f"completes it, {remove} takes it back"
-    return f"`dc {action} {dc}` did not finish; `multidc up --name {env.name}` {then}"
-
-
-def _intend(env: NetnsEnvironment, action: str, dc: str) -> None:
+def _intend(env: Environment, action: str, dc: str) -> None:
     """Note the change, and the record as it is (what an add that is taken back puts back); the caller saves it, in
     the same write as an add's new DC."""
     assert env.state is not None
@@ -107,20 +77,20 @@ def _intend(env: NetnsEnvironment, action: str, dc: str) -> None:
     env.state.made[PENDING] = {"action": action, "dc": dc, "pid": os.getpid(), "before": copy.deepcopy(before)}
 
 
-def _settle(env: NetnsEnvironment) -> None:
+def _settle(env: Environment) -> None:
     assert env.state is not None
     env.state.made.pop(PENDING, None)
-    env._save()
+    env.save()
 
 
-def _refuse_unfinished(env: NetnsEnvironment, what: str, dc: str) -> None:
+def _refuse_unfinished(env: Environment, what: str, dc: str) -> None:
     """Another change is unfinished: it comes first (a `dc remove` of the same DC finishes or takes it back)."""
     found = pending(env)
     if found is not None and not (what == "dc remove" and found["dc"] == dc):
         raise TopologyError(f"{what}: {unfinished(env)}")
 
 
-def _before(env: NetnsEnvironment, found: dict[str, Any]) -> Plan:
+def _before(env: Environment, found: dict[str, Any]) -> Plan:
     """The plan of the record as it was before the change."""
     record = found["before"]
     binaries_of = {
@@ -132,12 +102,12 @@ def _before(env: NetnsEnvironment, found: dict[str, Any]) -> Plan:
 # --- checks (nothing is touched)
 
 
-def _active_faults(env: NetnsEnvironment) -> list[str]:
+def _active_faults(env: Environment) -> list[str]:
     assert env.state is not None
     return sorted(kind for kind, what in env.state.faults.items() if what)
 
 
-def _refuse_faults(env: NetnsEnvironment, what: str) -> None:
+def _refuse_faults(env: Environment, what: str) -> None:
     faults = _active_faults(env)
     if faults:
         raise TopologyError(
@@ -145,7 +115,7 @@ def _refuse_faults(env: NetnsEnvironment, what: str) -> None:
         )
 
 
-def _pinned(env: NetnsEnvironment, datacenters: list[Any]) -> dict[str, Any]:
+def _pinned(env: Environment, datacenters: list[Any]) -> dict[str, Any]:
     """The recorded topology with these datacenters, and the KMS's address pinned where it is now (by default it would
     follow the last node's address, which a change of DC count moves)."""
     assert env.state is not None
@@ -156,7 +126,7 @@ def _pinned(env: NetnsEnvironment, datacenters: list[Any]) -> dict[str, Any]:
 
 
 def _plan(
-    env: NetnsEnvironment,
+    env: Environment,
     data: dict[str, Any],
     slots: dict[str, int],
     source: str,
@@ -201,7 +171,7 @@ def _free_slot(used: set[int]) -> int:
     return min(n for n in range(1, topo_mod.MAX_DATACENTERS + 1) if n not in used)
 
 
-def check_add(env: NetnsEnvironment, name: str, pool: str | None) -> Plan:
+def check_add(env: Environment, name: str, pool: str | None) -> Plan:
     """The plan with DC `name` added (in the smallest free slot), or a one-line TopologyError/PrerequisiteError (exit
     2) saying what is wrong and how to fix it. Touches nothing."""
     assert env.state is not None
@@ -240,18 +210,16 @@ def check_add(env: NetnsEnvironment, name: str, pool: str | None) -> Plan:
     return plan
 
 
-def _check_port(env: NetnsEnvironment, node: Node) -> None:
-    from .provider import _port_free, claimed_ports
-
-    claims = claimed_ports(env.root, env.name, env.host.owned())
-    if node.host_port in claims or not (_port_free(node.host_port) or _published(env, node.host_port)):
+def _check_port(env: Environment, node: Node) -> None:
+    claims = ports.claimed_ports(env.root, env.name, env.host.owned())
+    if node.host_port in claims or not (ports.port_free(node.host_port) or _published(env, node.host_port)):
         who = f"environment {claims[node.host_port]!r}" if node.host_port in claims else "another process"
         raise PrerequisiteError(
             f"dc add: host port 127.0.0.1:{node.host_port} (slot {node.index}) is used by {who}; free it, try again"
         )
 
 
-def _published(env: NetnsEnvironment, port: int) -> bool:
+def _published(env: Environment, port: int) -> bool:
     """Our own forwarder (by its recorded PID) publishes this port (an interrupted add published it)."""
     assert env.state is not None
     pid = env.state.pids.get("forwarder")
@@ -264,7 +232,7 @@ def _published(env: NetnsEnvironment, port: int) -> bool:
     return any(route.get("port") == port for route in routes)
 
 
-def check_remove(env: NetnsEnvironment, name: str) -> Plan:
+def check_remove(env: Environment, name: str) -> Plan:
     """The plan without DC `name`, or a one-line TopologyError (exit 2). Touches nothing."""
     assert env.state is not None
     _refuse_unfinished(env, "dc remove", name)
@@ -280,28 +248,28 @@ def check_remove(env: NetnsEnvironment, name: str) -> Plan:
 # --- the changes
 
 
-def _record(env: NetnsEnvironment, plan: Plan) -> None:
+def _record(env: Environment, plan: Plan) -> None:
     """The plan is the environment's from now on: in memory and in the state file (topology, slots, binaries)."""
     assert env.state is not None
     env.plan = plan
     env.state.topology = plan.topology.model_dump(mode="json")
     env.state.slots = {n.name: n.index for n in plan.nodes}
     env.state.binaries = {n.name: plan.server_dict(n) for n in plan.nodes if n.binary is not None}
-    env._save()
+    env.save()
 
 
-def _members(env: NetnsEnvironment) -> set[str]:
+def _members(env: Environment) -> set[str]:
     c = env.client(env.leader_node(), env.root_token(), timeout=5)
     config = c.adapter.get("/v1/sys/storage/raft/configuration")["data"]["config"]
     return {str(s["node_id"]) for s in config["servers"]}
 
 
-def _remove_peer(env: NetnsEnvironment, dc: str) -> None:
+def _remove_peer(env: Environment, dc: str) -> None:
     c = env.client(env.leader_node(), env.root_token(), timeout=10)
     c.adapter.post("/v1/sys/storage/raft/remove-peer", json={"server_id": dc})
 
 
-def _stop(env: NetnsEnvironment, node: Node) -> None:
+def _stop(env: Environment, node: Node) -> None:
     """Stop the DC's server: its recorded PID if ours (its command line names the environment's directory), and
     whatever runs in its namespace (a server spawned by a command killed before it recorded the PID).
     SIGKILL: the server is out of the Raft configuration (or never got in) and its data goes next. A server that
@@ -315,17 +283,17 @@ def _stop(env: NetnsEnvironment, node: Node) -> None:
     if env.host.terminate(sorted(pids)):
         raise ProviderError(f"could not stop {node.name}'s server (pid {', '.join(map(str, sorted(pids)))})")
     env.state.pids.pop(f"node:{node.name}", None)
-    env._save()
+    env.save()
 
 
-def _remove_files(env: NetnsEnvironment, node: Node) -> None:
+def _remove_files(env: Environment, node: Node) -> None:
     """The DC's directory (made by multidc inside the environment's own)."""
     where = node.paths.dir
     if where.parent == env.paths.root / "nodes" and where.is_dir() and not where.is_symlink():
         shutil.rmtree(where)
 
 
-def _remove_namespace(env: NetnsEnvironment, node: Node) -> None:
+def _remove_namespace(env: Environment, node: Node) -> None:
     """The DC's namespace (its veth goes with it), and its addresses' ARP entries everywhere else: the next DC in
     this slot takes the same addresses with another MAC."""
     if env.host.namespace_exists(node.namespace) and env.host.remove_node(env.plan, node):
@@ -333,29 +301,29 @@ def _remove_namespace(env: NetnsEnvironment, node: Node) -> None:
     _forget(env, node)
 
 
-def _forget(env: NetnsEnvironment, node: Node) -> None:
+def _forget(env: Environment, node: Node) -> None:
     """The node's addresses' ARP entries in every other namespace of the environment."""
     others = [n for n in env.plan.namespaces if n != node.namespace and env.host.namespace_exists(n)]
     env.host.forget_neighbours(others, [str(node.address), str(node.vip)])
 
 
-def _wait_member(env: NetnsEnvironment, node: Node) -> None:
+def _wait_member(env: Environment, node: Node) -> None:
     try:
         pipeline.wait_until(lambda: node.name in _members(env), JOIN_TIMEOUT, f"{node.name} to join")
     except TimeoutError as exc:
         raise ProviderError(
-            f"{node.name} did not join within {JOIN_TIMEOUT:.0f}s: {env._log_tail(node) or exc}"
+            f"{node.name} did not join within {JOIN_TIMEOUT:.0f}s: {env.log_tail(node) or exc}"
         ) from None
 
 
-def _leave(env: NetnsEnvironment, dc: str) -> None:
+def _leave(env: Environment, dc: str) -> None:
     """Out of the Raft configuration (a DC that never got in, or was taken out already, has nothing to leave)."""
     if dc in _members(env):
         _remove_peer(env, dc)
     pipeline.wait_until(lambda: dc not in _members(env), JOIN_TIMEOUT, f"{dc} to leave")
 
 
-def _take_back(env: NetnsEnvironment, node: Node) -> None:
+def _take_back(env: Environment, node: Node) -> None:
     """Whatever an add made of the DC, in any state: out of Raft, its server, its namespace, its files."""
     _leave(env, node.name)
     _stop(env, node)
@@ -373,20 +341,18 @@ def _said(what: str, change: Callable[[], T]) -> T:
         raise ProviderError(f"{what}: {pipeline.reason(exc)}") from exc
 
 
-def add(
-    env: NetnsEnvironment, name: str, pool: str | None = None, progress: Progress | None = None
-) -> MembershipReport:
+def add(env: Environment, name: str, pool: str | None = None, progress: Progress | None = None) -> MembershipReport:
     """Add DC `name` (pool: its load-balancer pool, default the slot's) to the running environment; healthy after."""
     return _said(f"dc add {name}", lambda: _add(env, name, pool, progress))
 
 
-def remove(env: NetnsEnvironment, name: str, progress: Progress | None = None) -> MembershipReport:
+def remove(env: Environment, name: str, progress: Progress | None = None) -> MembershipReport:
     """Remove DC `name` from the running environment (out of Raft first, then its server, namespace and files);
     healthy after. An unfinished `dc add` of `name` is taken back; an unfinished `dc remove` of it, finished."""
     return _said(f"dc remove {name}", lambda: _remove(env, name, progress))
 
 
-def resume(env: NetnsEnvironment, progress: Progress | None = None) -> tuple[str, str] | None:
+def resume(env: Environment, progress: Progress | None = None) -> tuple[str, str] | None:
     """Finish the membership change a killed command left (`up` runs this): an add is taken back and made again (or
     only taken back if it was being taken back), a remove runs its remaining steps. Returns (the DC, what was done),
     or None when no change was unfinished."""
@@ -416,11 +382,11 @@ def _kept(dc: str) -> None:
     )
 
 
-def _report(env: NetnsEnvironment, action: str, node: Node) -> MembershipReport:
+def _report(env: Environment, action: str, node: Node) -> MembershipReport:
     return MembershipReport(action, node.name, node.index, str(node.vip), env.plan.host_url(node), [], "")
 
 
-def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress | None) -> MembershipReport:
+def _add(env: Environment, name: str, pool: str | None, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
     plan = check_add(env, name, pool)
     health = env.status(probe_write=False)
@@ -432,7 +398,7 @@ def _add(env: NetnsEnvironment, name: str, pool: str | None, progress: Progress 
     return _build(env, old, plan.node(name), progress)
 
 
-def _build(env: NetnsEnvironment, old: Plan, node: Node, progress: Progress | None) -> MembershipReport:
+def _build(env: Environment, old: Plan, node: Node, progress: Progress | None) -> MembershipReport:
     """Make the recorded DC `node` and join it; on a failure take back what was made and the record."""
     assert env.state is not None
     started = time.monotonic()
@@ -453,16 +419,16 @@ def _build(env: NetnsEnvironment, old: Plan, node: Node, progress: Progress | No
             # Under the host-port table's lock, as `up` chooses ports: no other environment takes this port meanwhile.
             with locks.hold(locks.PORTS, "dc add", env.root, wait=60.0, label="the host-port table"):
                 _check_port(env, node)
-                env.republish_ports()
+                site.republish_ports(env)
         report.steps["created_s"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
         with step(f"Starting {name}"):
             with interrupts.deferred():  # the PID recorded before a Ctrl-C is raised
-                env.state.pids[f"node:{name}"] = env._spawn_server(node)
-                env._save()
+                env.state.pids[f"node:{name}"] = env.spawn_server(node)
+                env.save()
             if plan.topology.unseal == "kv":
-                env.restart_unsealers()  # one process for every DC's unsealer: now with this DC's thread
-            env._started(node, f"node:{name}")
+                kms.restart_unsealers(env)  # one process for every DC's unsealer: now with this DC's thread
+            env.started(node, f"node:{name}")
         with step(f"Joining {name} through {leader.name}"):
             if plan.topology.unseal == "transit":
                 ca_pem = env.paths.ca_cert.read_text() if plan.topology.tls else None
@@ -482,7 +448,7 @@ def _build(env: NetnsEnvironment, old: Plan, node: Node, progress: Progress | No
     return _healthy(env, report, step, started)
 
 
-def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> bool:
+def _undo_add(env: Environment, old: Plan, node: Node) -> bool:
     """Take back a half-made add: what `_take_back` removes, the host ports, unsealers and configs as they were, and
     the record as it was. False when the DC could not be taken back: the add stays recorded as unfinished (being
     taken back), for `dc remove` or `up` to finish."""
@@ -491,7 +457,7 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> bool:
     if found is not None:
         found["undoing"] = True
         with contextlib.suppress(Exception):
-            env._save()
+            env.save()
     try:
         _take_back(env, node)
     except Exception:  # noqa: BLE001 - the add stays recorded: whoever runs next takes it back
@@ -499,12 +465,12 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> bool:
     env.plan = old
     if old.topology.unseal == "kv":
         with contextlib.suppress(Exception):
-            env.restart_unsealers()
+            kms.restart_unsealers(env)
     with contextlib.suppress(Exception):
         pid = env.state.pids.get("forwarder")
         spec = env.paths.forwarder_spec.read_text()
         if str(node.host_port) in spec or pid is None or not env.host.belongs(pid, str(env.paths.root)):
-            env.republish_ports()
+            site.republish_ports(env)
     for other in old.nodes:
         with contextlib.suppress(Exception):
             env.write_node_config(other)
@@ -516,7 +482,7 @@ def _undo_add(env: NetnsEnvironment, old: Plan, node: Node) -> bool:
     return True
 
 
-def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> MembershipReport:
+def _remove(env: Environment, name: str, progress: Progress | None) -> MembershipReport:
     assert env.state is not None
     started = time.monotonic()
     step = (progress or Progress(quiet=True)).step
@@ -548,7 +514,7 @@ def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> Memb
                     ) from None
         if found is None:  # a step-down changes nothing to finish; from here on the removal is recorded
             _intend(env, "remove", name)
-            env._save()
+            env.save()
         with step(f"Removing {name} from the Raft configuration"):
             _leave(env, name)
         report.steps["left_s"] = round(time.monotonic() - t, 3)
@@ -561,15 +527,15 @@ def _remove(env: NetnsEnvironment, name: str, progress: Progress | None) -> Memb
     with step(f"Publishing the changed environment without {name}"):
         for other in plan.nodes:
             env.write_node_config(other)
-        env.republish_ports()
+        site.republish_ports(env)
         if plan.topology.unseal == "kv":
-            env.restart_unsealers()  # without the removed DC's thread
+            kms.restart_unsealers(env)  # without the removed DC's thread
         _settle(env)
     report.steps["removed_s"] = round(time.monotonic() - t, 3)
     return _healthy(env, report, step, started)
 
 
-def _without(env: NetnsEnvironment, name: str) -> Plan:
+def _without(env: Environment, name: str) -> Plan:
     """The recorded plan without DC `name` (the same when it is no longer recorded)."""
     assert env.state is not None
     slots = {n.name: n.index for n in env.plan.nodes if n.name != name}
@@ -579,7 +545,7 @@ def _without(env: NetnsEnvironment, name: str) -> Plan:
     return _plan(env, _pinned(env, entries), slots, "dc remove")
 
 
-def _healthy(env: NetnsEnvironment, report: MembershipReport, step: Any, started: float) -> MembershipReport:
+def _healthy(env: Environment, report: MembershipReport, step: Any, started: float) -> MembershipReport:
     t = time.monotonic()
     with step("Waiting for healthy"):
         health = env.wait_healthy(HEALTHY_TIMEOUT)

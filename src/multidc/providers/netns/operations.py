@@ -12,12 +12,12 @@ from . import upgrade as upgrade_mod
 
 if TYPE_CHECKING:
     from ...progress import Progress
-    from .provider import NetnsEnvironment
+    from .environment import Environment
 
 
 @dataclass
 class Operations:
-    env: NetnsEnvironment
+    env: Environment
 
     def upgrade(
         self,

@@ -25,8 +25,8 @@ from .plan import CLUSTER_PORT
 from .raftlog import Position, Unreadable, last_position
 
 if TYPE_CHECKING:
+    from .environment import Environment
     from .plan import Node
-    from .provider import NetnsEnvironment
 
 LEAD_TIMEOUT = 60.0
 JOIN_TIMEOUT = 60.0
@@ -44,7 +44,7 @@ class RecoveryReport:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
 
 
-def _running(env: NetnsEnvironment, dc: str) -> int | None:
+def _running(env: Environment, dc: str) -> int | None:
     assert env.state is not None
     pid = env.state.pids.get(f"node:{dc}")
     return pid if pid is not None and env.host.belongs(pid, str(env.paths.root)) else None
@@ -58,7 +58,7 @@ def _wipe(node: Node) -> None:
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def _leads(env: NetnsEnvironment, node: Node) -> bool:
+def _leads(env: Environment, node: Node) -> bool:
     try:
         code, body = get(env.client(node, timeout=2), "/v1/sys/leader")
     except Exception:  # noqa: BLE001 - not yet
@@ -66,7 +66,7 @@ def _leads(env: NetnsEnvironment, node: Node) -> bool:
     return code == 200 and bool(body.get("is_self"))
 
 
-def logs(env: NetnsEnvironment, allow_data_loss: bool) -> dict[str, Position]:
+def logs(env: Environment, allow_data_loss: bool) -> dict[str, Position]:
     """Where each DC's Raft log ends, read from its data directory. One that cannot be read is refused (FaultError,
     exit 2), or with `allow_data_loss` left out."""
     found = {}
@@ -82,7 +82,7 @@ def logs(env: NetnsEnvironment, allow_data_loss: bool) -> dict[str, Position]:
     return found
 
 
-def choose(env: NetnsEnvironment, dc: str | None, allow_data_loss: bool) -> tuple[str, dict[str, Position]]:
+def choose(env: Environment, dc: str | None, allow_data_loss: bool) -> tuple[str, dict[str, Position]]:
     """The survivor: `dc`, refused if another DC's log is newer (unless `allow_data_loss`); else the newest DC
     (a running one first among equals, then the DC order)."""
     positions = logs(env, allow_data_loss)
@@ -101,16 +101,14 @@ def choose(env: NetnsEnvironment, dc: str | None, allow_data_loss: bool) -> tupl
 
 
 def recover(
-    env: NetnsEnvironment, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
+    env: Environment, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
 ) -> RecoveryReport:
     """Make `dc` (default: the DC with the newest Raft log) a one-node cluster with its own data (peers.json), then
     re-add every other DC fresh."""
-    from .faults import Faults
-
     if dc == "kms":
         raise FaultError("recover: the KMS is not a Raft member of the cluster; name a datacenter")
     if dc is not None:
-        env._place(dc)
+        env.place(dc)
     running = [n.name for n in env.plan.nodes if _running(env, n.name) is not None]
     if len(running) * 2 > len(env.plan.nodes):
         raise FaultError(
@@ -121,7 +119,6 @@ def recover(
     survivor = env.plan.node(dc)
     report = RecoveryReport(dc, logs={n: asdict(p) for n, p in positions.items()})
     started = time.monotonic()
-    faults = Faults(env)
     others = [n for n in env.plan.nodes if n.name != dc]
 
     step = (progress or Progress(quiet=True)).step
@@ -132,7 +129,7 @@ def recover(
             pid = _running(env, node.name)
             if pid is not None:
                 env.host.terminate([pid])
-            faults._mark("stopped", node.name, True)
+            env.mark_fault("stopped", node.name, True)
             _wipe(node)
     with step(f"Restarting {dc} with peers.json naming only itself"):
         pid = _running(env, dc)
@@ -141,14 +138,14 @@ def recover(
         peers = [{"id": dc, "address": f"{survivor.service_address}:{CLUSTER_PORT}", "non_voter": False}]
         write_private(survivor.paths.data / "raft" / "peers.json", json.dumps(peers))
         env.restart_node(survivor)
-        env._started(survivor, f"node:{dc}")
+        env.started(survivor, f"node:{dc}")
         for kind in ("stopped", "exited", "paused"):
-            faults._mark(kind, dc, False)
+            env.mark_fault(kind, dc, False)
         try:
             pipeline.wait_until(lambda: _leads(env, survivor), LEAD_TIMEOUT, f"{dc} leading")
         except TimeoutError:
             raise ProviderError(
-                f"recover: {dc} did not lead within {LEAD_TIMEOUT:.0f}s: {env._log_tail(survivor)}"
+                f"recover: {dc} did not lead within {LEAD_TIMEOUT:.0f}s: {env.log_tail(survivor)}"
             ) from None
     report.steps["survivor_leads_s"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
@@ -157,9 +154,9 @@ def recover(
         recovery = (read_secret(env.paths, "recovery-keys") or "").split()
         for node in others:
             env.restart_node(node)
-            env._started(node, f"node:{node.name}")
-            faults._mark("stopped", node.name, False)
-            faults._mark("exited", node.name, False)
+            env.started(node, f"node:{node.name}")
+            env.mark_fault("stopped", node.name, False)
+            env.mark_fault("exited", node.name, False)
             if env.plan.topology.unseal == "transit":
                 bootstrap.join(env.client(node), env.plan.api_addr(survivor), ca_pem)
                 bootstrap.unseal_joined(env.client(node), recovery, timeout=JOIN_TIMEOUT)

@@ -25,10 +25,10 @@ from ...errors import ProviderError, TopologyError
 from ...paths import write_private
 from ...state import read_secret
 from ...vaultapi import client, get, raw
-from .snapshots import RESTORE_TIMEOUT, Refused, keys_path, lookup, send
+from .transfer import RESTORE_TIMEOUT, Refused, keys_path, lookup, send
 
 if TYPE_CHECKING:
-    from .provider import NetnsEnvironment
+    from .environment import Environment
 
 START_TIMEOUT = 20.0
 NOT_STARTED: tuple[type[BaseException], ...] = (TimeoutError, *pipeline.TRANSIENT)
@@ -43,7 +43,7 @@ def _free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in socks]
 
 
-def rehearse(env: NetnsEnvironment, path: Path, data: bytes, keys: dict[str, Any], binary: str) -> None:
+def rehearse(env: Environment, path: Path, data: bytes, keys: dict[str, Any], binary: str) -> None:
     """Restore `data` into a scratch server with FILE.keys's seal; refuse (TopologyError, nothing changed) unless it
     opens and knows FILE.keys's root token as a root token."""
     transit = env.plan.topology.unseal == "transit"

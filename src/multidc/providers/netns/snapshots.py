@@ -35,17 +35,15 @@ from typing import TYPE_CHECKING, Any
 from ... import bootstrap, interrupts, pipeline
 from ...errors import MultidcError, ProviderError, TopologyError
 from ...state import read_secret, write_secret
-from ...vaultapi import client, get, raw
+from ...vaultapi import get, raw
+from .rehearsal import rehearse
+from .transfer import RESTORE_TIMEOUT, Refused, keys_path, lookup, said, send
 
 if TYPE_CHECKING:
     import hvac
 
+    from .environment import Environment
     from .plan import Node
-    from .provider import NetnsEnvironment
-
-KEYS_SUFFIX = ".keys"
-RESTORE_TIMEOUT = 60.0
-LOOKUP = "/v1/auth/token/lookup-self"
 
 
 @dataclass
@@ -60,10 +58,6 @@ class SnapshotInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def keys_path(path: Path) -> Path:
-    return path.with_name(path.name + KEYS_SUFFIX)
 
 
 # --- save: only a new file, or (force) a regular file of the user's; never a device, a symlink or a directory
@@ -133,14 +127,14 @@ def write_file(path: Path, data: bytes, existing: os.stat_result | None) -> None
         raise TopologyError(f"{path}: cannot write it ({exc.strerror}); nothing written there") from None
 
 
-def _take(env: NetnsEnvironment, leader: Node, token: str | None) -> bytes:
+def _take(env: Environment, leader: Node, token: str | None) -> bytes:
     response = raw(env.client(leader, token, timeout=60), "GET", "/v1/sys/storage/raft/snapshot")
     if response.status_code != 200 or not response.content:
         raise ProviderError(f"snapshot through {leader.name} failed: HTTP {response.status_code}")
     return bytes(response.content)
 
 
-def _transit_backup(env: NetnsEnvironment) -> str:
+def _transit_backup(env: Environment) -> str:
     code, backup = get(_kms(env), f"/v1/transit/backup/{env.plan.transit_key}")
     if code != 200:
         raise ProviderError(
@@ -151,7 +145,7 @@ def _transit_backup(env: NetnsEnvironment) -> str:
     return str(backup["data"]["backup"])
 
 
-def _keys_file(env: NetnsEnvironment, data: bytes, transit_backup: str | None) -> bytes:
+def _keys_file(env: Environment, data: bytes, transit_backup: str | None) -> bytes:
     """FILE.keys: what restoring `data` into a fresh environment needs, from this environment's secrets."""
     keys: dict[str, Any] = {
         "environment": env.name,
@@ -168,7 +162,7 @@ def _keys_file(env: NetnsEnvironment, data: bytes, transit_backup: str | None) -
     return (json.dumps(keys, indent=2) + "\n").encode()
 
 
-def save(env: NetnsEnvironment, path: Path, force: bool = False) -> SnapshotInfo:
+def save(env: Environment, path: Path, force: bool = False) -> SnapshotInfo:
     """Take a Raft snapshot through the leader into `path`, and the keys it needs into `path`.keys."""
     targets = {p: check_target(p, force) for p in (path, keys_path(path))}  # both, before anything is taken
     started = time.monotonic()
@@ -246,51 +240,11 @@ def check_archive(path: Path, data: bytes) -> None:
         raise TopologyError(f"{path}: not a complete Raft snapshot (its SHA256SUMS does not match); nothing changed")
 
 
-def _kms(env: NetnsEnvironment) -> hvac.Client:
+def _kms(env: Environment) -> hvac.Client:
     return env.client(env.plan.kms, read_secret(env.paths, "kms-root-token"), timeout=10)
 
 
-class Refused(MultidcError):
-    """OpenBao refused the snapshot as sent: its data did not change."""
-
-
-def _said(response: Any) -> str:
-    """What OpenBao said in a refusal, on one line."""
-    try:
-        said = "; ".join(response.json().get("errors") or [])
-    except ValueError:
-        said = response.text
-    return f"HTTP {response.status_code}: {' '.join(said.split())[:200]}"
-
-
-def lookup(url: str, ca: str | None, token: str) -> str | None:
-    """Whether `token` is a token of the data the server at `url` holds: "root", "other", "unknown" (403), or None (no
-    answer yet)."""
-    code, body = get(client(url, ca, token, timeout=3), LOOKUP)
-    if code == 403:
-        return "unknown"
-    if code != 200:
-        return None
-    return "root" if "root" in (body.get("data") or {}).get("policies", []) else "other"
-
-
-def send(url: str, ca: str | None, token: str, data: bytes, force: bool) -> str:
-    """Send a snapshot to the server at `url` with a root token; on acceptance, return a token made just before, which
-    no snapshot can hold: unknown to the server once the snapshot's data is in place. OpenBao answers at once and
-    applies the snapshot in the background (measured: ~5.5 s without an answer, then the new data)."""
-    c = client(url, ca, token, timeout=120)
-    made = raw(c, "POST", "/v1/auth/token/create", json={"policies": ["default"], "ttl": "15m"})
-    if made.status_code != 200:
-        raise ProviderError(f"{url} would not make a token to follow the restore: {_said(made)}")
-    marker = str(made.json()["auth"]["client_token"])
-    response = raw(c, "POST", "/v1/sys/storage/raft/snapshot" + ("-force" if force else ""), data=data)
-    if response.status_code not in (200, 204):
-        raw(client(url, ca, marker), "POST", "/v1/auth/token/revoke-self")
-        raise Refused(_said(response))
-    return marker
-
-
-def _seal_of(env: NetnsEnvironment) -> Any:
+def _seal_of(env: Environment) -> Any:
     """What this KMS gives the environment's seal now: the transit key's backup, or the unseal keys (kv)."""
     if env.plan.topology.unseal == "transit":
         return _transit_backup(env)
@@ -299,13 +253,13 @@ def _seal_of(env: NetnsEnvironment) -> Any:
     )["data"]["data"]
 
 
-def _snapshot_seal(env: NetnsEnvironment, keys: dict[str, Any]) -> Any:
+def _snapshot_seal(env: Environment, keys: dict[str, Any]) -> Any:
     if env.plan.topology.unseal == "transit":
         return keys["transit_key_backup"]
     return {**{f"vault-unseal-{i}": k for i, k in enumerate(keys["unseal_keys"])}, "vault-root": keys["root_token"]}
 
 
-def _set_seal(env: NetnsEnvironment, seal: Any) -> None:
+def _set_seal(env: Environment, seal: Any) -> None:
     """Make this KMS give the seal `seal`: the transit key under this environment's key name (transit), or the unseal
     keys where this KMS's unsealers read them (kv)."""
     kms = _kms(env)
@@ -313,12 +267,12 @@ def _set_seal(env: NetnsEnvironment, seal: Any) -> None:
         name = env.plan.transit_key
         response = raw(kms, "POST", f"/v1/transit/restore/{name}", json={"backup": seal, "force": True})
         if response.status_code not in (200, 204):
-            raise ProviderError(f"the KMS would not take the transit key {name}: {_said(response)}")
+            raise ProviderError(f"the KMS would not take the transit key {name}: {said(response)}")
     else:
         kms.secrets.kv.v2.create_or_update_secret(path=bootstrap.UNSEAL_KEYS_PATH, secret=seal, mount_point="secret")
 
 
-def _keep(env: NetnsEnvironment, data: bytes, seal: Any) -> Path:
+def _keep(env: Environment, data: bytes, seal: Any) -> Path:
     """Write this environment's data from before the restore (and its keys) into its secrets: nothing is lost."""
     kept = env.paths.secret("before-restore.snap")
     found = {p: check_target(p, True) for p in (kept, keys_path(kept))}
@@ -328,11 +282,9 @@ def _keep(env: NetnsEnvironment, data: bytes, seal: Any) -> Path:
     return kept
 
 
-def restore(env: NetnsEnvironment, path: Path) -> str:
+def restore(env: Environment, path: Path) -> str:
     """Restore the snapshot through the leader and wait until every DC serves it, unsealed and healthy. Nothing of
     this environment changes before the snapshot and FILE.keys are proven; a refusal puts the KMS's key back."""
-    from .rehearsal import rehearse
-
     data, keys = _load(path)
     mode = env.plan.topology.unseal
     if keys.get("unseal") != mode:
@@ -398,7 +350,7 @@ def restore(env: NetnsEnvironment, path: Path) -> str:
     return f"restored {path} through {leader.name}" + ("" if same else f" (taken in {keys.get('environment')!r})")
 
 
-def _restart_all(env: NetnsEnvironment) -> None:
+def _restart_all(env: Environment) -> None:
     """Restart every DC's server at once. Measured on OpenBao 2.7.2: after a force restore of another cluster's
     snapshot the running servers keep the cluster-port TLS keys they had, while a server started later loads the
     snapshot's: it is then refused by its peers ("tls: unrecognized name") and never catches up. Restarted together,
@@ -410,4 +362,4 @@ def _restart_all(env: NetnsEnvironment) -> None:
     for node in env.plan.nodes:
         env.restart_node(node)
     for node in env.plan.nodes:
-        env._started(node, f"node:{node.name}")
+        env.started(node, f"node:{node.name}")

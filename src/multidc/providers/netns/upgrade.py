@@ -19,7 +19,7 @@ from ...progress import Progress
 from ...vaultapi import get
 
 if TYPE_CHECKING:
-    from .provider import NetnsEnvironment
+    from .environment import Environment
 
 STEP_DOWN_TIMEOUT = 30.0
 HEALTHY_TIMEOUT = 90.0
@@ -72,7 +72,7 @@ def release(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in found.groups()) if found else ()
 
 
-def refuse_downgrade(env: NetnsEnvironment, version: str) -> None:
+def refuse_downgrade(env: Environment, version: str) -> None:
     """TopologyError (exit 2) if some DC runs a newer OpenBao than `version`: an older one cannot go active on the
     data a newer one wrote, so the cluster would end with no active node."""
     to = release(version)
@@ -95,7 +95,7 @@ def stuck_after_downgrade(health: Health, version: str) -> bool:
     return up and not health.leader and all(release(n.version) <= release(version) for n in health.nodes)
 
 
-def ordered(env: NetnsEnvironment, order: list[str] | None, leader: str | None) -> list[str]:
+def ordered(env: Environment, order: list[str] | None, leader: str | None) -> list[str]:
     """The DCs in upgrade order: as given (each a DC, once), else the DC order with the leader moved last."""
     dcs = env.datacenters
     if order:
@@ -108,7 +108,7 @@ def ordered(env: NetnsEnvironment, order: list[str] | None, leader: str | None) 
     return [dc for dc in dcs if dc != leader] + ([leader] if leader in dcs else [])
 
 
-def step_down(env: NetnsEnvironment, dc: str) -> None:
+def step_down(env: Environment, dc: str) -> None:
     """Ask the DC's node to give up leadership and wait until another DC leads."""
     c = env.client(env.plan.node(dc), env.root_token(), timeout=10)
     c.adapter.put("/v1/sys/step-down")
@@ -120,7 +120,7 @@ def step_down(env: NetnsEnvironment, dc: str) -> None:
         ) from None
 
 
-def running_version(env: NetnsEnvironment, dc: str) -> str:
+def running_version(env: Environment, dc: str) -> str:
     """The version the DC's server says it runs (seal-status), else the plan's."""
     try:
         code, body = get(env.client(env.plan.node(dc), timeout=2), "/v1/sys/seal-status")
@@ -132,7 +132,7 @@ def running_version(env: NetnsEnvironment, dc: str) -> str:
 
 
 def upgrade(
-    env: NetnsEnvironment,
+    env: Environment,
     to: str | None,
     order: list[str] | None,
     progress: Progress | None = None,
@@ -185,7 +185,7 @@ def upgrade(
     return report
 
 
-def settle(env: NetnsEnvironment, target: binaries.ServerBinary) -> None:
+def settle(env: Environment, target: binaries.ServerBinary) -> None:
     """When every DC runs `target`, it becomes the environment's own version: the recorded topology says it once
     (no per-DC versions), and a DC added later, or the KMS at its next start, runs it too."""
     assert env.state is not None
@@ -200,10 +200,10 @@ def settle(env: NetnsEnvironment, target: binaries.ServerBinary) -> None:
     env.state.binary = {"path": target.path, "flavour": target.flavour, "version": target.version}
     env.state.binaries = {}
     env.plan = replace(env.plan, binary=target, nodes=[replace(n, binary=None) for n in env.plan.nodes])
-    env._save()
+    env.save()
 
 
-def record_binary(env: NetnsEnvironment, dc: str, binary: binaries.ServerBinary) -> None:
+def record_binary(env: Environment, dc: str, binary: binaries.ServerBinary) -> None:
     """From now on the DC runs `binary`: in the plan, the state file and the recorded topology's `version`."""
     assert env.state is not None
     node = env.plan.node(dc)
@@ -213,4 +213,4 @@ def record_binary(env: NetnsEnvironment, dc: str, binary: binaries.ServerBinary)
     for entry in env.state.topology.get("datacenters") or []:
         if isinstance(entry, dict) and entry.get("name") == dc:
             entry["version"] = binary.version.removeprefix("v")
-    env._save()
+    env.save()

@@ -32,6 +32,11 @@ from .verdict import KeyVerdict, Verdict
 _CALL = attrgetter("call")
 _RET = attrgetter("ret")
 
+
+class Undecided(RuntimeError):
+    """The search exceeded its budget: neither proven nor refuted."""
+
+
 # The kinds of a model's table (Model.table): what the search does at an operation's call without calling step.
 READ, SET, SWAP, STEP = 0, 1, 2, 3  # state == arg: keep it; set to new; state == arg: set to new; ask model.step
 
@@ -94,14 +99,14 @@ class Model:
 def judge_key(model: Model, key: str, ops: list[Operation]) -> KeyVerdict:
     try:
         ok, _ = linearizable(ops, model)
-    except RuntimeError:
+    except Undecided:
         return KeyVerdict(key, False, len(ops), [], undecided=True)
     return KeyVerdict(key, ok, len(ops), [] if ok else minimise(ops, model))
 
 
 def linearizable(ops: list[Operation], model: Model, budget: int = 5_000_000) -> tuple[bool, float]:
     """Whether the operations (one part) linearize on `model`; when not, the time of the return no order could get
-    past. `budget` bounds the search steps; exceeding it raises RuntimeError rather than guessing."""
+    past. `budget` bounds the search steps; exceeding it raises Undecided rather than guessing."""
     kept, kinds, args, news = model.table(ops)
     n = len(kept)
     if n == 0:
@@ -148,7 +153,7 @@ def linearizable(ops: list[Operation], model: Model, budget: int = 5_000_000) ->
     while True:
         steps += 1
         if steps > budget:
-            raise RuntimeError(f"linearizability search exceeded {budget} steps")
+            raise Undecided(f"linearizability search exceeded {budget} steps")
         if returns_left == 0 or pos >= m:
             # Beyond here only calls of unknown-outcome operations remain: leaving them out is allowed.
             return True, math.inf
@@ -244,7 +249,7 @@ def minimise(ops: list[Operation], model: Model, probes: int = 400) -> list[Oper
         probes -= 1
         try:
             return not linearizable(candidate, model, budget=200_000)[0]
-        except RuntimeError:
+        except Undecided:
             return False
 
     # What the cut keeps may need operations called after it (a read of a value written later): add them; if that made

@@ -22,14 +22,16 @@ against the cluster, whichever way they went.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
-from ...history import HistoryError, Operation, pair
+from ...history import TYPES, HistoryError, Operation, pair
 from .verdict import InvariantVerdict, verdict
 
 _CALL = attrgetter("call")
@@ -262,3 +264,40 @@ def _pki(ops: list[Operation]) -> InvariantVerdict:
 
 check_set, check_tokens, check_pki = Invariants("set", _set), Invariants("tokens", _tokens), Invariants("pki", _pki)
 CHECKERS = {c.name: c for c in (check_set, check_tokens, check_pki)}
+
+
+def load(path: str | Path) -> list[Operation]:
+    """A saved workload history (`verify --report`'s history-NAME.jsonl: one JSON event a line) as operations, ordered
+    by call; HistoryError (exit 2) naming the file, the line and the reason."""
+    events: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                    raise HistoryError(f"line {number}: not JSON ({reason}); one JSON event a line") from None
+                missing = [k for k in _FIELDS if not isinstance(event, dict) or k not in event]
+                if missing:
+                    raise HistoryError(f"line {number}: missing {missing[0]!r} (each line: an event with {_NAMED})")
+                if event["type"] not in TYPES or not isinstance(event["time"], (int, float)):
+                    raise HistoryError(f"line {number}: type must be one of {', '.join(TYPES)} and time a number")
+                events.append(event)
+                numbers.append(number)
+        order = sorted(range(len(events)), key=lambda j: (events[j]["time"], events[j]["type"] != "invoke"))
+        ops = pair([events[j] for j in order], [numbers[j] for j in order])
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise HistoryError(f"{path}: not UTF-8 text; give a workload history (JSON lines)") from None
+    except HistoryError as exc:
+        raise HistoryError(f"{path}: {exc}") from None
+    return sorted(ops, key=_CALL)
+
+
+_FIELDS = ("process", "type", "f", "key", "time")
+_NAMED = ", ".join(_FIELDS)

@@ -75,7 +75,7 @@ def test_a_counter_model_checks_concurrent_adds_and_names_an_impossible_read() -
     (key,) = verdict.failing()
     # 1-minimal: the read of 1 alone cannot be ordered (a model says nothing of which add a value came from)
     assert [(o.f, o.output) for o in key.witness] == [("read", 1)]
-    assert "k:" in verdict.found()["non-linearizable keys"][0]
+    assert verdict.found()["not linearizable"][0].startswith("key k: ")
 
 
 def test_an_unknown_outcome_may_take_effect_or_not() -> None:

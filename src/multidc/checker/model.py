@@ -30,6 +30,7 @@ from ..history import Operation
 from .verdict import KeyVerdict, Verdict
 
 _CALL = attrgetter("call")
+_describe = Operation.describe
 _RET = attrgetter("ret")
 
 
@@ -88,11 +89,19 @@ class Model:
     def check(self, ops: list[Operation]) -> Verdict:
         """Per part (key): linearizable or not, with a small witness when not."""
         keys = {key: judge_key(self, key, part) for key, part in self.partition(ops).items()}
-        lines = {k.key: [o.describe() for o in k.witness] for k in keys.values() if not k.valid}
         anomalies = {
-            "non-linearizable keys": [f"{key}: {'; '.join(w) or 'undecided'}" for key, w in lines.items()],
+            "not linearizable": [
+                f"key {k.key}: "
+                + (
+                    "undecided (the search exceeded its budget)"
+                    if k.undecided
+                    else "; ".join(map(_describe, k.witness))
+                )
+                for k in keys.values()
+                if not k.valid
+            ]
         }
-        counts = {"operations": len(ops), "keys": len(keys)}
+        counts = {"operations": len(ops)}
         return Verdict(self.name, all(k.valid for k in keys.values()), counts, anomalies, keys)
 
 

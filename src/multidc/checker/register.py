@@ -86,12 +86,12 @@ class Register(Model):
         failing = [k for k in keys.values() if not k.valid]
         own_ids = {o.id for o in own}
         anomalies = {
-            "non-linearizable keys": [
-                f"{k.key}: "
+            "not linearizable": [
+                f"key {k.key}: "
                 + (
                     "undecided (the search exceeded its budget)"
                     if k.undecided
-                    else f"{len(k.witness)} operations cannot be ordered: " + "; ".join(o.describe() for o in k.witness)
+                    else f"{len(k.witness)} operations cannot be ordered: " + "; ".join(map(_describe, k.witness))
                 )
                 for k in failing
             ],
@@ -169,6 +169,7 @@ _FIELDS = attrgetter("f", "value", "status")
 
 
 _CALL = attrgetter("call")
+_describe = Operation.describe
 _RET = attrgetter("ret")
 
 

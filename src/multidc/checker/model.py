@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from itertools import compress
 from operator import attrgetter
 from typing import Any
@@ -89,20 +89,19 @@ class Model:
     def check(self, ops: list[Operation]) -> Verdict:
         """Per part (key): linearizable or not, with a small witness when not."""
         keys = {key: judge_key(self, key, part) for key, part in self.partition(ops).items()}
-        anomalies = {
-            "not linearizable": [
-                f"key {k.key}: "
-                + (
-                    "undecided (the search exceeded its budget)"
-                    if k.undecided
-                    else "; ".join(map(_describe, k.witness))
-                )
-                for k in keys.values()
-                if not k.valid
-            ]
-        }
+        anomalies = {"not linearizable": unordered(keys.values())}
         counts = {"operations": len(ops)}
         return Verdict(self.name, all(k.valid for k in keys.values()), counts, anomalies, keys)
+
+
+def unordered(keys: Iterable[KeyVerdict]) -> list[str]:
+    """A line per key that does not linearize: its witness, or that the search gave up."""
+    return [
+        f"key {k.key}: "
+        + ("undecided (the search exceeded its budget)" if k.undecided else "; ".join(map(_describe, k.witness)))
+        for k in keys
+        if not k.valid
+    ]
 
 
 def judge_key(model: Model, key: str, ops: list[Operation]) -> KeyVerdict:

@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any
 
 from ..history import Operation
-from .model import READ, SET, SWAP, Model, judge_key
+from .model import READ, SET, SWAP, Model, judge_key, unordered
 from .verdict import Verdict
 
 _NONE = object()
@@ -86,15 +86,7 @@ class Register(Model):
         failing = [k for k in keys.values() if not k.valid]
         own_ids = {o.id for o in own}
         anomalies = {
-            "not linearizable": [
-                f"key {k.key}: "
-                + (
-                    "undecided (the search exceeded its budget)"
-                    if k.undecided
-                    else f"{len(k.witness)} operations cannot be ordered: " + "; ".join(map(_describe, k.witness))
-                )
-                for k in failing
-            ],
+            "not linearizable": unordered(failing),
             "stale reads": [o.describe() for o in stale if o.id not in own_ids],
             "stale reads of a client's own past": [o.describe() for o in own],
             "lost writes": [o.describe() for o in lost],
@@ -169,7 +161,6 @@ _FIELDS = attrgetter("f", "value", "status")
 
 
 _CALL = attrgetter("call")
-_describe = Operation.describe
 _RET = attrgetter("ret")
 
 

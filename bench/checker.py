@@ -127,7 +127,7 @@ def peak_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
     return round(int(out.stdout) / 1024, 1)
 
 
-def case_issue(runs: int, folder: Path, binary: Path | None) -> dict[str, Any]:
+def case_issue(runs: int, folder: Path, binary: Path | None, timeout: float = 300.0) -> dict[str, Any]:
     events = issue_events(100_000)
     jsonl, stale_jsonl, edn_path = folder / "issue.jsonl", folder / "issue-stale.jsonl", folder / "issue.edn"
     dump(events, jsonl)
@@ -166,9 +166,10 @@ def case_issue(runs: int, folder: Path, binary: Path | None) -> dict[str, Any]:
             walls = []
             for _ in range(runs):
                 started = time.perf_counter()
-                theirs.append(porcupine(binary, path, 0))
+                theirs.append(porcupine(binary, path, timeout))
                 walls.append(time.perf_counter() - started)
-            assert {t["result"] for t in theirs} == {result}, (name, theirs)
+            assert {t["result"] for t in theirs} <= {result, "Unknown"}, (name, theirs)  # Unknown: timed out
+            out[f"porcupine_result_{name}"] = "/".join(sorted({t["result"] for t in theirs}))
             out[f"porcupine_end_to_end_{name}_s"] = statistics.median(walls)
             out[f"porcupine_check_{name}_s"] = statistics.median(t["check_s"] for t in theirs)
             out[f"porcupine_peak_{name}_mb"] = peak_mb([str(binary), str(path)], env)
@@ -199,7 +200,8 @@ def print_issue(r: dict[str, Any], with_porcupine: bool) -> None:
         line = f"multidc check, {label:<15} {r[f'end_to_end_{name}_s']:7.3f}s {r[f'peak_{name}_mb']:6.1f} MB"
         if with_porcupine and f"porcupine_end_to_end_{name}_s" in r:
             line += (
-                f" | Porcupine {r[f'porcupine_end_to_end_{name}_s']:7.3f}s end to end "
+                f" | Porcupine ({r[f'porcupine_result_{name}']}) "
+                f"{r[f'porcupine_end_to_end_{name}_s']:7.3f}s end to end "
                 f"(check {r[f'porcupine_check_{name}_s']:.3f}s) {r[f'porcupine_peak_{name}_mb']:6.1f} MB"
             )
         print(line, flush=True)
@@ -387,7 +389,7 @@ def main() -> int:
         if "sizes" in cases:
             results["sizes"] = case_sizes(args.runs, [int(x) for x in args.sizes.split(",")])
         if "issue" in cases:
-            results["issue"] = case_issue(args.runs, Path(tmp), binary)
+            results["issue"] = case_issue(args.runs, Path(tmp), binary, args.porcupine_timeout)
         if "porcupine" in cases and binary is not None:
             results["porcupine"] = case_porcupine(args.runs, Path(tmp), binary, args.porcupine_timeout)
         if "corpus" in cases and binary is not None:

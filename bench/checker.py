@@ -313,7 +313,7 @@ def knossos_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def case_corpus(runs: int, folder: Path, binary: Path, knossos_dir: Path) -> dict[str, Any]:
+def case_corpus(runs: int, folder: Path, binary: Path, knossos_dir: Path, timeout: float) -> dict[str, Any]:
     """Every history of Porcupine's etcd set and Knossos's cas-register sets: multidc's search against Porcupine's
     CheckOperations (median of `runs`, alternating), and whether they agree."""
     etcd = sorted((HARNESS / "porcupine-src" / "test_data" / "jepsen").glob("etcd_*.log"))  # as build_porcupine left it
@@ -334,7 +334,7 @@ def case_corpus(runs: int, folder: Path, binary: Path, knossos_dir: Path) -> dic
         ours, theirs = [], []
         for _ in range(runs):
             ours.append(median_time(lambda keys=keys: [checker.linearizable(k) for k in keys], 1))  # type: ignore[misc]
-            theirs.append(porcupine(binary, path, 0))
+            theirs.append(porcupine(binary, path, timeout))
         valid = all(checker.linearizable(k)[0] for k in keys)
         results = {t["result"] for t in theirs}
         row = {
@@ -393,7 +393,7 @@ def main() -> int:
         if "porcupine" in cases and binary is not None:
             results["porcupine"] = case_porcupine(args.runs, Path(tmp), binary, args.porcupine_timeout)
         if "corpus" in cases and binary is not None:
-            results["corpus"] = case_corpus(args.runs, Path(tmp), binary, args.knossos)
+            results["corpus"] = case_corpus(args.runs, Path(tmp), binary, args.knossos, args.porcupine_timeout)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -5,10 +5,15 @@
 
 `--case issue`: the issue's history: 100,000 operations on a 3-key register, 6 clients, reads, writes and
 compare-and-sets, about 1 operation in 20 with an unknown outcome (after which the client goes on as a new process, as
-in Jepsen). Each phase timed: interpreter start-up with the CLI's imports, loading (parse and pair), the search, stale
+in Jepsen). Each phase timed: interpreter start-up with the CLI's imports, reading (parse and pair), the search, stale
 reads, lost writes, a client's own stale reads, the witness (none for this valid history: timed on the same history
-with one read made stale), and the whole `multidc check FILE` as a subprocess, for the history as JSON lines and as
-Jepsen EDN.
+with one read made stale), and the whole `multidc check FILE` as a subprocess with its peak memory, for the valid
+history and the one with a stale read (JSON lines), and the valid one as Jepsen EDN. With --porcupine DIR, Porcupine
+runs on the same two files beside it: end to end (its own JSON reading included), its check alone, its peak memory.
+
+`--case corpus --porcupine DIR --knossos DIR`: every history of Porcupine's etcd set (test_data/jepsen/etcd_*.log) and
+of Knossos's cas-register sets (data/cas-register/good and bad, whole-file EDN), rewritten as multidc's JSON lines (a
+register: a failed cas took no effect, in both checkers); multidc's search against Porcupine's CheckOperations on each.
 
 `--case porcupine --porcupine DIR`: the same shape at 20k, 50k and 100k operations, multidc's search against
 Porcupine's CheckOperations (Go, GOMAXPROCS=1, bench/porcupine/main.go) on the same file; DIR is a git clone of
@@ -21,6 +26,7 @@ Histories come from the test suite's simulator (linearizable by construction), s
     .venv/bin/python bench/checker.py --runs 5
     .venv/bin/python bench/checker.py --case issue --runs 5
     .venv/bin/python bench/checker.py --case porcupine --porcupine /path/to/porcupine --runs 3
+    .venv/bin/python bench/checker.py --case issue --case corpus --porcupine DIR --knossos DIR --runs 5
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import gc
 import io
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from tests.unit.test_check_jepsen import edn_lines, nanos  # noqa: E402
 from tests.unit.test_checker import simulate_events  # noqa: E402
 
-from multidc import checker, history  # noqa: E402
+from multidc import checker, edn, history  # noqa: E402
 from multidc.history import Operation, dump, pair  # noqa: E402
 
 PORCUPINE_COMMIT = "55508eb201b314c218d7e8412c3ea4b9499a5f53"  # master of 2026-06-26; builds with Go 1.19
@@ -107,11 +114,25 @@ def run_cli(path: Path) -> int:
     return subprocess.run([str(MULTIDC), "check", str(path)], stdout=subprocess.DEVNULL, check=False).returncode
 
 
-def case_issue(runs: int, folder: Path) -> dict[str, Any]:
+# Runs a command from a small interpreter and prints the command's peak resident memory in KiB: measured from this
+# (large) process, Linux would count this process's memory at the fork in the child's peak.
+_PEAK = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(os.wait4(p.pid, 0)[2].ru_maxrss)"
+)
+
+
+def peak_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
+    out = subprocess.run([sys.executable, "-c", _PEAK, *argv], capture_output=True, text=True, check=True, env=env)
+    return round(int(out.stdout) / 1024, 1)
+
+
+def case_issue(runs: int, folder: Path, binary: Path | None, timeout: float = 300.0) -> dict[str, Any]:
     events = issue_events(100_000)
-    jsonl, edn = folder / "issue.jsonl", folder / "issue.edn"
+    jsonl, stale_jsonl, edn_path = folder / "issue.jsonl", folder / "issue-stale.jsonl", folder / "issue.edn"
     dump(events, jsonl)
-    edn.write_text("\n".join(edn_lines(events, independent=True)) + "\n")
+    dump(make_stale(events), stale_jsonl)
+    edn_path.write_text("\n".join(edn_lines(events, independent=True)) + "\n")
     gc.disable()  # as `multidc check` runs
     try:
         ops = history.load(jsonl)
@@ -120,25 +141,70 @@ def case_issue(runs: int, folder: Path) -> dict[str, Any]:
         out["startup_s"] = median_time(
             lambda: subprocess.run([sys.executable, "-c", "import multidc.cli"], check=True), runs
         )
-        out["load_jsonl_s"] = median_time(lambda: history.load(jsonl), runs)
-        out["load_edn_s"] = median_time(lambda: history.load(edn), runs)
+        out["read_jsonl_s"] = median_time(lambda: history.load(jsonl), runs)
+        out["read_edn_s"] = median_time(lambda: history.load(edn_path), runs)
         out["phases_s"] = phases(ops, runs)
         verdict = checker.check(ops)
         assert verdict.valid and not verdict.stale_reads and not verdict.lost_writes
         # The witness: none for the valid history; timed on the same history with one read made stale.
-        stale = pair(make_stale(events))
+        stale = history.load(stale_jsonl)
         failing = [k for k in by_key(stale).values() if not checker.linearizable(k)[0]]
         out["witness_s"] = median_time(lambda: [checker.minimise(k) for k in failing], runs)
         out["witness_size"] = [len(checker.minimise(k)) for k in failing]
         out["check_s"] = median_time(lambda: checker.check(ops), runs)
+        out["check_stale_s"] = median_time(lambda: checker.check(stale), runs)
     finally:
         gc.enable()
-    for name, path in (("jsonl", jsonl), ("edn", edn)):
-        assert run_cli(path) == 0
+    for name, path, code in (("jsonl", jsonl, 0), ("stale_jsonl", stale_jsonl, 1), ("edn", edn_path, 0)):
+        assert run_cli(path) == code, name
         out[f"end_to_end_{name}_s"] = median_time(lambda path=path: run_cli(path), runs)  # type: ignore[misc]
+        out[f"peak_{name}_mb"] = peak_mb([str(MULTIDC), "check", str(path)])
+    if binary is not None:
+        env = {**os.environ, "GOMAXPROCS": "1"}
+        for name, path, result in (("jsonl", jsonl, "Ok"), ("stale_jsonl", stale_jsonl, "Illegal")):
+            theirs = []
+            walls = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                theirs.append(porcupine(binary, path, timeout))
+                walls.append(time.perf_counter() - started)
+            assert {t["result"] for t in theirs} <= {result, "Unknown"}, (name, theirs)  # Unknown: timed out
+            out[f"porcupine_result_{name}"] = "/".join(sorted({t["result"] for t in theirs}))
+            out[f"porcupine_end_to_end_{name}_s"] = statistics.median(walls)
+            out[f"porcupine_check_{name}_s"] = statistics.median(t["check_s"] for t in theirs)
+            out[f"porcupine_peak_{name}_mb"] = peak_mb([str(binary), str(path)], env)
     rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     rounded["phases_s"] = {k: round(v, 3) for k, v in out["phases_s"].items()}
+    print_issue(rounded, binary is not None)
     return rounded
+
+
+def print_issue(r: dict[str, Any], with_porcupine: bool) -> None:
+    """The phases, one a line, and the whole check beside Porcupine's."""
+    ph = r["phases_s"]
+    rows = [
+        ("start (interpreter, CLI imports)", r["startup_s"]),
+        ("read (JSON lines, parse and pair)", r["read_jsonl_s"]),
+        ("read (Jepsen EDN)", r["read_edn_s"]),
+        ("search (linearizability, 3 keys)", ph["linearizable"]),
+        ("stale reads", ph["stale_reads"]),
+        ("lost writes", ph["lost_writes"]),
+        ("own stale reads", ph["own_stale_reads"]),
+        (f"witness (stale history: {r['witness_size']} operations)", r["witness_s"]),
+        ("every check, valid history", r["check_s"]),
+        ("every check, one stale read", r["check_stale_s"]),
+    ]
+    for label, seconds in rows:
+        print(f"{label:<48} {seconds:7.3f}s", flush=True)
+    for name, label in (("jsonl", "valid"), ("stale_jsonl", "one stale read"), ("edn", "valid, EDN")):
+        line = f"multidc check, {label:<15} {r[f'end_to_end_{name}_s']:7.3f}s {r[f'peak_{name}_mb']:6.1f} MB"
+        if with_porcupine and f"porcupine_end_to_end_{name}_s" in r:
+            line += (
+                f" | Porcupine ({r[f'porcupine_result_{name}']}) "
+                f"{r[f'porcupine_end_to_end_{name}_s']:7.3f}s end to end "
+                f"(check {r[f'porcupine_check_{name}_s']:.3f}s) {r[f'porcupine_peak_{name}_mb']:6.1f} MB"
+            )
+        print(line, flush=True)
 
 
 def build_porcupine(source: Path) -> Path:
@@ -171,10 +237,7 @@ def make_stale(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
-def case_porcupine(runs: int, folder: Path, source: Path, timeout: float) -> dict[int, Any]:
-    binary = build_porcupine(source)
-    go = subprocess.run(["go", "version"], capture_output=True, text=True, check=True).stdout.strip()
-    print(f"Porcupine {PORCUPINE_COMMIT} ({go}, GOMAXPROCS=1)", flush=True)
+def case_porcupine(runs: int, folder: Path, binary: Path, timeout: float) -> dict[int, Any]:
     results = {}
     for size in (20_000, 50_000, 100_000):
         row: dict[str, Any] = {}
@@ -216,25 +279,121 @@ def case_porcupine(runs: int, folder: Path, source: Path, timeout: float) -> dic
     return results
 
 
+_ETCD = re.compile(r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(invoke|ok|fail|info)\s+:(read|write|cas)\s+(.*)$")
+
+
+def etcd_events(path: Path) -> list[dict[str, Any]]:
+    """A Porcupine etcd log (Jepsen 0.1's lines) as multidc events; the line number is the time."""
+    events = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        found = _ETCD.match(line.strip())
+        if not found:
+            continue
+        process, kind, f, raw = found.groups()
+        value: Any = None
+        if raw.startswith("["):
+            value = [int(x) for x in raw.strip("[]").split()]
+        elif raw.isdigit():
+            value = int(raw)
+        events.append({"process": int(process), "type": kind, "f": f, "key": "k", "value": value, "time": number})
+    return events
+
+
+def knossos_events(path: Path) -> list[dict[str, Any]]:
+    """A Knossos history (a whole-file EDN vector or list of op maps) as multidc events; its order is the time."""
+    events = []
+    for number, op in enumerate(edn.read(path.read_text()), start=1):
+        if isinstance(op, edn.Tagged):
+            op = op.value
+        process = op.get("process")
+        if not isinstance(process, int) or isinstance(process, bool):
+            continue  # the nemesis
+        kind, f = str(op.get("type")), str(op.get("f"))
+        events.append({"process": process, "type": kind, "f": f, "key": "k", "value": op.get("value"), "time": number})
+    return events
+
+
+def case_corpus(runs: int, folder: Path, binary: Path, knossos_dir: Path, timeout: float) -> dict[str, Any]:
+    """Every history of Porcupine's etcd set and Knossos's cas-register sets: multidc's search against Porcupine's
+    CheckOperations (median of `runs`, alternating), and whether they agree."""
+    etcd = sorted((HARNESS / "porcupine-src" / "test_data" / "jepsen").glob("etcd_*.log"))  # as build_porcupine left it
+    knossos = sorted((knossos_dir / "data" / "cas-register").glob("*/*.edn"))
+    rows: dict[str, Any] = {}
+    for source in [*etcd, *knossos]:
+        name = f"{source.parent.name}/{source.name}"
+        events = etcd_events(source) if source.suffix == ".log" else knossos_events(source)
+        path = folder / "corpus.jsonl"
+        dump(events, path)
+        try:
+            ops = history.load(path)
+        except history.HistoryError as exc:
+            rows[name] = {"skipped": str(exc)}
+            print(f"{name:<40} skipped: {exc}", flush=True)
+            continue
+        keys = list(by_key(ops).values())
+        ours, theirs = [], []
+        for _ in range(runs):
+            ours.append(median_time(lambda keys=keys: [checker.linearizable(k) for k in keys], 1))  # type: ignore[misc]
+            theirs.append(porcupine(binary, path, timeout))
+        valid = all(checker.linearizable(k)[0] for k in keys)
+        results = {t["result"] for t in theirs}
+        row = {
+            "operations": len(ops),
+            "linearizable": valid,
+            "agree": results == {"Ok" if valid else "Illegal"},
+            "multidc_search_s": round(statistics.median(ours), 5),
+            "porcupine_check_s": round(statistics.median(t["check_s"] for t in theirs), 5),
+        }
+        rows[name] = row
+        print(
+            f"{name:<40} {row['operations']:>6} ops {'valid' if valid else 'NOT valid':>9} "
+            f"multidc {row['multidc_search_s']:8.4f}s Porcupine {row['porcupine_check_s']:8.4f}s"
+            + ("" if row["agree"] else f" DISAGREE ({'/'.join(sorted(results))})"),
+            flush=True,
+        )
+    judged = [r for r in rows.values() if "skipped" not in r]
+    slower = [n for n, r in rows.items() if "skipped" not in r and r["multidc_search_s"] > r["porcupine_check_s"]]
+    summary = {
+        "histories": len(rows),
+        "judged": len(judged),
+        "agree": sum(r["agree"] for r in judged),
+        "multidc_slower_on": slower,
+        "multidc_total_s": round(sum(r["multidc_search_s"] for r in judged), 3),
+        "porcupine_total_s": round(sum(r["porcupine_check_s"] for r in judged), 3),
+    }
+    print(json.dumps(summary), flush=True)
+    return {"summary": summary, "histories": rows}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--case", action="append", choices=["sizes", "issue", "porcupine"])
+    parser.add_argument("--case", action="append", choices=["sizes", "issue", "porcupine", "corpus"])
     parser.add_argument("--sizes", default="1000,10000,20000,100000", help="--case sizes: operations per history")
     parser.add_argument("--porcupine", type=Path, help="a git clone of github.com/anishathalye/porcupine")
     parser.add_argument("--porcupine-timeout", type=float, default=300.0, help="seconds; then Porcupine says Unknown")
+    parser.add_argument("--knossos", type=Path, help="--case corpus: a checkout of github.com/jepsen-io/knossos")
     args = parser.parse_args()
     cases = args.case or ["sizes", "issue"]
-    if "porcupine" in cases and args.porcupine is None:
-        parser.error("--case porcupine needs --porcupine DIR (a git clone of Porcupine)")
+    if {"porcupine", "corpus"} & set(cases) and args.porcupine is None:
+        parser.error("--case porcupine and corpus need --porcupine DIR (a git clone of Porcupine)")
+    if "corpus" in cases and args.knossos is None:
+        parser.error("--case corpus needs --knossos DIR (a checkout of Knossos, for data/cas-register)")
+    binary = None
+    if args.porcupine is not None:
+        binary = build_porcupine(args.porcupine)
+        go = subprocess.run(["go", "version"], capture_output=True, text=True, check=True).stdout.strip()
+        print(f"Porcupine {PORCUPINE_COMMIT} ({go}, GOMAXPROCS=1)", flush=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if "sizes" in cases:
             results["sizes"] = case_sizes(args.runs, [int(x) for x in args.sizes.split(",")])
         if "issue" in cases:
-            results["issue"] = case_issue(args.runs, Path(tmp))
-        if "porcupine" in cases:
-            results["porcupine"] = case_porcupine(args.runs, Path(tmp), args.porcupine, args.porcupine_timeout)
+            results["issue"] = case_issue(args.runs, Path(tmp), binary, args.porcupine_timeout)
+        if "porcupine" in cases and binary is not None:
+            results["porcupine"] = case_porcupine(args.runs, Path(tmp), binary, args.porcupine_timeout)
+        if "corpus" in cases and binary is not None:
+            results["corpus"] = case_corpus(args.runs, Path(tmp), binary, args.knossos, args.porcupine_timeout)
     print(json.dumps(results, indent=2))
     return 0
 

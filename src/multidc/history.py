@@ -42,28 +42,41 @@ class HistoryError(MultidcError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
-    """One operation: its call and return times (return is +inf when the outcome is unknown)."""
+    """One operation of any model: its call and return times (return is +inf when the outcome is unknown).
+
+    `value` is what the invoke asked (a write's value, a cas's [expected, new], an element to add), except for a `read`,
+    whose invoke carries nothing: there it is what the read returned. `output` is the completion's value when the
+    operation succeeded (None otherwise); `error` why it failed or has an unknown outcome, when the history says."""
 
     id: int
     process: int
     f: str
     key: str
-    value: Any  # write: value; cas: [expected, new]; read: the value read (None when absent or not known)
+    value: Any
     status: Status
     call: float
     ret: float
+    output: Any = None
+    error: str = ""
 
     def describe(self) -> str:
         if self.f == "read":
             what = f"read {self.key} -> {json.dumps(self.value)}" if self.status == "ok" else f"read {self.key}"
         elif self.f == "write":
             what = f"write {self.key} := {json.dumps(self.value)}"
-        else:
+        elif self.f == "cas":
             what = f"cas {self.key} {json.dumps(self.value[0])} -> {json.dumps(self.value[1])}"
+        else:
+            answer = f" -> {json.dumps(self.output)}" if self.status == "ok" else ""
+            what = f"{self.f} {self.key} {json.dumps(self.value)}{answer}"
         end = "?" if math.isinf(self.ret) else f"{self.ret:.3f}"
         return f"p{self.process} {what} [{self.status}] ({self.call:.3f}..{end})"
+
+    def at(self) -> str:
+        """Where and when, for an anomaly's line: the key (a workload's DC) and the call time."""
+        return f"through {self.key} at {self.call:.3f}s"
 
 
 _EDN_START = re.compile(r"[\s,]*(?:#[A-Za-z][\w.-]*)?\{[\s,]*:")  # `{:` (or a record, `#jepsen.history.Op{:`)
@@ -141,10 +154,12 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 
 def pair(events: list[dict[str, Any]], numbers: list[int] | None = None) -> list[Operation]:
-    """Match each invoke with the next completion of the same process; an invoke left open counts as info."""
+    """Match each invoke with the next completion of the same process; an invoke left open counts as info. One pairing
+    for every model: the register's history and the set, tokens and pki workloads' alike (events in time order)."""
     open_: dict[Any, tuple[dict[str, Any], int]] = {}
     ops: list[Operation] = []
     append = ops.append
+    inf = math.inf
     for event, number in zip(events, numbers or range(1, len(events) + 1), strict=True):
         process = event["process"]
         if event["type"] == "invoke":
@@ -166,9 +181,20 @@ def pair(events: list[dict[str, Any]], numbers: list[int] | None = None) -> list
         if event["time"] < invoke["time"]:
             raise HistoryError(f"line {number}: completes before its invoke (line {at})")
         status: Status = event["type"]
-        value = event.get("value") if f == "read" else invoke.get("value")
-        ret = math.inf if status == "info" else float(event["time"])
-        append(Operation(len(ops), process, f, str(invoke["key"]), value, status, float(invoke["time"]), ret))
+        if status == "ok":
+            output = event.get("value")
+            value = output if f == "read" else invoke.get("value")
+            ret = float(event["time"])
+        else:
+            output = None
+            value = event.get("value") if f == "read" else invoke.get("value")
+            ret = inf if status == "info" else float(event["time"])
+        error = event.get("error") or ""
+        append(
+            Operation(
+                len(ops), process, f, str(invoke["key"]), value, status, float(invoke["time"]), ret, output, error
+            )
+        )
     for invoke, _ in open_.values():
         value = None if invoke["f"] == "read" else invoke.get("value")
         append(

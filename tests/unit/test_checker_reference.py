@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multidc import checker
+from multidc.checker import register as reg
+from multidc.checker.model import STEP
 from multidc.history import Operation
 
 VALUES = st.sampled_from([0, 1, 2])
@@ -39,6 +41,16 @@ def histories(draw: st.DrawFn, max_ops: int = 6, unique: bool = False) -> list[O
     return ops
 
 
+def step(state: Any, op: Operation) -> tuple[bool, Any]:
+    """The register, written out on its own (values here are plain numbers and None)."""
+    if op.f == "read":
+        return op.value == state, state
+    if op.f == "write":
+        return True, op.value
+    expected, new = op.value
+    return expected == state, new
+
+
 def brute_force(ops: list[Operation], initial: Any = None) -> bool:
     """Some subset of the unknown-outcome operations plus every completed one, in some order that respects real time
     (a before b when a returned before b was called), is a legal register history."""
@@ -54,7 +66,7 @@ def brute_force(ops: list[Operation], initial: Any = None) -> bool:
                     continue
                 state, legal = initial, True
                 for o in order:
-                    allowed, state = checker._step(state, o)
+                    allowed, state = step(state, o)
                     if not allowed:
                         legal = False
                         break
@@ -69,6 +81,28 @@ def test_linearizable_agrees_with_brute_force(ops: list[Operation]) -> None:
     assert checker.linearizable(ops)[0] == brute_force(ops)
 
 
+class SteppedRegister(reg.Register):
+    """The register on the seam's general path: every operation asks step (no table of guarded assignments), and the
+    memo sees states through `key`."""
+
+    def table(self, ops: list[Operation]) -> tuple[list[Operation], list[int], list[Any], list[Any]]:
+        kept = [o for o in ops if o.status != "fail" and not (o.f == "read" and o.status != "ok")]
+        return kept, [STEP] * len(kept), [None] * len(kept), [None] * len(kept)
+
+    def key(self, state: Any) -> Any:
+        return ("state", state)
+
+
+@given(histories(max_ops=7))
+@settings(max_examples=400, deadline=None)
+def test_the_register_through_step_gives_the_tables_and_the_brute_force_verdicts(ops: list[Operation]) -> None:
+    expected = brute_force(ops)
+    assert checker.linearizable(ops, SteppedRegister())[0] == expected
+    assert checker.linearizable(ops)[0] == expected
+    if not expected:  # the witness, found through step alone, is no more linearizable by the brute force
+        assert not brute_force(checker.minimise(ops, SteppedRegister()))
+
+
 @given(histories())
 @settings(max_examples=300, deadline=None)
 def test_every_witness_is_self_contained_not_linearizable_and_1_minimal(ops: list[Operation]) -> None:
@@ -77,32 +111,32 @@ def test_every_witness_is_self_contained_not_linearizable_and_1_minimal(ops: lis
     witness = checker.minimise(ops)
     assert witness, "a non-linearizable history must have a witness"
     assert not brute_force(witness)
-    written = set(checker._writers([o for o in ops if o.status != "fail"]))  # a failed write wrote nothing
+    written = set(reg._writers([o for o in ops if o.status != "fail"]))  # a failed write wrote nothing
     for o in witness:  # every value read or expected that the history wrote is written inside the witness
         need = o.value if o.f == "read" else (o.value[0] if o.f == "cas" else None)
-        if o.f != "write" and checker._hashable(need) in written and need is not None:
-            assert checker._writers(witness).get(checker._hashable(need)), (
+        if o.f != "write" and reg._hashable(need) in written and need is not None:
+            assert reg._writers(witness).get(reg._hashable(need)), (
                 o.describe(),
                 [w.describe() for w in witness],
             )
     for o in witness:
-        assert brute_force(checker._without(witness, {o.id})), f"dropping {o.describe()} keeps it non-linearizable"
+        assert brute_force(reg._without(witness, {o.id})), f"dropping {o.describe()} keeps it non-linearizable"
 
 
 def quadratic_stale_reads(ops: list[Operation], initial: Any = None) -> list[Operation]:
     """The original rule (unique values): a read whose value's write ended before another acknowledged write that
     began after it and ended before the read began."""
     acked = [o for o in ops if o.status == "ok" and o.f in ("write", "cas")]
-    writers = checker._writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
+    writers = reg._writers([o for o in ops if o.f in ("write", "cas") and o.status != "fail"])
     found = []
     for r in ops:
         if r.f != "read" or r.status != "ok":
             continue
-        sources = writers.get(checker._hashable(r.value), [])
+        sources = writers.get(reg._hashable(r.value), [])
         end = min((w.ret for w in sources), default=-math.inf if r.value == initial else None)
         if end is None:
             continue
-        new = checker._new
+        new = reg._new
         if any(w.call > end and w.ret < r.call and new(w) != r.value for w in acked):
             found.append(r)
     return found

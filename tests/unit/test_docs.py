@@ -76,3 +76,19 @@ def test_the_up_hint_names_the_full_path_until_path_finds_this_installation(
     (other / "bao").chmod(0o755)
     monkeypatch.setenv("PATH", f"{other}:/usr/bin:/bin")  # PATH finds another bao: name ours
     assert render.command("bao") == f"'{venv}/bao'"
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_the_model_example_prints_what_docs_models_says(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/models.md's example runs as written and prints the text shown under it; the README, once it shows the
+    example, shows the same text."""
+    text = (ROOT / "docs" / "models.md").read_text()
+    (code,) = [b for b in _blocks(text, "python") if "from multidc.checker import" in b]
+    shown = _blocks(text.split(code, 1)[1], "text")[0]
+    exec(compile(code, "docs/models.md", "exec"), {"__name__": "docs_models"})
+    assert capsys.readouterr().out == shown
+    readme = [b for b in _blocks((ROOT / "README.md").read_text(), "python") if "from multidc.checker import" in b]
+    assert all(b == code for b in readme), "the README's model example must be docs/models.md's, verbatim"

@@ -43,14 +43,14 @@ def only(v: InvariantVerdict) -> dict[str, list[str]]:
 def test_an_open_invoke_is_unknown_and_completions_carry_the_answer() -> None:
     h = H().op(0, "create", "a", None, "ok", "acc1", 0.0, 0.1).open(1, "create", "b", None, 0.2)
     ops = operations(h.events)
-    assert [(o.status, o.result) for o in ops] == [("ok", "acc1"), ("info", None)]
+    assert [(o.status, o.output) for o in ops] == [("ok", "acc1"), ("info", None)]
     assert ops[1].ret == float("inf")
 
 
 def test_malformed_histories_are_refused() -> None:
-    with pytest.raises(ValueError, match="without its invoke"):
+    with pytest.raises(ValueError, match="without an invoke"):
         operations([{"process": 0, "type": "ok", "f": "add", "key": "a", "value": 1, "time": 0.0}])
-    with pytest.raises(ValueError, match="while an operation is open"):
+    with pytest.raises(ValueError, match="still outstanding"):
         operations(H().open(0, "add", "a", 1, 0.0).open(0, "add", "a", 2, 0.1).events)
 
 

@@ -48,7 +48,7 @@ class Window:
 class ScenarioResult:
     name: str
     duration: float
-    verdict: Verdict
+    verdict: Verdict | None  # the register's (None when it did not run)
     operations: list[Operation]
     processes: dict[int, str]  # process -> DC
     windows: list[Window] = field(default_factory=list)
@@ -65,6 +65,9 @@ class ScenarioResult:
     checking_s: float | None = None  # the checkers' time, every workload's (pairing the history included)
     ended: float | None = None  # when the clients were stopped and the heal began (the history's clock)
     started: float | None = None  # when the faults' clock (a schedule's times) began, on the history's clock
+    # When each acknowledged change of every workload that ran returned (the register's writes, a set's adds, ...);
+    # None: the register's writes alone.
+    changes: list[float] | None = None
 
     @property
     def register(self) -> bool:
@@ -72,10 +75,12 @@ class ScenarioResult:
 
     @property
     def passed(self) -> bool:
-        register = self.verdict.valid and not self.verdict.lost_writes
+        register = self.verdict is None or (self.verdict.valid and not self.verdict.lost_writes)
         return register and all(i.valid for i in self.invariants) and self.healthy_after_heal and not self.problems
 
     def writes_ok(self) -> list[float]:
+        if self.changes is not None:
+            return sorted(self.changes)
         return sorted(o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok")
 
     def failover_time(self) -> float | None:
@@ -85,7 +90,7 @@ class ScenarioResult:
         if not disruptive:
             return None
         fault = disruptive[0].start
-        after = [o.ret for o in self.operations if o.f in ("write", "cas") and o.status == "ok" and o.call >= fault]
+        after = [t for t in self.writes_ok() if t >= fault]  # acknowledged (returned) after the fault
         return round(min(after) - fault, 3) if after else None
 
     def unavailability(self) -> float:
@@ -94,8 +99,7 @@ class ScenarioResult:
         return round(max(b - a for a, b in zip(times, times[1:], strict=False)), 3)
 
     def to_dict(self) -> dict[str, Any]:
-        v = self.verdict
-        return {
+        head = {
             "scenario": self.name,
             "seed": self.seed,
             "duration_s": self.duration,
@@ -104,6 +108,37 @@ class ScenarioResult:
             "passed": self.passed,
             "client_consistency": self.consistency,
             "server_standby_reads": self.standby_reads,
+        }
+        return (
+            head
+            | self._register()
+            | {
+                "failover_time_s": self.failover_time(),
+                "unavailability_window_s": self.unavailability(),
+                "time_to_healthy_after_heal_s": self.time_to_healthy,
+                "checking_s": self.checking_s,
+                "healthy_after_heal": self.healthy_after_heal,
+                "faults": [
+                    {"start": w.start, "end": w.end, "label": w.label, "kind": w.kind, "target": w.target}
+                    for w in self.windows
+                ],
+                "leader_changes": [{"time": t, "leader": dc} for t, dc in self.leaders],
+                "checks": self.checks,
+                "problems": self.problems,
+                "workloads": self.workloads,
+                "invariants": {i.workload: i.to_dict() for i in self.invariants},
+                "processes": {
+                    str(p): dc for p, dc in self.processes.items()
+                },  # the register's: which DC each went through
+            }
+        )
+
+    def _register(self) -> dict[str, Any]:
+        """The register's part of the verdict: nothing when it did not run (an empty history proves nothing)."""
+        v = self.verdict
+        if v is None:
+            return {}
+        return {
             "valid": v.valid,
             "operations": len(self.operations),
             "ok": sum(1 for o in self.operations if o.status == "ok"),
@@ -113,21 +148,6 @@ class ScenarioResult:
             "stale_reads": [o.describe() for o in v.stale_reads],
             "own_stale_reads": [o.describe() for o in v.own_stale_reads],
             "lost_writes": [o.describe() for o in v.lost_writes],
-            "failover_time_s": self.failover_time(),
-            "unavailability_window_s": self.unavailability(),
-            "time_to_healthy_after_heal_s": self.time_to_healthy,
-            "checking_s": self.checking_s,
-            "healthy_after_heal": self.healthy_after_heal,
-            "faults": [
-                {"start": w.start, "end": w.end, "label": w.label, "kind": w.kind, "target": w.target}
-                for w in self.windows
-            ],
-            "leader_changes": [{"time": t, "leader": dc} for t, dc in self.leaders],
-            "checks": self.checks,
-            "problems": self.problems,
-            "workloads": self.workloads,
-            "invariants": {i.workload: i.to_dict() for i in self.invariants},
-            "processes": {str(p): dc for p, dc in self.processes.items()},  # the register's: which DC each went through
         }
 
     def summary(self) -> str:
@@ -144,14 +164,15 @@ class ScenarioResult:
             )
         lines = [head + f"healthy again after {d['time_to_healthy_after_heal_s']}s"]
         lines += [f"    {i.summary()}" for i in self.invariants]
-        for key, ops in d["non_linearizable_keys"].items():
+        for key, ops in d.get("non_linearizable_keys", {}).items():
             lines.append(f"    key {key}: these operations cannot be ordered:")
             lines += [f"      {o}" for o in ops[:8]]
-        for o in d["stale_reads"][:5]:
+        stale = d.get("stale_reads", [])
+        for o in stale[:5]:
             lines.append(f"    stale read: {o}")
-        if len(d["stale_reads"]) > 5:
-            lines.append(f"    ... and {len(d['stale_reads']) - 5} more stale reads")
-        for o in d["lost_writes"][:5]:
+        if len(stale) > 5:
+            lines.append(f"    ... and {len(stale) - 5} more stale reads")
+        for o in d.get("lost_writes", [])[:5]:
             lines.append(f"    lost write: {o}")
         for p in self.problems:
             lines.append(f"    problem: {p}")

@@ -10,12 +10,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import binaries, checker, pipeline
 from ..api import Environment
+from ..checker import Verdict
 from ..consistency import Consistency
 from ..errors import FaultError, StartFailed, TopologyError
-from ..history import dump, pair
+from ..history import Operation, dump, pair
 from ..paths import write_private
 from ..progress import Progress
 from ..providers.base import Faults
@@ -25,6 +27,7 @@ from . import workloads as workloads_
 from .report import ScenarioResult, Window, prepare
 from .scenarios import SCENARIOS, Scenario, Step
 from .workload import Recorder, Workload
+from .workloads.invariants import operations as workload_operations
 
 OPENERS = {
     "kill": "killed",
@@ -404,7 +407,7 @@ def run_scenario(
         acked = sorted(o.ret for o in operations if o.f in ("write", "cas") and o.status == "ok")
         for step in upgrade["steps"]:
             step["longest_write_outage_s"] = longest_gap(acked, step["started"], step["ended"])
-    verdict = checker.check(operations)
+    verdict, changes = judge(workloads, operations, {o.name: (o.mutations, o.recorder.history()) for o in others})
     checking += time.monotonic() - started
     result = ScenarioResult(
         name=name,
@@ -426,12 +429,28 @@ def run_scenario(
         checking_s=round(checking, 3),
         ended=ended,
         started=n.origin,
+        changes=changes,
     )
     if folder is not None:
         saved = result.to_dict()
         (folder / "verdict.json").write_text(json.dumps(saved, indent=2) + "\n")
         page.write_timeline(folder, saved)
     return result
+
+
+def judge(
+    workloads: tuple[str, ...],
+    operations: list[Operation],
+    others: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]],
+) -> tuple[Verdict | None, list[float]]:
+    """Exactly the workloads that ran: the register's verdict (None when it did not run: an empty history proves
+    nothing), and when each acknowledged change of any of them returned (the register's writes, each other workload's
+    `mutations`, given with its events), for failover and availability. The others' own verdicts are their checkers'."""
+    register = checker.check(operations) if "register" in workloads else None
+    changes = [o.ret for o in operations if o.f in ("write", "cas") and o.status == "ok"]
+    for mutations, events in others.values():
+        changes += [o.ret for o in workload_operations(events) if o.f in mutations and o.status == "ok"]
+    return register, sorted(changes)
 
 
 def longest_gap(times: list[float], start: float, end: float) -> float:

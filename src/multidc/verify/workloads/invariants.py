@@ -22,62 +22,49 @@ against the cluster, whichever way they went.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
+from ...history import TYPES, HistoryError, Operation, pair
 from .verdict import InvariantVerdict, verdict
+
+_CALL = attrgetter("call")
+
+
+def operations(events: Iterable[dict[str, Any]]) -> list[Operation]:
+    """The events (in any order) paired as every model's are (history.pair), ordered by call: an invoke left open is
+    `info`, a completion carries the answer in `output`. Raises ValueError for a completion without an invoke or a
+    second invoke while one is outstanding."""
+    ordered = sorted(events, key=lambda e: (e["time"], e["type"] != "invoke"))
+    try:
+        ops = pair(ordered)
+    except HistoryError as exc:
+        raise ValueError(str(exc)) from None
+    return sorted(ops, key=_CALL)
 
 
 @dataclass(frozen=True)
-class Op:
-    """One operation: the invoke's value (asked) and the completion's (answered; None unless ok)."""
+class Invariants:
+    """A workload's checker (multidc.checker's Checker protocol): its name and the rule that judges its operations."""
 
-    process: int
-    f: str
-    key: str  # the DC it went through
-    value: Any
-    result: Any
-    status: str  # ok | fail | info
-    call: float
-    ret: float  # +inf when the outcome is unknown
-    error: str = ""
+    name: str
+    rule: Callable[[list[Operation]], InvariantVerdict]
 
-    def at(self) -> str:
-        return f"through {self.key} at {self.call:.3f}s"
+    def check(self, ops: list[Operation]) -> InvariantVerdict:
+        return self.rule(sorted(ops, key=_CALL))
+
+    def __call__(self, events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+        """The verdict on a recorded history (events, as the Recorder keeps them)."""
+        return self.rule(operations(events))
 
 
-def operations(events: Iterable[dict[str, Any]]) -> list[Op]:
-    """Pair each invoke with the next completion of its process; an invoke left open is `info`.
-
-    Raises ValueError for a completion without an invoke or a second invoke while one is outstanding."""
-    ordered = sorted(events, key=lambda e: (e["time"], e["type"] != "invoke"))
-    open_: dict[Any, dict[str, Any]] = {}
-    ops: list[Op] = []
-    for e in ordered:
-        process = e["process"]
-        if e["type"] == "invoke":
-            if process in open_:
-                raise ValueError(f"process {process} invokes {e['f']} at {e['time']} while an operation is open")
-            open_[process] = e
-            continue
-        invoke = open_.pop(process, None)
-        if invoke is None or invoke["f"] != e["f"]:
-            raise ValueError(f"process {process}: {e['type']} {e['f']} at {e['time']} without its invoke")
-        status = str(e["type"])
-        ret = math.inf if status == "info" else float(e["time"])
-        result = e.get("value") if status == "ok" else None
-        key, asked, call = str(e["key"]), invoke.get("value"), float(invoke["time"])
-        ops.append(Op(process, e["f"], key, asked, result, status, call, ret, str(e.get("error", ""))))
-    for invoke in open_.values():
-        key, asked, call = str(invoke["key"]), invoke.get("value"), float(invoke["time"])
-        ops.append(Op(invoke["process"], invoke["f"], key, asked, None, "info", call, math.inf))
-    return sorted(ops, key=lambda o: o.call)
-
-
-def _outcomes(ops: list[Op], f: str, prefix: str) -> dict[str, int]:
+def _outcomes(ops: list[Operation], f: str, prefix: str) -> dict[str, int]:
     mine = [o for o in ops if o.f == f]
     return {
         prefix: len(mine),
@@ -87,7 +74,7 @@ def _outcomes(ops: list[Op], f: str, prefix: str) -> dict[str, int]:
     }
 
 
-def _per_dc(ops: list[Op], fs: tuple[str, ...]) -> dict[str, int]:
+def _per_dc(ops: list[Operation], fs: tuple[str, ...]) -> dict[str, int]:
     """Acknowledged operations per DC (keys `ok@DC`), for the report and "every DC took part"."""
     out: dict[str, int] = defaultdict(int)
     for o in ops:
@@ -96,10 +83,10 @@ def _per_dc(ops: list[Op], fs: tuple[str, ...]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _finals(ops: list[Op], f: str, what: str) -> tuple[dict[str, list[Op]], list[str]]:
+def _finals(ops: list[Operation], f: str, what: str) -> tuple[dict[str, list[Operation]], list[str]]:
     """The successful final observations per DC, and "unobserved" for each DC without one."""
     dcs = sorted({o.key for o in ops})
-    done: dict[str, list[Op]] = {dc: [] for dc in dcs}
+    done: dict[str, list[Operation]] = {dc: [] for dc in dcs}
     unobserved = []
     for o in ops:
         if o.f == f and o.status == "ok":
@@ -119,10 +106,9 @@ def _dcs(names: Iterable[str]) -> str:
 # --- set
 
 
-def check_set(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+def _set(ops: list[Operation]) -> InvariantVerdict:
     """Every acknowledged add is in every final read ("lost adds"); nothing read was never attempted ("unexpected") or
     certainly failed ("failed but present"). Elements compare as strings (a LIST answers names)."""
-    ops = operations(events)
     adds = [o for o in ops if o.f == "add"]
     acked = {str(o.value): o for o in adds if o.status == "ok"}
     attempted = {str(o.value) for o in adds}
@@ -134,7 +120,7 @@ def check_set(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
     failed_present: dict[str, list[str]] = defaultdict(list)
     for dc, reads in finals.items():
         for r in reads:
-            present = {str(e) for e in (r.result or [])}
+            present = {str(e) for e in (r.output or [])}
             for element, add in acked.items():
                 if add.ret <= r.call and element not in present:
                     lost[element].append(dc)
@@ -145,7 +131,7 @@ def check_set(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
     counts = {
         **_outcomes(ops, "add", "adds"),
         "final reads": sum(len(r) for r in finals.values()),
-        "elements read": max((len(r.result or []) for rs in finals.values() for r in rs), default=0),
+        "elements read": max((len(r.output or []) for rs in finals.values() for r in rs), default=0),
         **_per_dc(ops, ("add",)),
     }
     anomalies = {
@@ -165,15 +151,14 @@ def check_set(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
 # --- tokens
 
 
-def check_tokens(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+def _tokens(ops: list[Operation]) -> InvariantVerdict:
     """Every acknowledged token looks up valid through every DC unless a revoke of it may have happened ("lost
     tokens"); no token whose revoke was acknowledged looks up valid ("revoked but valid").
 
     A create with an unknown outcome is not judged: its accessor was never seen, so nobody can look it up. A revoke with
     an unknown outcome allows either answer; a failed one (certainly not done) leaves the token that must be valid."""
-    ops = operations(events)
-    created = {str(o.result): o for o in ops if o.f == "create" and o.status == "ok"}
-    revokes: dict[str, list[Op]] = defaultdict(list)
+    created = {str(o.output): o for o in ops if o.f == "create" and o.status == "ok"}
+    revokes: dict[str, list[Operation]] = defaultdict(list)
     for o in ops:
         if o.f == "revoke":
             revokes[str(o.value)].append(o)
@@ -185,7 +170,7 @@ def check_tokens(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
         for lk in lookups:
             accessor = str(lk.value)
             looked.add(accessor)
-            valid = bool((lk.result or {}).get("valid"))
+            valid = bool((lk.output or {}).get("valid"))
             tries = [r for r in revokes.get(accessor, []) if r.call <= lk.call]
             done = [r for r in tries if r.status == "ok" and r.ret <= lk.call]
             maybe_revoked = any(r.status in ("ok", "info") for r in tries)
@@ -205,7 +190,7 @@ def check_tokens(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
         **_outcomes(ops, "revoke", "revokes"),
         "final lookups": sum(len(v) for v in finals.values()),
         # A lookup answered 403: the accessor is there, its token in revocation (invalid, and worth knowing).
-        "revocations pending": sum(bool((lk.result or {}).get("pending")) for v in finals.values() for lk in v),
+        "revocations pending": sum(bool((lk.output or {}).get("pending")) for v in finals.values() for lk in v),
         **_per_dc(ops, ("create", "revoke")),
     }
     anomalies = {
@@ -229,17 +214,16 @@ def serial(value: Any) -> str:
     return str(value).strip().lower().replace("-", ":")
 
 
-def check_pki(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
+def _pki(ops: list[Operation]) -> InvariantVerdict:
     """Every acknowledged certificate's serial is unique, also against the CA's own ("duplicate serials"), and is in
     every final LIST of the mount's certificates ("lost issues"). A LIST may hold certificates nobody saw issued only
     as many as there were issues with an unknown outcome ("unaccounted certificates")."""
-    ops = operations(events)
     issued = [o for o in ops if o.f == "issue" and o.status == "ok"]
     unknown = sum(1 for o in ops if o.f == "issue" and o.status == "info")
-    cas = {serial(o.result) for o in ops if o.f == "ca" and o.status == "ok"}
-    by_serial: dict[str, list[Op]] = defaultdict(list)
+    cas = {serial(o.output) for o in ops if o.f == "ca" and o.status == "ok"}
+    by_serial: dict[str, list[Operation]] = defaultdict(list)
     for o in issued:
-        by_serial[serial(o.result)].append(o)
+        by_serial[serial(o.output)].append(o)
     duplicates = []
     for s, its in by_serial.items():
         if len(its) > 1 or s in cas:
@@ -250,7 +234,7 @@ def check_pki(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
     unaccounted = []
     for dc, lists in finals.items():
         for lst in lists:
-            present = {serial(s) for s in (lst.result or [])}
+            present = {serial(s) for s in (lst.output or [])}
             for s, its in by_serial.items():
                 if s not in present and min(o.ret for o in its) <= lst.call:
                     lost[s].append(dc)
@@ -264,7 +248,7 @@ def check_pki(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
     counts = {
         **_outcomes(ops, "issue", "issues"),
         "final lists": sum(len(v) for v in finals.values()),
-        "certificates listed": max((len(x.result or []) for xs in finals.values() for x in xs), default=0),
+        "certificates listed": max((len(x.output or []) for xs in finals.values() for x in xs), default=0),
         **_per_dc(ops, ("issue",)),
     }
     anomalies = {
@@ -278,4 +262,42 @@ def check_pki(events: Iterable[dict[str, Any]]) -> InvariantVerdict:
     return verdict("pki", counts, anomalies)
 
 
-CHECKERS = {"set": check_set, "tokens": check_tokens, "pki": check_pki}
+check_set, check_tokens, check_pki = Invariants("set", _set), Invariants("tokens", _tokens), Invariants("pki", _pki)
+CHECKERS = {c.name: c for c in (check_set, check_tokens, check_pki)}
+
+
+def load(path: str | Path) -> list[Operation]:
+    """A saved workload history (`verify --report`'s history-NAME.jsonl: one JSON event a line) as operations, ordered
+    by call; HistoryError (exit 2) naming the file, the line and the reason."""
+    events: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                    raise HistoryError(f"line {number}: not JSON ({reason}); one JSON event a line") from None
+                missing = [k for k in _FIELDS if not isinstance(event, dict) or k not in event]
+                if missing:
+                    raise HistoryError(f"line {number}: missing {missing[0]!r} (each line: an event with {_NAMED})")
+                if event["type"] not in TYPES or not isinstance(event["time"], (int, float)):
+                    raise HistoryError(f"line {number}: type must be one of {', '.join(TYPES)} and time a number")
+                events.append(event)
+                numbers.append(number)
+        order = sorted(range(len(events)), key=lambda j: (events[j]["time"], events[j]["type"] != "invoke"))
+        ops = pair([events[j] for j in order], [numbers[j] for j in order])
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise HistoryError(f"{path}: not UTF-8 text; give a workload history (JSON lines)") from None
+    except HistoryError as exc:
+        raise HistoryError(f"{path}: {exc}") from None
+    return sorted(ops, key=_CALL)
+
+
+_FIELDS = ("process", "type", "f", "key", "time")
+_NAMED = ", ".join(_FIELDS)

@@ -91,4 +91,4 @@ def test_the_model_example_prints_what_docs_models_says(capsys: pytest.CaptureFi
     exec(compile(code, "docs/models.md", "exec"), {"__name__": "docs_models"})
     assert capsys.readouterr().out == shown
     readme = [b for b in _blocks((ROOT / "README.md").read_text(), "python") if "from multidc.checker import" in b]
-    assert all(b == code for b in readme), "the README's model example must be docs/models.md's, verbatim"
+    assert readme == [code], "the README's model example must be docs/models.md's, verbatim"

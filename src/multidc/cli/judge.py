@@ -205,7 +205,10 @@ def report_cmd(folder: str) -> None:
     type=click.Choice(["auto", "jsonl", "edn"]),
     default="auto",
     show_default=True,
-    help="jsonl: multidc's history; edn: a Jepsen history.edn; auto: EDN when the first line starts with `{:`.",
+    help=(
+        "jsonl: multidc's history; edn: a Jepsen history.edn; auto: EDN when the first value starts with `{:`, "
+        "`[`, `(`, `#` or `;`."
+    ),
 )
 @click.option(
     "--keys",

@@ -28,7 +28,6 @@ import tarfile
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from ... import bootstrap, interrupts, pipeline
 from ...errors import MultidcError, ProviderError, TopologyError
 from ...state import read_secret, write_secret
 from ...vaultapi import client, get, raw
+from ..results import SnapshotInfo
 
 if TYPE_CHECKING:
     import hvac
@@ -46,20 +46,6 @@ if TYPE_CHECKING:
 KEYS_SUFFIX = ".keys"
 RESTORE_TIMEOUT = 60.0
 LOOKUP = "/v1/auth/token/lookup-self"
-
-
-@dataclass
-class SnapshotInfo:
-    path: str
-    keys: str
-    bytes: int
-    sha256: str
-    seconds: float
-    leader: str
-    applied_index: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def keys_path(path: Path) -> Path:

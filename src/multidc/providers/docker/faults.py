@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
+from ..base import Interpreter
 from . import engine
 from .plan import Place
 from .provider import DockerEnvironment
@@ -30,7 +31,7 @@ NO_SHAPING = (
 
 
 @dataclass
-class DockerFaults:
+class DockerFaults(Interpreter):
     env: DockerEnvironment
 
     # --- bookkeeping

@@ -33,7 +33,7 @@ from ...progress import Progress
 from ...runner import Runner, SubprocessRunner
 from ...state import State, load, read_secret, write_secret
 from ...vaultapi import TRANSIENT, client, get
-from ..base import NotYet, Request, Row, UpOutcome
+from ..base import DAY2, FAULT_KINDS, Capabilities, NotYet, Request, Row, UpOutcome
 from . import engine, image
 from .plan import API_PORT, CA, DATA, MOUNT, DockerPlan, Place, make_plan
 
@@ -65,6 +65,9 @@ def images(runner: Runner, topo: topo_mod.Topology, build: bool = True) -> tuple
         name = dc.name if dc else "kms"
         chosen[name] = topo.docker.image or (ours(version) if version and version != topo.version else base)
     return chosen, base
+
+
+NO_DAY2 = "the docker provider cannot do this yet; use an environment of the netns provider (root)"
 
 
 class DockerEnvironment:
@@ -161,7 +164,7 @@ class DockerEnvironment:
         return DockerFaults(self)
 
     def operations(self) -> NotYet:
-        return NotYet("the docker provider cannot do this yet; use an environment of the netns provider (root)")
+        return NotYet(NO_DAY2)
 
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}
@@ -511,6 +514,14 @@ class DockerProvider:
 
     def check_host(self) -> None:
         engine.check(self.runner)
+
+    def capabilities(self) -> Capabilities:
+        from .faults import NO_SHAPING
+
+        shapes = ("delay", "loss")
+        why = {op: NO_DAY2 for op in DAY2} | {kind: NO_SHAPING for kind in shapes}
+        faults = tuple(k for k in FAULT_KINDS if k not in shapes)
+        return Capabilities(faults, (), kv_unseal=False, configuration=False, why=why)
 
     def refuse(self, request: Request) -> None:
         topo: topo_mod.Topology = request.topology

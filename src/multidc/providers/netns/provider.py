@@ -33,7 +33,7 @@ from ...pipeline import Step
 from ...progress import Progress
 from ...state import State, StateError, load, read_secret, write_secret
 from ...vaultapi import TRANSIENT, client, get
-from ..base import Request, Row, UpOutcome
+from ..base import Capabilities, Request, Row, UpOutcome
 from .host import LINUX, Host
 from .plan import API_PORT, DEFAULT_PORT_BASE, Node, Plan, make_plan
 
@@ -1071,6 +1071,9 @@ class NetnsProvider:
     def check_host(self) -> None:
         self.host.check()
         binaries.resolve(None)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()  # every fault kind and day-2 operation
 
     def refuse(self, request: Request) -> None:
         refuse(request)

@@ -25,10 +25,10 @@ import jinja2
 from markupsafe import Markup
 
 from ..errors import MultidcError
-from ..history import Operation
+from ..history import NEMESIS, Operation
+from ..providers.base import Fault
 from . import charts
 from .charts import Mark, Op, View
-from .nemesis import Fault
 from .plots import OUTCOME_NAMES, OUTCOMES, STYLE, standalone
 from .report import Window
 from .scenarios import SCENARIOS
@@ -175,6 +175,8 @@ def operations(events: Iterable[dict[str, Any]], workload: str, lane: Callable[[
 
     for e in ordered:
         process = e["process"]
+        if process == NEMESIS:  # a fault's op: the fault windows draw it
+            continue
         if e["type"] == "invoke":
             if process in open_:  # not a well-formed history; the earlier one never completed
                 ops.append(op(open_[process], "info", None))

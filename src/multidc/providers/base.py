@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from ..errors import TopologyError
+from ..errors import FaultError, TopologyError
 
 if TYPE_CHECKING:
     from ..health import Health
@@ -304,11 +304,13 @@ class Capabilities:
     why: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, what: str, where: str) -> None:
-        """Raise TopologyError (exit 2) "<where>: <why>" when `what` (a fault kind or an operation) is not offered."""
+        """Raise FaultError (a fault kind) or TopologyError (an operation), exit 2, "<where>: <why>" when `what` is
+        not offered."""
         if what not in (*FAULT_KINDS, *DAY2):
             raise unknown_kind(what)
         if what not in (*self.faults, *self.operations):
-            raise TopologyError(f"{where}: {self.why.get(what, 'not offered by this provider')}")
+            error = FaultError if what in FAULT_KINDS else TopologyError  # as the fault or the operation would say
+            raise error(f"{where}: {self.why.get(what, 'not offered by this provider')}")
 
 
 class Running(Protocol):

@@ -70,6 +70,8 @@ class Planned(Protocol):
 
 FAULT_KINDS = ("kill", "stop", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")
 DAY2 = ("upgrade", "snapshot", "recover", "membership")  # the day-2 operations a provider may offer
+CUTS = ("partition", "one-way", "bridge")  # undone together, by a heal
+SHAPES = ("delay", "loss")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,14 @@ class Fault:
             return [(self.target, self.peer)]
         group = self.targets
         return [(a, b) for i, a in enumerate(group) for b in group[i + 1 :]]
+
+    def ends(self, kind: str, target: str) -> bool:
+        """Whether taking this fault back ends one of `kind` on `target`: a start ends a kill or stop of its DC, a cut's
+        undo (a heal) every cut and shape, kms-up the KMS's outage."""
+        if self.kind in CUTS:
+            return kind in (*CUTS, *SHAPES)
+        same = ("kill", "stop") if self.kind in ("kill", "stop") else (self.kind,)
+        return kind in same and (self.kind == "kms" or target == self.target)
 
     def label(self, target: str | None = None) -> str:
         """For people, with the target as resolved (leader -> the DC) when given."""
@@ -136,7 +146,7 @@ VERBS = {
 
 def verb(kind: str, undo: bool = False) -> str:
     """The chaos verb that makes (or takes back) a fault of this kind, for messages and lock labels."""
-    if undo and kind in ("partition", "one-way", "bridge"):
+    if undo and kind in CUTS:
         return "heal"
     return next((v for v, made in VERBS.items() if made == (kind, undo)), kind)
 
@@ -180,7 +190,7 @@ class Interpreter:
             return "; ".join(self.loss(a, b, 0) for a, b in fault.pairs())
         if kind == "kms":
             return self.kms_up()
-        if kind in ("partition", "one-way", "bridge"):
+        if kind in CUTS:
             return self.heal()
         raise unknown_kind(kind)
 

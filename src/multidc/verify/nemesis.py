@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MultidcError
-from ..providers.base import Fault
+from ..providers.base import SHAPES, Fault
 
 KINDS = ("kill", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")  # what it draws from (no stop)
 PROCESS = ("kill", "pause")
-CUTS = ("partition", "one-way", "bridge")
-SHAPES = ("delay", "loss")
 MAX_AT_ONCE = 2
 VERSION = 1
 

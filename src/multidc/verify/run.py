@@ -19,7 +19,7 @@ from ..history import dump, pair
 from ..paths import write_private
 from ..progress import Progress
 from ..providers import registry
-from ..providers.base import FAULT_KINDS, Capabilities, Fault, Faults, verb
+from ..providers.base import CUTS, FAULT_KINDS, SHAPES, Capabilities, Fault, Faults, verb
 from ..vaultapi import client, get, raw
 from . import nemesis, page
 from . import workloads as workloads_
@@ -29,15 +29,6 @@ from .workload import Recorder, Workload
 
 BACK_TIMEOUT = 30.0  # seconds a server may take to come back unsealed once the KMS is back
 NEMESIS = "nemesis"  # the process of the faults' events in a history, as Jepsen names it
-CLOSES = {  # what undoing a fault of a kind ends: window kinds, and whether only those on its target
-    "kill": (("kill", "stop"), True),
-    "stop": (("kill", "stop"), True),
-    "pause": (("pause",), True),
-    "delay": (("delay",), True),
-    "loss": (("loss",), True),
-    "kms": (("kms",), False),
-    **{cut: ((*nemesis.CUTS, *nemesis.SHAPES), False) for cut in nemesis.CUTS},  # a heal: every cut and shape
-}
 
 
 class LeaderWatch(threading.Thread):
@@ -118,7 +109,7 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
         at = n.recorder.now()
         try:
             if step.fault is not None:
-                everyone = ",".join(dcs) if step.fault.kind in nemesis.SHAPES else ""  # a delay between every pair
+                everyone = ",".join(dcs) if step.fault.kind in SHAPES else ""  # a delay between every pair
                 n.fault(replace(step.fault, target=target or everyone), step.undo)
             elif step.action == "check-sealed":
                 state = seal_state(n.env, target)
@@ -149,9 +140,9 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
         if not step.undo:
             n.windows.append(Window(at, None, step.fault.label(target), step.fault.kind, target))
             continue
-        kinds, on_target = CLOSES[step.fault.kind]
+        undone = replace(step.fault, target=target)
         for w in n.windows:
-            if w.end is None and w.kind in kinds and (not on_target or w.target == target):
+            if w.end is None and undone.ends(w.kind, w.target):
                 w.end = at
 
 
@@ -284,9 +275,9 @@ def _end(n: Nemesis, fault: Fault, target: str, others: list[tuple[Fault, str]])
     """Undo one fault. A cut ends by healing every cut and shape and setting again those still in force; a killed
     server is started without waiting (one that cannot come up, its seal cut off, must not hold the schedule back)."""
     n.fault(replace(fault, target=target), undo=True, wait=False)
-    if fault.kind in nemesis.CUTS:
+    if fault.kind in CUTS:
         for other, other_target in others:
-            if other.kind in nemesis.CUTS or other.kind in nemesis.SHAPES:
+            if other.kind in CUTS or other.kind in SHAPES:
                 n.fault(replace(other, target=other_target))
 
 

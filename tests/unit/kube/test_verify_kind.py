@@ -180,3 +180,6 @@ def test_the_faults_are_nemesis_ops_in_the_history_and_check_and_the_page_read_i
     assert json.loads(checked.output)["operations"] == len(result.operations)  # the faults are not operations
     page = report_page(report).read_text()
     assert "primary killed" in page and ">?<" not in page  # the fault's window; no lane for the nemesis
+    html = tmp_path / "check.html"
+    assert CliRunner().invoke(cli, ["check", str(history), "--html", str(html)]).exit_code == 0
+    assert "primary killed" in html.read_text()  # `check --html` shades the faults its nemesis ops name

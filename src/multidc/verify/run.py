@@ -15,7 +15,7 @@ from .. import binaries, checker, pipeline
 from ..api import Environment
 from ..consistency import Consistency
 from ..errors import FaultError, StartFailed, TopologyError
-from ..history import dump, pair
+from ..history import NEMESIS, dump, pair
 from ..paths import write_private
 from ..progress import Progress
 from ..providers import registry
@@ -28,7 +28,6 @@ from .scenarios import SCENARIOS, Scenario
 from .workload import Recorder, Workload
 
 BACK_TIMEOUT = 30.0  # seconds a server may take to come back unsealed once the KMS is back
-NEMESIS = "nemesis"  # the process of the faults' events in a history, as Jepsen names it
 
 
 class LeaderWatch(threading.Thread):

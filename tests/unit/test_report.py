@@ -24,7 +24,7 @@ def test_failover_counts_from_the_first_disruptive_fault() -> None:
 
 
 def test_a_wan_delay_set_at_the_start_is_not_the_fault_failed_over_from() -> None:
-    wan = Window(0.0, 3.0, "WAN delay +100 ms", "delay-all")
+    wan = Window(0.0, 3.0, "WAN delay +100 ms", "delay")  # between every pair: no one target
     kill = Window(1.5, 2.0, "primary killed", "kill", "primary")
     assert _result([wan, kill]).failover_time() == 1.1  # from 1.5 to the ack at 2.6, not from 0.0
     assert _result([wan]).failover_time() is None

@@ -89,9 +89,10 @@ def verify_cmd(
     """
     from .. import api
     from ..progress import Progress
+    from ..providers import registry
     from ..verify import nemesis as nemeses
     from ..verify import report as reports
-    from ..verify.run import verify
+    from ..verify.run import can_run, refuse_unable, verify
     from ..verify.scenarios import SCENARIOS
     from ..verify.workloads import WORKLOADS
 
@@ -126,26 +127,42 @@ def verify_cmd(
             reports.prepare(folder)
         kinds = nemeses.kinds_of(fault_kinds) if fault_kinds is not None else None
         env = api.attach(env_name(name))
+        able = registry.capabilities(env.name)  # what its provider cannot do is refused before anything
+        for kind in kinds or []:
+            able.refuse(kind, f"--faults {kind}")
+        for scenario in scenarios:
+            refuse_unable(able, SCENARIOS[scenario])
         with locks.hold(env.name, "verify", env.running.root):
             env = api.attach(env.name)  # the state as it is now, read under the lock
             schedule = None
             if replay:
                 schedule = nemeses.load(replay, env.datacenters, known)
+                for kind in dict.fromkeys(f.kind for f in schedule.faults):
+                    able.refuse(kind, f"--replay {replay}: {kind}")
                 duration = schedule.duration
                 if "workload_names" not in given:
                     chosen_workloads = tuple(schedule.workloads)
             elif nemesis == "random":
                 if seed is None:
                     seed = int.from_bytes(os.urandom(4), "big")
-                if kinds is None:
-                    kinds = [k for k in nemeses.KINDS if k != "bridge" or len(env.datacenters) >= 3]
+                if kinds is None:  # every kind its provider makes that fits the topology
+                    fits = [k for k in nemeses.KINDS if k != "bridge" or len(env.datacenters) >= 3]
+                    kinds = [k for k in fits if k in able.faults]
+                    if not kinds:
+                        able.refuse("kill", "--nemesis random")
                 schedule = nemeses.generate(seed, env.datacenters, duration, kinds)
                 schedule.workloads = list(chosen_workloads)
             if schedule is not None:
                 click.echo(schedule.text())
                 if replay:
                     click.echo(f"workloads: {','.join(chosen_workloads)}")
-            chosen = list(scenarios) or [s.name for s in SCENARIOS.values() if s.by_default]
+            defaults = [s.name for s in SCENARIOS.values() if s.by_default]
+            chosen = list(scenarios) or [s for s in defaults if can_run(able, SCENARIOS[s])]
+            if not scenarios and not schedule and not chosen:  # it makes none of their faults (kube)
+                refuse_unable(able, SCENARIOS[defaults[0]])
+            if not scenarios and not schedule and len(chosen) < len(defaults):
+                left = ", ".join(s for s in defaults if s not in chosen)
+                click.echo(f"multidc: left out {left}: the {env.provider} provider cannot make its faults", err=True)
             progress = Progress()
             results = verify(
                 env,

@@ -4,12 +4,15 @@ environment's lock."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import MultidcError
 from .common import OUTPUT, cli, env_name, fail, name_option
+
+if TYPE_CHECKING:
+    from ..providers.results import MembershipReport
 
 
 @cli.group("dc")
@@ -17,7 +20,7 @@ def dc_group() -> None:
     """Add or remove a datacenter of a running environment (netns); nothing that exists moves."""
 
 
-def _said(report: Any, output: str) -> None:
+def _said(report: MembershipReport, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

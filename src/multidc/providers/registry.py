@@ -9,7 +9,7 @@ from ..errors import TopologyError
 from ..names import is_env_name
 from ..paths import env_paths, finish_removals, state_root
 from ..state import StateError, load
-from .base import Provider
+from .base import Capabilities, Provider
 
 DEFAULT = "netns"
 NAMES = ("netns", "docker", "kind", "kube")
@@ -39,6 +39,11 @@ def _builtin(name: str) -> Provider:
     from .kube.provider import KubeProvider
 
     return KubeProvider(KIND if name == "kind" else KUBE)
+
+
+def capabilities(env: str) -> Capabilities:
+    """What the provider of environment `env` can do (fault kinds, day-2 operations, ...), asked before anything."""
+    return of(env).capabilities()
 
 
 def recorded(env: str, root: Path | None = None) -> str | None:

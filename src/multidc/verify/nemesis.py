@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MultidcError
+from ..providers.base import SHAPES, Fault
 
-KINDS = ("kill", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")
+KINDS = ("kill", "pause", "partition", "one-way", "bridge", "delay", "loss", "kms")  # what it draws from (no stop)
 PROCESS = ("kill", "pause")
-CUTS = ("partition", "one-way", "bridge")
-SHAPES = ("delay", "loss")
 MAX_AT_ONCE = 2
 VERSION = 1
 
@@ -30,42 +29,6 @@ class ScheduleError(MultidcError):
     """A schedule (or the request for one) that cannot be run; exit 2."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    start: float  # seconds from the start of the run
-    end: float
-    target: str = (
-        ""  # kill/pause: a DC or `leader`; partition: the group "a,b"; one-way/delay/loss: one end; bridge: via
-    )
-    peer: str = ""  # one-way: where packets are dropped to; delay/loss: the other end
-    ms: int = 0
-    jitter: int = 0
-    loss: float = 0.0
-
-    def label(self, target: str | None = None) -> str:
-        """For people, with the target as resolved (leader -> the DC) when given."""
-        who = target or self.target
-        if self.kind == "kill":
-            return f"{who} killed"
-        if self.kind == "pause":
-            return f"{who} paused"
-        if self.kind == "partition":
-            return f"{who} cut off"
-        if self.kind == "one-way":
-            return f"{who} -> {self.peer} dropped"
-        if self.kind == "bridge":
-            return f"bridge via {who}"
-        if self.kind == "delay":
-            return f"{who}-{self.peer} +{self.ms}±{self.jitter} ms"
-        if self.kind == "loss":
-            return f"{who}-{self.peer} {self.loss:g}% loss"
-        return "KMS down"
-
-    def line(self) -> str:
-        return f"{self.start:7.2f}s - {self.end:7.2f}s  {self.label()}"
 
 
 @dataclass
@@ -90,7 +53,7 @@ class Schedule:
 
     def text(self) -> str:
         head = f"schedule (seed {self.seed}, {self.duration:g}s, faults: {', '.join(self.kinds)}):"
-        return "\n".join([head, *(f"  {f.line()}" for f in self.faults)])
+        return "\n".join([head, *(f"  {f.start:7.2f}s - {f.end:7.2f}s  {f.label()}" for f in self.faults)])
 
 
 def kinds_of(text: str) -> list[str]:

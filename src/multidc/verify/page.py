@@ -25,10 +25,10 @@ import jinja2
 from markupsafe import Markup
 
 from ..errors import MultidcError
-from ..history import Operation
+from ..history import NEMESIS, Operation
+from ..providers.base import Fault
 from . import charts
 from .charts import Mark, Op, View
-from .nemesis import Fault
 from .plots import OUTCOME_NAMES, OUTCOMES, STYLE, standalone
 from .report import Window
 from .scenarios import SCENARIOS
@@ -175,6 +175,8 @@ def operations(events: Iterable[dict[str, Any]], workload: str, lane: Callable[[
 
     for e in ordered:
         process = e["process"]
+        if process == NEMESIS:  # a fault's op: the fault windows draw it
+            continue
         if e["type"] == "invoke":
             if process in open_:  # not a well-formed history; the earlier one never completed
                 ops.append(op(open_[process], "info", None))
@@ -516,6 +518,25 @@ def report_page(folder: Path) -> Path:
     return page
 
 
+def fault_windows(events: Iterable[dict[str, Any]]) -> list[Window]:
+    """The faults of a history verify wrote (its nemesis ops, start-KIND and stop-KIND) as a timeline's windows."""
+    windows: list[Window] = []
+    for e in events:
+        f, value = str(e.get("f", "")), e.get("value")
+        if e.get("process") != NEMESIS or e.get("type") != "invoke" or not isinstance(value, dict):
+            continue
+        try:
+            fault = Fault(**{**value, "kind": f.partition("-")[2]})
+        except TypeError:
+            continue  # not a fault verify wrote
+        if f.startswith("start-"):
+            windows.append(Window(float(e["time"]), None, fault.label(), fault.kind, fault.target))
+        for w in windows if f.startswith("stop-") else []:
+            if w.end is None and fault.ends(w.kind, w.target):
+                w.end = float(e["time"])
+    return windows
+
+
 def history_page(path: Path, ops: list[Operation], verdict: dict[str, Any], out: Path) -> Path:
     """Write a page for one history that `check` judged (its verdict as `check -o json` prints it)."""
     mine = [
@@ -527,7 +548,11 @@ def history_page(path: Path, ops: list[Operation], verdict: dict[str, Any], out:
         mine = [Op(o.workload, o.process, o.f, o.key, "all keys", o.status, o.call, o.done) for o in mine]
         keys = ["all keys"]
     duration = max((o.end for o in mine), default=1.0)
-    view = View(path.name, duration, mine, keys, marks=[], lane_name="key")
+    try:  # a history verify wrote holds its faults: shaded as in the report
+        windows = fault_windows(_events(path))
+    except PageError:
+        windows = []  # not JSON lines (a Jepsen EDN history): no faults drawn
+    view = View(path.name, duration, mine, keys, windows=windows, marks=[], lane_name="key")
     view.marks = marks(verdict, mine)
     about = f"the history {path} ({len(ops)} operations), judged by `multidc check`"
     sec = section(view, {**verdict, "workloads": ["register"]}, about)

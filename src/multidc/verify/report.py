@@ -32,7 +32,7 @@ def prepare(folder: Path) -> Path:
     return folder
 
 
-BACKGROUND = ("delay-all",)  # faults a scenario sets as its conditions rather than as the disruption it measures
+BACKGROUND = ("delay", "loss")  # on every pair (no one target): a scenario's conditions, not the disruption it measures
 
 
 @dataclass
@@ -86,7 +86,7 @@ class ScenarioResult:
     def failover_time(self) -> float | None:
         """From the first disruptive fault to the first acknowledged write that began after it (a WAN delay is the
         scenario's background, not the fault the cluster fails over from)."""
-        disruptive = [w for w in self.windows if w.kind not in BACKGROUND]
+        disruptive = [w for w in self.windows if w.kind not in BACKGROUND or w.target]
         if not disruptive:
             return None
         fault = disruptive[0].start

@@ -8,7 +8,7 @@ import json
 import resource
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +17,20 @@ from ..api import Environment
 from ..checker import Verdict
 from ..consistency import Consistency
 from ..errors import FaultError, StartFailed, TopologyError
-from ..history import Operation, dump, pair
+from ..history import NEMESIS, Operation, dump, pair
 from ..paths import write_private
 from ..progress import Progress
-from ..providers.base import Faults
+from ..providers import registry
+from ..providers.base import CUTS, FAULT_KINDS, SHAPES, Capabilities, Fault, Faults, verb
 from ..vaultapi import client, get, raw
 from . import nemesis, page
 from . import workloads as workloads_
 from .report import ScenarioResult, Window, prepare
-from .scenarios import SCENARIOS, Scenario, Step
+from .scenarios import SCENARIOS, Scenario
 from .workload import Recorder, Workload
 from .workloads.invariants import operations as workload_operations
 
-OPENERS = {
-    "kill": "killed",
-    "stop": "stopped",
-    "pause": "paused",
-    "partition": "cut off",
-    "kms-down": "KMS down",
-    "delay-all": "WAN delay",
-}
 BACK_TIMEOUT = 30.0  # seconds a server may take to come back unsealed once the KMS is back
-CLOSERS = {"start": ("kill", "stop"), "resume": ("pause",), "heal": ("partition", "delay-all"), "kms-up": ("kms-down",)}
 
 
 class LeaderWatch(threading.Thread):
@@ -75,6 +67,7 @@ class Nemesis:
     checks: dict[str, object] = field(default_factory=dict)
     origin: float = 0.0  # the recorder's time when the faults' clock starts (after the workloads' setup)
     survivor: str = ""  # lost-quorum: the DC that stays
+    ops: list[dict[str, object]] = field(default_factory=list)  # each fault as Jepsen's nemesis ops, for the history
 
     def sleep_until(self, at: float) -> None:
         """Until `at` seconds of the run (schedules and scenarios count from the origin)."""
@@ -82,6 +75,26 @@ class Nemesis:
 
     def leader(self) -> str:
         return self.watch.current() or self.env.primary
+
+    def fault(self, fault: Fault, undo: bool = False, wait: bool = True) -> str:
+        """Make the fault (or take it back) through the provider, and write it as Jepsen writes a nemesis's ops: an
+        invoke with the fault, then an info with what the provider said (or the error)."""
+        f = f"{'stop' if undo else 'start'}-{fault.kind}"
+        value = {k: v for k, v in asdict(fault).items() if v and k not in ("start", "end")}
+        self.op("invoke", f, value)
+        try:
+            said = self.faults.undo(fault, wait) if undo else self.faults.apply(fault)
+        except Exception as exc:
+            self.op("info", f, value, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+        self.op("info", f, said)
+        return said
+
+    def op(self, type_: str, f: str, value: object, error: str = "") -> None:
+        self.ops.append(
+            {"process": NEMESIS, "type": type_, "f": f, "value": value, "time": self.recorder.now()}
+            | ({"error": error} if error else {})
+        )
 
 
 def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
@@ -94,42 +107,44 @@ def run_steps(n: Nemesis, scenario: Scenario, duration: float) -> None:
     targets = {"leader": leader, "follower": follower, "primary": n.env.primary, "survivor": survivor, "": ""}
     for step in sorted(scenario.steps, key=lambda s: s.at):
         n.sleep_until(step.at * duration)
-        target = targets[step.target]
+        target = targets[step.fault.target if step.fault else step.target]
         at = n.recorder.now()
         try:
-            if step.action == "check-sealed":
+            if step.fault is not None:
+                everyone = ",".join(dcs) if step.fault.kind in SHAPES else ""  # a delay between every pair
+                n.fault(replace(step.fault, target=target or everyone), step.undo)
+            elif step.action == "check-sealed":
                 state = seal_state(n.env, target)
                 n.checks[f"{target}_while_kms_down"] = state
                 if state == "unsealed":
                     n.problems.append(f"{target} was unsealed while the KMS was down")
                 continue
-            if step.action in DAY2:
+            elif step.action in DAY2:
                 DAY2[step.action](n, target, leader)
                 continue
-            if step.action == "check-back":
+            elif step.action == "check-back":
                 waited = wait_unsealed(n.env, target, BACK_TIMEOUT)
                 n.checks[f"{target}_unsealed_after_kms_up_s"] = waited
                 if waited is None:
                     n.problems.append(f"{target} was not back and unsealed {BACK_TIMEOUT:.0f}s after the KMS was")
                 continue
-            _apply(n.faults, step, target, dcs)
+            else:
+                raise TopologyError(f"unknown step {step.action!r}")
         except StartFailed as exc:
             # Expected under transit while the KMS is down: the server exits, and kms-up starts it again.
             n.checks[f"{target}_start_while_kms_down"] = f"exited at once: {exc}"[:300]
         except Exception as exc:  # noqa: BLE001 - a fault that cannot be applied is a finding, not a crash
-            n.problems.append(f"{step.action} {target}: {exc}")
+            what = verb(step.fault.kind, step.undo) if step.fault else step.action
+            n.problems.append(f"{what} {target}: {exc}")
             continue
-        if step.action in OPENERS:
-            label = f"{target} {OPENERS[step.action]}{f' +{step.ms} ms' if step.ms else ''}".strip()
-            n.windows.append(Window(at, None, label, step.action, target))
+        if step.fault is None:
+            continue
+        if not step.undo:
+            n.windows.append(Window(at, None, step.fault.label(target), step.fault.kind, target))
+            continue
+        undone = replace(step.fault, target=target)
         for w in n.windows:
-            closes = CLOSERS.get(step.action)
-            if (
-                w.end is None
-                and closes
-                and w.kind in closes
-                and (step.action in ("heal", "kms-up") or w.target == target)
-            ):
+            if w.end is None and undone.ends(w.kind, w.target):
                 w.end = at
 
 
@@ -160,13 +175,26 @@ def _lose_quorum(n: Nemesis, target: str, leader: str) -> None:
     survivor = n.survivor
     lost = [leader, *(dc for dc in n.env.datacenters if dc not in (leader, survivor))]
     for dc in lost:
-        n.faults.kill(dc)
+        n.fault(Fault("kill", target=dc))
     at = n.recorder.now()
     n.windows.append(Window(at, None, f"{'+'.join(lost)} lost", "lose-quorum", ""))
 
 
+def can_run(able: Capabilities, scenario: Scenario) -> bool:
+    """Whether a provider that can do `able` offers every fault kind and day-2 operation the scenario uses."""
+    return all(what in (*able.faults, *able.operations) for what in scenario.needs())
+
+
+def refuse_unable(able: Capabilities, scenario: Scenario) -> None:
+    """Refuse (one line, exit 2) a scenario that uses a fault kind or day-2 operation the provider does not offer."""
+    for what in scenario.needs():
+        able.refuse(what, f"--scenario {scenario.name}: {what}")
+
+
 def check_can_run(env: Environment, scenario: Scenario) -> None:
-    """Refuse (one line, exit 2, before anything) a day-2 scenario this environment cannot run."""
+    """Refuse (one line, exit 2, before anything) a scenario this environment cannot run: a fault kind or a day-2
+    operation its provider does not offer, or a day-2 scenario it is not ready for."""
+    refuse_unable(registry.capabilities(env.name), scenario)
     if scenario.name == "rolling-upgrade" and not pinned_older(env):
         raise TopologyError(
             f"--scenario rolling-upgrade: every DC already runs the pinned OpenBao {binaries.pinned_version()}; "
@@ -210,7 +238,7 @@ def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
         [(f.start, 1, i) for i, f in enumerate(schedule.faults)]
         + [(f.end, 0, i) for i, f in enumerate(schedule.faults)]
     )  # at equal times, ends first
-    active: dict[int, tuple[nemesis.Fault, str, Window]] = {}
+    active: dict[int, tuple[Fault, str, Window]] = {}
     for at, begins, i in events:
         n.sleep_until(at)
         fault = schedule.faults[i]
@@ -223,7 +251,7 @@ def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
                 skipped.append(f"{at:.2f}s {fault.label(target)}: {target} already {state}")  # type: ignore[attr-defined]
                 continue
             try:
-                _begin(n.faults, fault, target)
+                n.fault(replace(fault, target=target))
             except FaultError as exc:  # what earlier faults left makes this one moot (its server is not running)
                 skipped = n.checks.setdefault("skipped", [])
                 skipped.append(f"{at:.2f}s {fault.label(target)}: {exc}")  # type: ignore[attr-defined]
@@ -237,7 +265,7 @@ def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
         elif i in active:
             fault, target, window = active.pop(i)
             try:
-                _end(n.faults, fault, target, [(f, t) for f, t, _ in active.values()])
+                _end(n, fault, target, [(f, t) for f, t, _ in active.values()])
             except StartFailed:
                 pass  # it exited (transit, the KMS away): started again with the KMS or at the final heal
             except Exception as exc:  # noqa: BLE001
@@ -245,42 +273,14 @@ def run_schedule(n: Nemesis, schedule: nemesis.Schedule) -> None:
             window.end = n.recorder.now()
 
 
-def _begin(faults: Faults, fault: nemesis.Fault, target: str) -> None:
-    if fault.kind == "kill":
-        faults.kill(target)
-    elif fault.kind == "pause":
-        faults.pause(target)
-    elif fault.kind == "partition":
-        faults.partition(target.split(","))
-    elif fault.kind == "one-way":
-        faults.cut(target, fault.peer)
-    elif fault.kind == "bridge":
-        faults.bridge(target)
-    elif fault.kind == "delay":
-        faults.delay(target, fault.peer, fault.ms, fault.jitter)
-    elif fault.kind == "loss":
-        faults.loss(target, fault.peer, fault.loss)
-    else:
-        faults.kms_down()
-
-
-def _end(faults: Faults, fault: nemesis.Fault, target: str, others: list[tuple[nemesis.Fault, str]]) -> None:
-    """Undo one fault. A cut ends by healing every cut and shape and setting again those still in force."""
-    if fault.kind == "kill":
-        faults.start(target, wait=False)  # one that cannot come up (its seal cut off) must not hold the schedule back
-    elif fault.kind == "pause":
-        faults.resume(target)
-    elif fault.kind == "delay":
-        faults.delay(target, fault.peer, 0)
-    elif fault.kind == "loss":
-        faults.loss(target, fault.peer, 0)
-    elif fault.kind == "kms":
-        faults.kms_up()
-    else:
-        faults.heal()
+def _end(n: Nemesis, fault: Fault, target: str, others: list[tuple[Fault, str]]) -> None:
+    """Undo one fault. A cut ends by healing every cut and shape and setting again those still in force; a killed
+    server is started without waiting (one that cannot come up, its seal cut off, must not hold the schedule back)."""
+    n.fault(replace(fault, target=target), undo=True, wait=False)
+    if fault.kind in CUTS:
         for other, other_target in others:
-            if other.kind in nemesis.CUTS or other.kind in nemesis.SHAPES:
-                _begin(faults, other, other_target)
+            if other.kind in CUTS or other.kind in SHAPES:
+                n.fault(replace(other, target=other_target))
 
 
 def run_scenario(
@@ -370,6 +370,9 @@ def run_scenario(
         for w in windows:
             if w.end is None:
                 w.end = recorder.now()
+                if w.kind in FAULT_KINDS:  # in the history too, ended as Jepsen's final generator ends faults
+                    n.op("invoke", f"stop-{w.kind}", {"kind": w.kind, "target": w.target} if w.target else {})
+                    n.op("info", f"stop-{w.kind}", "undone by the final heal")
     final = workload._new_process("final")
     if healthy and "register" in workloads:
         leader_now = watch.current() or env.primary
@@ -384,7 +387,8 @@ def run_scenario(
                 problems.append(f"final read of {key} through {leader_now} failed: {exc}")
     events = recorder.history()
     if folder is not None:
-        dump(events, folder / "history.jsonl")  # first, so a history survives whatever follows
+        # first, so a history survives whatever follows; the faults' ops in it, where Jepsen users look for them
+        dump(sorted(events + n.ops, key=lambda e: e["time"]), folder / "history.jsonl")
     invariants = []
     checking = 0.0  # seconds the checkers took, every workload's
     for other in others:
@@ -468,24 +472,6 @@ def peak_rss_mb() -> float:
 def standby_reads(env: Environment) -> str:
     """The servers' setting: `served` (OpenBao's default: a standby answers reads from its own copy) or `disabled`."""
     return "disabled" if env.topology.server.disable_standby_reads else "served"
-
-
-def _apply(faults: Faults, step: Step, target: str, dcs: list[str]) -> None:
-    action = step.action
-    if action == "delay-all":
-        for i, a in enumerate(dcs):
-            for b in dcs[i + 1 :]:
-                faults.delay(a, b, step.ms)
-    elif action == "partition":
-        faults.partition([target])
-    elif action == "heal":
-        faults.heal()
-    elif action == "kms-down":
-        faults.kms_down()
-    elif action == "kms-up":
-        faults.kms_up()
-    else:
-        getattr(faults, action)(target)
 
 
 def seal_state(env: Environment, dc: str, timeout: float = 1.0) -> str:

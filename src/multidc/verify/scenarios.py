@@ -1,22 +1,35 @@
 """Named fault schedules. Times are fractions of the scenario's duration; targets are resolved when the run starts
-(`leader` is whichever DC leads then, `follower` another DC, `primary` the first DC)."""
+(`leader` is whichever DC leads then, `follower` another DC, `primary` the first DC, `survivor` a third)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..providers.base import Fault
 
 
 @dataclass(frozen=True)
 class Step:
     at: float  # fraction of the duration
     action: (
-        str  # kill | start | stop | pause | resume | partition | heal | kms-down | kms-up | delay-all
-        # | check-sealed (the target must not serve unsealed) | check-back (the target must come back unsealed)
-        # | upgrade (a rolling upgrade to the pinned version) | lose-quorum (kill the leader and the target for good)
-        # | check-no-writes (a write through the target must not be acknowledged) | recover (lost-quorum recovery)
-    )
-    target: str = ""  # leader | follower | primary | "" (for heal, kms-*, delay-all)
-    ms: int = 0  # delay-all: milliseconds each way between every pair of DCs
+        str  # what is not a fault: check-sealed (the target must not serve unsealed) | check-back (the target must
+        # come back unsealed) | upgrade (a rolling upgrade to the pinned version) | lose-quorum (kill the leader and
+        # the target for good) | check-no-writes (a write through the target must not be acknowledged) | recover
+    ) = ""
+    target: str = ""  # leader | follower | primary | survivor | ""
+    fault: Fault | None = None  # a fault begun (its target a role as above; "" for a delay: every pair of DCs)
+    undo: bool = False  # ... or taken back (a cut's undo heals every cut and shape)
+
+
+def begin(at: float, kind: str, target: str = "", ms: int = 0) -> Step:
+    return Step(at, fault=Fault(kind, target=target, ms=ms))
+
+
+def end(at: float, kind: str, target: str = "") -> Step:
+    return Step(at, fault=Fault(kind, target=target), undo=True)
+
+
+OPERATIONS = {"upgrade": "upgrade", "recover": "recover"}  # steps that are day-2 operations (providers.base.DAY2)
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,12 @@ class Scenario:
     steps: tuple[Step, ...]
     by_default: bool = True  # day-2 drills run only when named (one changes versions, one loses data on purpose)
 
+    def needs(self) -> list[str]:
+        """The fault kinds and day-2 operations it uses, for asking the provider before anything."""
+        kinds = [s.fault.kind for s in self.steps if s.fault]
+        kinds += ["kill" for s in self.steps if s.action == "lose-quorum"]  # it kills DCs for good
+        return list(dict.fromkeys([*kinds, *(OPERATIONS[s.action] for s in self.steps if s.action in OPERATIONS)]))
+
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -33,45 +52,45 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "leader-kill",
             "SIGKILL the leader's server, start it again later",
-            (Step(0.25, "kill", "leader"), Step(0.6, "start", "leader")),
+            (begin(0.25, "kill", "leader"), end(0.6, "kill", "leader")),
         ),
         Scenario(
             "minority-partition",
             "cut one follower DC off, then heal",
-            (Step(0.25, "partition", "follower"), Step(0.65, "heal")),
+            (begin(0.25, "partition", "follower"), end(0.65, "partition")),
         ),
         Scenario(
             "leader-partition",
             "cut the leader's DC off from the others, then heal",
-            (Step(0.25, "partition", "leader"), Step(0.65, "heal")),
+            (begin(0.25, "partition", "leader"), end(0.65, "partition")),
         ),
         Scenario(
             "primary-isolated",
             "cut the primary DC off from the others, then heal",
-            (Step(0.25, "partition", "primary"), Step(0.65, "heal")),
+            (begin(0.25, "partition", "primary"), end(0.65, "partition")),
         ),
         Scenario(
             "kms-down-restart",
             "stop the KMS, restart a follower DC while it is down (it must not serve: transit makes it exit, kv keeps "
             "it sealed), bring the KMS back (the follower must come back unsealed by itself)",
             (
-                Step(0.15, "kms-down"),
-                Step(0.25, "kill", "follower"),
-                Step(0.3, "start", "follower"),
+                begin(0.15, "kms"),
+                begin(0.25, "kill", "follower"),
+                end(0.3, "kill", "follower"),
                 Step(0.55, "check-sealed", "follower"),
-                Step(0.6, "kms-up"),
+                end(0.6, "kms"),
                 Step(0.65, "check-back", "follower"),
             ),
         ),
         Scenario(
             "wan-leader-kill",
             "100 ms each way between every pair of DCs (a WAN), then SIGKILL the leader and start it again",
-            (Step(0.0, "delay-all", ms=100), Step(0.3, "kill", "leader"), Step(0.65, "start", "leader")),
+            (begin(0.0, "delay", ms=100), begin(0.3, "kill", "leader"), end(0.65, "kill", "leader")),
         ),
         Scenario(
             "leader-pause",
             "SIGSTOP the leader's server, SIGCONT it later",
-            (Step(0.25, "pause", "leader"), Step(0.6, "resume", "leader")),
+            (begin(0.25, "pause", "leader"), end(0.6, "pause", "leader")),
         ),
         Scenario(
             "rolling-upgrade",

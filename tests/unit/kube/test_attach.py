@@ -153,3 +153,23 @@ def test_env_on_kind_reads_what_up_recorded_without_loading_the_api(
     assert printed == expected
     loaded = set(proc.stderr.split())
     assert "multidc.api" not in loaded and not loaded & {"hvac", "pydantic", "rich", "requests"}
+
+
+def test_verify_on_kube_is_refused_in_one_line_before_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from multidc.cli import cli
+
+    monkeypatch.setenv("MULTIDC_STATE_DIR", str(tmp_path))
+    made = {"contexts": ["a", "b", "c"], "vips": VIPS, "kms_url": "http://10.0.0.9:8200"}
+    State(env="k", topology={}, port_base=0, binary={}, phase="up", provider="kube", made=made).save(
+        EnvPaths(tmp_path / "k")
+    )
+    runner = RecordingRunner()
+    monkeypatch.setitem(registry.PROVIDERS, "kube", KubeProvider(KUBE, runner, FakeKms()))
+    monkeypatch.setattr("multidc.verify.run.verify", lambda *a: pytest.fail("verify ran"))
+    for argv in ([], ["--nemesis", "random"], ["--scenario", "leader-kill"]):
+        out = CliRunner().invoke(cli, ["verify", *argv, "--name", "k"])
+        assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+        assert "faults are not available on the kube provider" in out.output
+    assert runner.commands == []

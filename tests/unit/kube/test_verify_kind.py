@@ -136,3 +136,50 @@ def test_a_random_schedule_runs_on_kind_through_docker_and_tc(
         if kind in begun:
             assert command in docker, kind
     assert env.active_faults() == {}
+
+
+def test_a_scenario_whose_day2_operation_kind_lacks_is_refused_before_any_fault(
+    kind_env: tuple[RecordingRunner, FakeKms, Path],
+    api_on_loopback: str,  # should it run after all, its clients reach only loopback
+) -> None:
+    from click.testing import CliRunner
+
+    from multidc.cli import cli
+
+    runner, _, _ = kind_env
+    out = CliRunner().invoke(cli, ["verify", "--scenario", "lost-quorum", "--name", "k"])
+    assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+    assert "--scenario lost-quorum: recover: the kind provider cannot do this yet" in out.output
+    assert runner.commands == []  # before: two DCs killed (`docker kill`), then `recover` refused
+
+
+def test_the_faults_are_nemesis_ops_in_the_history_and_check_and_the_page_read_it(
+    kind_env: tuple[RecordingRunner, FakeKms, Path],
+    api_on_loopback: str,
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from multidc.cli import cli
+    from multidc.verify.page import report_page
+
+    env = multidc.attach("k")
+    report = tmp_path / "report"
+    [result] = verify(env, ["leader-kill"], 2.0, report, Progress(quiet=True), "index")
+    history = report / "leader-kill" / "history.jsonl"
+    events = [json.loads(line) for line in history.read_text().splitlines()]
+    faults = [(e["type"], e["f"], e["value"]) for e in events if e["process"] == "nemesis"]
+    assert faults == [
+        ("invoke", "start-kill", {"kind": "kill", "target": "primary"}),
+        ("info", "start-kill", "killed primary's kind node (docker kill)"),
+        ("invoke", "stop-kill", {"kind": "kill", "target": "primary"}),
+        ("info", "stop-kill", "started primary's kind node (docker start)"),
+    ]
+    checked = CliRunner().invoke(cli, ["check", str(history), "-o", "json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["operations"] == len(result.operations)  # the faults are not operations
+    page = report_page(report).read_text()
+    assert "primary killed" in page and ">?<" not in page  # the fault's window; no lane for the nemesis
+    html = tmp_path / "check.html"
+    assert CliRunner().invoke(cli, ["check", str(history), "--html", str(html)]).exit_code == 0
+    assert "primary killed" in html.read_text()  # `check --html` shades the faults its nemesis ops name

@@ -35,6 +35,9 @@ HEALTH_TIMEOUT = 60.0
 SLEEP_FOREVER = ["sleep", "2147483647"]  # what the holder of a network namespace runs (busybox)
 
 
+NO_DAY2 = "the docker provider cannot do this yet; use an environment of the netns provider (root)"
+
+
 class DockerEnvironment:
     """One environment: its plan, its state and the runner every docker command goes through."""
 
@@ -123,7 +126,7 @@ class DockerEnvironment:
         return DockerFaults(self)
 
     def operations(self) -> NotYet:
-        return NotYet("the docker provider cannot do this yet; use an environment of the netns provider (root)")
+        return NotYet(NO_DAY2)
 
     def logs(self, lines: int) -> dict[str, list[str]]:
         out = {}

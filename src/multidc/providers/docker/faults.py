@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
+from ..base import Interpreter
 from . import engine
 from .plan import Place
 
@@ -33,7 +34,7 @@ NO_SHAPING = (
 
 
 @dataclass
-class DockerFaults:
+class DockerFaults(Interpreter):
     env: DockerEnvironment
 
     # --- bookkeeping

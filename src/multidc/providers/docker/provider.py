@@ -25,13 +25,13 @@ from ...pipeline import Step
 from ...progress import Progress
 from ...runner import Runner, SubprocessRunner
 from ...state import State, load
-from ..base import Request, Row, UpOutcome
+from ..base import DAY2, FAULT_KINDS, Capabilities, Request, Row, UpOutcome
 from . import engine, image
 from .plan import DockerPlan, make_plan
 
 if TYPE_CHECKING:
     pass
-from .environment import DockerEnvironment
+from .environment import NO_DAY2, DockerEnvironment
 
 
 def images(runner: Runner, topo: topo_mod.Topology, build: bool = True) -> tuple[dict[str, str], str]:
@@ -95,6 +95,14 @@ class DockerProvider:
 
     def check_host(self) -> None:
         engine.check(self.runner)
+
+    def capabilities(self) -> Capabilities:
+        from .faults import NO_SHAPING
+
+        shapes = ("delay", "loss")
+        why = {op: NO_DAY2 for op in DAY2} | {kind: NO_SHAPING for kind in shapes}
+        faults = tuple(k for k in FAULT_KINDS if k not in shapes)
+        return Capabilities(faults, (), kv_unseal=False, configuration=False, why=why)
 
     def refuse(self, request: Request) -> None:
         topo: topo_mod.Topology = request.topology

@@ -18,6 +18,7 @@ from ...errors import FaultError
 from ...paths import EnvPaths
 from ...runner import Runner
 from ...state import State
+from ..base import Interpreter
 from .manifests import KubePlan
 
 NETWORK = "kind"
@@ -29,7 +30,7 @@ class KmsUnsealer(Protocol):
 
 
 @dataclass
-class KindFaults:
+class KindFaults(Interpreter):
     """kind faults. With `paths` (the environment's directory) every fault is recorded in the state file at once and
     `kms_up` unseals the restarted KMS itself, so the Python API and the CLI behave alike."""
 

@@ -20,7 +20,7 @@ from ...paths import EnvPaths, env_paths
 from ...progress import Progress
 from ...runner import Completed, RecordingRunner, Runner, SubprocessRunner
 from ...state import load, read_secret
-from ..base import NotYet, Request, Row, UpOutcome
+from ..base import DAY2, FAULT_KINDS, Capabilities, NotYet, Request, Row, UpOutcome
 from . import manifests, prereqs
 from .faults import KindFaults
 from .manifests import KMS_NAMESPACE, NAMESPACE, Flavour, KubePlan
@@ -72,6 +72,20 @@ def dry_responders(plan: KubePlan) -> list:  # type: ignore[type-arg]
         return None
 
     return [answer]
+
+
+def no_day2(provider: str) -> str:
+    return (
+        f"the {provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); use an environment of "
+        "the netns provider"
+    )
+
+
+def no_faults(provider: str) -> str:
+    return (
+        f"faults are not available on the {provider} provider: multidc does not reach into the nodes of clusters it "
+        "did not make (netns and kind have them)"
+    )
 
 
 @dataclass
@@ -212,18 +226,12 @@ class KubeRunning:
         return self.orch.wait_healthy(timeout)
 
     def operations(self) -> NotYet:
-        return NotYet(
-            f"the {self.orch.plan.provider} provider cannot do this yet (the Bank-Vaults operator owns the pods); "
-            "use an environment of the netns provider"
-        )
+        return NotYet(no_day2(self.orch.plan.provider))
 
     def faults(self) -> KindFaults:
         plan, orch = self.orch.plan, self.orch
         if not plan.flavour.makes_clusters:
-            raise FaultError(
-                f"faults are not available on the {plan.provider} provider: multidc does not reach into the nodes of "
-                "clusters it did not make (netns and kind have them)"
-            )
+            raise FaultError(no_faults(plan.provider))
         assert orch.state is not None
         return KindFaults(plan, orch.runner, orch.state, orch.paths, orch.kms)
 
@@ -326,6 +334,11 @@ class KubeProvider:
 
     def check_host(self) -> None:
         prereqs.check(self.runner or SubprocessRunner(), self.flavour)
+
+    def capabilities(self) -> Capabilities:
+        faults = FAULT_KINDS if self.flavour.makes_clusters else ()
+        why = {op: no_day2(self.name) for op in DAY2} | {kind: no_faults(self.name) for kind in FAULT_KINDS}
+        return Capabilities(faults, (), why=why)
 
     def refuse(self, request: Request) -> None:
         """What this provider cannot honour is refused before anything is made, never dropped."""

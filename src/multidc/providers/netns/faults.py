@@ -22,12 +22,13 @@ from typing import Any
 from ... import links
 from ...errors import FaultError, PrerequisiteError, ProviderError, StartFailed
 from ...paths import write_private
+from ..base import Interpreter
 from .environment import Environment
 from .plan import Node
 
 
 @dataclass
-class Faults:
+class Faults(Interpreter):
     env: Environment
 
     # --- bookkeeping

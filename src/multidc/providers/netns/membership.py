@@ -30,7 +30,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ... import binaries, bootstrap, interrupts, locks, pipeline, pki
@@ -39,6 +38,7 @@ from ...errors import MultidcError, PrerequisiteError, ProviderError, TopologyEr
 from ...names import check_dc_name
 from ...progress import Progress
 from ...state import read_secret
+from ..results import MembershipReport
 from . import kms, ports, site
 from .changes import PENDING, pending, unfinished
 from .plan import Node, Plan, make_plan
@@ -51,22 +51,6 @@ T = TypeVar("T")
 
 JOIN_TIMEOUT = 60.0
 HEALTHY_TIMEOUT = 90.0
-
-
-@dataclass
-class MembershipReport:
-    action: str  # "add" or "remove"
-    dc: str
-    slot: int
-    vip: str
-    host_url: str
-    datacenters: list[str]  # after the change
-    leader: str
-    seconds: float = 0.0
-    steps: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "seconds": round(self.seconds, 3)}
 
 
 def _intend(env: Environment, action: str, dc: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..results import MembershipReport, RecoveryReport, SnapshotInfo, UpgradeReport
 from . import membership, recovery, snapshots
 from . import upgrade as upgrade_mod
 
@@ -25,10 +26,10 @@ class Operations:
         order: list[str] | None = None,
         progress: Progress | None = None,
         allow_downgrade: bool = False,
-    ) -> upgrade_mod.UpgradeReport:
+    ) -> UpgradeReport:
         return upgrade_mod.upgrade(self.env, to, order, progress, allow_downgrade)
 
-    def snapshot_save(self, path: Path, force: bool = False) -> snapshots.SnapshotInfo:
+    def snapshot_save(self, path: Path, force: bool = False) -> SnapshotInfo:
         return snapshots.save(self.env, Path(path), force)
 
     def snapshot_restore(self, path: Path) -> str:
@@ -36,13 +37,11 @@ class Operations:
 
     def recover(
         self, dc: str | None, progress: Progress | None = None, allow_data_loss: bool = False
-    ) -> recovery.RecoveryReport:
+    ) -> RecoveryReport:
         return recovery.recover(self.env, dc, progress, allow_data_loss)
 
-    def add_dc(
-        self, name: str, pool: str | None = None, progress: Progress | None = None
-    ) -> membership.MembershipReport:
+    def add_dc(self, name: str, pool: str | None = None, progress: Progress | None = None) -> MembershipReport:
         return membership.add(self.env, name, pool, progress)
 
-    def remove_dc(self, name: str, progress: Progress | None = None) -> membership.MembershipReport:
+    def remove_dc(self, name: str, progress: Progress | None = None) -> MembershipReport:
         return membership.remove(self.env, name, progress)

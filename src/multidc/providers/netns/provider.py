@@ -17,7 +17,7 @@ from ...errors import TopologyError
 from ...paths import finish_removals, make_private_dir
 from ...progress import Progress
 from ...state import State, load
-from ..base import Request, Row, UpOutcome
+from ..base import Capabilities, Request, Row, UpOutcome
 from .environment import Environment
 from .host import LINUX, Host
 from .plan import Plan
@@ -136,6 +136,9 @@ class NetnsProvider:
     def check_host(self) -> None:
         self.host.check()
         binaries.resolve(None)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()  # every fault kind and day-2 operation
 
     def refuse(self, request: Request) -> None:
         refuse(request)

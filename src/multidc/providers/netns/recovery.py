@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from ... import bootstrap, pipeline
 from ...errors import FaultError, ProviderError
@@ -21,6 +21,7 @@ from ...paths import write_private
 from ...progress import Progress
 from ...state import read_secret
 from ...vaultapi import get
+from ..results import RecoveryReport
 from .plan import CLUSTER_PORT
 from .raftlog import Position, Unreadable, last_position
 
@@ -30,18 +31,6 @@ if TYPE_CHECKING:
 
 LEAD_TIMEOUT = 60.0
 JOIN_TIMEOUT = 60.0
-
-
-@dataclass
-class RecoveryReport:
-    survivor: str
-    readded: list[str] = field(default_factory=list)
-    logs: dict[str, dict[str, int]] = field(default_factory=dict)  # each DC's last Raft entry before, by DC
-    seconds: float = 0.0
-    steps: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "seconds": round(self.seconds, 3)}
 
 
 def _running(env: Environment, dc: str) -> int | None:

@@ -28,7 +28,6 @@ import tarfile
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from ... import bootstrap, interrupts, pipeline
 from ...errors import MultidcError, ProviderError, TopologyError
 from ...state import read_secret, write_secret
 from ...vaultapi import get, raw
+from ..results import SnapshotInfo
 from .rehearsal import rehearse
 from .transfer import RESTORE_TIMEOUT, Refused, keys_path, lookup, said, send
 
@@ -44,20 +44,6 @@ if TYPE_CHECKING:
 
     from .environment import Environment
     from .plan import Node
-
-
-@dataclass
-class SnapshotInfo:
-    path: str
-    keys: str
-    bytes: int
-    sha256: str
-    seconds: float
-    leader: str
-    applied_index: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 # --- save: only a new file, or (force) a regular file of the user's; never a device, a symlink or a directory

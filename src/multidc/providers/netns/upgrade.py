@@ -9,50 +9,21 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ... import binaries, pipeline
 from ...errors import ProviderError, TopologyError
 from ...health import Health
 from ...progress import Progress
 from ...vaultapi import get
+from ..results import UpgradeReport, UpgradeStep
 
 if TYPE_CHECKING:
     from .environment import Environment
 
 STEP_DOWN_TIMEOUT = 30.0
 HEALTHY_TIMEOUT = 90.0
-
-
-@dataclass
-class UpgradeStep:
-    dc: str
-    before: str  # version
-    after: str
-    was_leader: bool
-    started: float  # time.time() when the DC's server was stopped
-    ended: float  # when the environment was healthy again
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class UpgradeReport:
-    to: str
-    steps: list[UpgradeStep] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # already at the version
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "to": self.to,
-            "seconds": round(self.seconds, 3),
-            "skipped": self.skipped,
-            "steps": [s.to_dict() for s in self.steps],
-        }
 
 
 RELEASE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
